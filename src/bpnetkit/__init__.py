@@ -1,0 +1,43 @@
+"""bpnetkit: base-resolution sequence-to-profile models, from reads to motifs.
+
+Heavy modules (torch, h5py, ...) are imported lazily, so ``import bpnetkit`` and the
+command line stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "BPNet": "bpnetkit.models",
+    "ChromBPNet": "bpnetkit.models",
+    "ControlWrapper": "bpnetkit.models",
+    "CountWrapper": "bpnetkit.models",
+    "ProfileWrapper": "bpnetkit.models",
+    "predicted_track": "bpnetkit.models",
+    "load_model": "bpnetkit.io",
+    "save_model": "bpnetkit.io",
+    "predict": "bpnetkit.interpret.predict",
+    "deep_lift_shap": "bpnetkit.interpret.deeplift",
+    "saturation_mutagenesis": "bpnetkit.interpret.ism",
+    "dinucleotide_shuffle": "bpnetkit.interpret.shuffle",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bpnetkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

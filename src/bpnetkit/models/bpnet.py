@@ -1,0 +1,178 @@
+"""The BPNet architecture: a dilated residual convolutional tower with profile and count heads.
+
+The tower is computed with *valid* convolutions: every layer crops its residual input to the
+length of its output, so no position of the output ever sees zero padding. This is exactly
+what the official ChromBPNet code does, and it equals bpnet-lite's same-padded model followed
+by trimming whenever the trimming equals the receptive field (the default 2114 -> 1000), at a
+fraction of the arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bpnetkit.errors import InputError
+
+
+def center_crop(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Crop the last axis of ``x`` to ``length`` positions around its centre."""
+    excess = x.shape[-1] - length
+    if excess < 0:
+        raise InputError(f"cannot crop a track of length {x.shape[-1]} to {length}.")
+    left = excess // 2
+    return x[..., left:left + length]
+
+
+class BPNet(nn.Module):
+    """BPNet: one-hot sequence -> (profile logits, log counts).
+
+    Parameters
+    ----------
+    n_filters : int
+        Filters in every convolution of the tower.
+    n_layers : int
+        Number of dilated residual layers; layer ``i`` (1-based) has dilation ``2**i``.
+    n_outputs : int
+        Profile output tracks (2 for stranded data, 1 for unstranded).
+    n_control_tracks : int
+        Control tracks concatenated before the profile convolution; 0 for none.
+    stem_kernel_size : int
+        Width of the first convolution.
+    profile_kernel_size : int
+        Width of the profile convolution.
+    trimming : int or None
+        Positions removed from each side between input and output. None derives it from the
+        architecture (the receptive half-width); a larger value crops further.
+    residual : {"post", "pre"}
+        ``"post"``: ``x + relu(conv(x))`` (bpnet-lite, ChromBPNet). ``"pre"``: the
+        basepairmodels / bpnet-refactor variant ``x + conv(relu(x))`` with a final ReLU.
+    count_control : {"log1p", "log_plus_2"}
+        Control feature of the count head: ``log(1 + sum)`` (bpnet-lite) or
+        ``log(c+ + c- + 2)`` (basepairmodels).
+    name : str or None
+        Optional name recorded in model files.
+
+    Notes
+    -----
+    ``forward(X, X_ctl=None)`` returns ``(profile_logits, log_counts)`` with shapes
+    ``(N, n_outputs, L - 2 * trimming)`` and ``(N, 1)``.
+    """
+
+    def __init__(self, n_filters: int = 64, n_layers: int = 8, n_outputs: int = 2,
+                 n_control_tracks: int = 2, stem_kernel_size: int = 21,
+                 profile_kernel_size: int = 75, trimming: int | None = None,
+                 residual: Literal["post", "pre"] = "post",
+                 count_control: Literal["log1p", "log_plus_2"] = "log1p",
+                 name: str | None = None) -> None:
+        super().__init__()
+        if residual not in ("post", "pre"):
+            raise InputError(f"residual must be 'post' or 'pre', got {residual!r}.")
+        if count_control not in ("log1p", "log_plus_2"):
+            raise InputError(f"count_control must be 'log1p' or 'log_plus_2', got "
+                             f"{count_control!r}.")
+        self.n_filters = n_filters
+        self.n_layers = n_layers
+        self.n_outputs = n_outputs
+        self.n_control_tracks = n_control_tracks
+        self.stem_kernel_size = stem_kernel_size
+        self.profile_kernel_size = profile_kernel_size
+        self.residual = residual
+        self.count_control = count_control
+        self.name = name
+
+        self.iconv = nn.Conv1d(4, n_filters, kernel_size=stem_kernel_size)
+        self.rconvs = nn.ModuleList(
+            nn.Conv1d(n_filters, n_filters, kernel_size=3, dilation=2 ** i)
+            for i in range(1, n_layers + 1))
+        self.fconv = nn.Conv1d(n_filters + n_control_tracks, n_outputs,
+                               kernel_size=profile_kernel_size)
+        self.linear = nn.Linear(n_filters + (1 if n_control_tracks > 0 else 0), 1)
+
+        rf = self.receptive_half_width
+        if trimming is None:
+            trimming = rf
+        if trimming < rf:
+            raise InputError(f"trimming={trimming} is smaller than the receptive half-width "
+                             f"{rf} of this architecture; outputs would see padding.")
+        self.trimming = int(trimming)
+
+    # -- geometry ---------------------------------------------------------------------------
+    @property
+    def receptive_half_width(self) -> int:
+        """Positions each output base sees on either side (stem + tower + profile conv)."""
+        return ((self.stem_kernel_size - 1) // 2 + sum(2 ** i for i in range(1, self.n_layers + 1))
+                + (self.profile_kernel_size - 1) // 2)
+
+    def output_length(self, input_length: int) -> int:
+        """Length of the profile output for an input of ``input_length`` bases."""
+        return input_length - 2 * self.trimming
+
+    def input_length(self, output_length: int) -> int:
+        """Input length that yields ``output_length`` output bases."""
+        return output_length + 2 * self.trimming
+
+    def config(self) -> dict:
+        """Constructor arguments that rebuild this architecture."""
+        return {"n_filters": self.n_filters, "n_layers": self.n_layers,
+                "n_outputs": self.n_outputs, "n_control_tracks": self.n_control_tracks,
+                "stem_kernel_size": self.stem_kernel_size,
+                "profile_kernel_size": self.profile_kernel_size, "trimming": self.trimming,
+                "residual": self.residual, "count_control": self.count_control,
+                "name": self.name}
+
+    # -- forward ----------------------------------------------------------------------------
+    def _check_inputs(self, X: torch.Tensor, X_ctl: torch.Tensor | None) -> None:
+        if X.ndim != 3 or X.shape[1] != 4:
+            raise InputError(f"{type(self).__name__} expects one-hot sequences of shape "
+                             f"(N, 4, L); got {tuple(X.shape)}.")
+        if X.shape[2] <= 2 * self.trimming:
+            raise InputError(f"input length {X.shape[2]} is too short: this model needs more "
+                             f"than {2 * self.trimming} bases (2 x trimming {self.trimming}); "
+                             f"use e.g. {self.input_length(1000)} for 1000 output bases.")
+        if self.n_control_tracks > 0:
+            if X_ctl is None:
+                raise InputError(f"this model expects control tracks of shape (N, "
+                                 f"{self.n_control_tracks}, {X.shape[2]}); pass X_ctl, or wrap "
+                                 f"the model in ControlWrapper to use zeros.")
+            if X_ctl.ndim != 3 or X_ctl.shape[0] != X.shape[0] or \
+                    X_ctl.shape[1] != self.n_control_tracks or X_ctl.shape[2] != X.shape[2]:
+                raise InputError(f"control tracks must have shape ({X.shape[0]}, "
+                                 f"{self.n_control_tracks}, {X.shape[2]}); got "
+                                 f"{tuple(X_ctl.shape)}.")
+        elif X_ctl is not None:
+            raise InputError("this model has no control tracks (n_control_tracks=0) but X_ctl "
+                             "was given.")
+
+    def embed(self, X: torch.Tensor) -> torch.Tensor:
+        """Run the stem and the dilated tower; returns ``(N, n_filters, L - 2 * (rf - p))``."""
+        h = F.relu(self.iconv(X))
+        for conv in self.rconvs:
+            d = conv.dilation[0]
+            if self.residual == "post":
+                h = h[:, :, d:-d] + F.relu(conv(h))
+            else:
+                h = h[:, :, d:-d] + conv(F.relu(h))
+        if self.residual == "pre":
+            h = F.relu(h)
+        return h
+
+    def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predict profile logits ``(N, n_outputs, L_out)`` and log counts ``(N, 1)``."""
+        self._check_inputs(X, X_ctl)
+        L_out = self.output_length(X.shape[2])
+        h = center_crop(self.embed(X), L_out + self.profile_kernel_size - 1)
+        if self.n_control_tracks > 0:
+            ctl = center_crop(X_ctl, h.shape[2]).to(h.dtype)
+            profile = self.fconv(torch.cat([h, ctl], dim=1))
+            total = ctl.sum(dim=(1, 2)).unsqueeze(-1)
+            feat = torch.log1p(total) if self.count_control == "log1p" else torch.log(total + 2)
+            counts = self.linear(torch.cat([h.mean(dim=2), feat], dim=1))
+        else:
+            profile = self.fconv(h)
+            counts = self.linear(h.mean(dim=2))
+        return profile, counts

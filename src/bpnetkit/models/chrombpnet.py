@@ -1,0 +1,68 @@
+"""ChromBPNet: a frozen enzyme-bias BPNet plus an accessibility BPNet."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bpnetkit.models.bpnet import BPNet, center_crop
+
+
+class ChromBPNet(nn.Module):
+    """Combine a bias model and an accessibility model.
+
+    Profile logits are ``accessibility + bias`` (the bias cropped to the accessibility
+    output length); log counts are ``logsumexp(accessibility, bias)``. The bias parameters
+    are frozen.
+
+    Parameters
+    ----------
+    bias : BPNet or None
+        Enzyme-bias model (default: 128 filters, 4 layers, one output, no controls).
+    accessibility : BPNet or None
+        Accessibility model (default: 512 filters, 8 layers, one output, no controls).
+    name : str or None
+        Optional name recorded in model files.
+    """
+
+    def __init__(self, bias: BPNet | None = None, accessibility: BPNet | None = None,
+                 name: str | None = None) -> None:
+        super().__init__()
+        if bias is None:
+            bias = BPNet(n_filters=128, n_layers=4, n_outputs=1, n_control_tracks=0)
+        if accessibility is None:
+            accessibility = BPNet(n_filters=512, n_layers=8, n_outputs=1, n_control_tracks=0)
+        self.bias = bias
+        self.accessibility = accessibility
+        self.name = name
+        for p in self.bias.parameters():
+            p.requires_grad_(False)
+
+    @property
+    def trimming(self) -> int:
+        """Positions removed per side: that of the accessibility model."""
+        return max(self.accessibility.trimming, self.bias.trimming)
+
+    @property
+    def n_control_tracks(self) -> int:
+        """ChromBPNet takes no control tracks."""
+        return 0
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of profile tracks."""
+        return self.accessibility.n_outputs
+
+    def output_length(self, input_length: int) -> int:
+        """Length of the profile output for an input of ``input_length`` bases."""
+        return input_length - 2 * self.trimming
+
+    def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predict combined profile logits ``(N, 1, L_out)`` and log counts ``(N, 1)``."""
+        acc_profile, acc_counts = self.accessibility(X)
+        bias_profile, bias_counts = self.bias(X)
+        L_out = min(acc_profile.shape[-1], bias_profile.shape[-1])
+        profile = center_crop(acc_profile, L_out) + center_crop(bias_profile, L_out)
+        counts = torch.logsumexp(torch.stack([acc_counts, bias_counts], dim=-1), dim=-1)
+        return profile, counts

@@ -1,0 +1,66 @@
+"""Small helpers shared by every module: devices, seeds, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def resolve_device(device: Any = None):
+    """Return a :class:`torch.device`: CUDA if available when ``device`` is None, else CPU.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        Requested device; None picks CUDA when available, else CPU.
+    """
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def as_generator(random_state: Any = None):
+    """Return a :class:`numpy.random.Generator` from a seed, a generator or None."""
+    import numpy as np
+
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(random_state)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    An interrupted write therefore never leaves a half-written output behind.
+
+    Examples
+    --------
+    >>> with atomic_path("out.bed") as tmp:  # doctest: +SKIP
+    ...     tmp.write_text("chr1\\t0\\t10\\n")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes),
+                               dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
