@@ -3,8 +3,12 @@
 The tower is computed with *valid* convolutions: every layer crops its residual input to the
 length of its output, so no position of the output ever sees zero padding. This is exactly
 what the official ChromBPNet code does, and it equals bpnet-lite's same-padded model followed
-by trimming whenever the trimming equals the receptive field (the default 2114 -> 1000), at a
-fraction of the arithmetic.
+by trimming whenever the trimming is at least the receptive field (the default 2114 -> 1000),
+up to float rounding and with less arithmetic. ``padding="same"`` reproduces bpnet-lite's
+zero-padded computation operation for operation (needed when its trimming is smaller than
+the receptive field, and bit-identical otherwise). ``count_window`` picks what the count head
+averages: bpnet-lite's output window widened by the profile kernel, or the whole valid tower
+(official ChromBPNet ``GlobalAveragePooling1D``); they agree when trimming == receptive field.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bpnetkit.errors import InputError
+from bpnetkit.models.base import PretrainedMixin, check_architecture_keys
 
 
 def center_crop(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -27,7 +32,7 @@ def center_crop(x: torch.Tensor, length: int) -> torch.Tensor:
     return x[..., left:left + length]
 
 
-class BPNet(nn.Module):
+class BPNet(PretrainedMixin, nn.Module):
     """BPNet: one-hot sequence -> (profile logits, log counts).
 
     Parameters
@@ -51,8 +56,23 @@ class BPNet(nn.Module):
         ``"post"``: ``x + relu(conv(x))`` (bpnet-lite, ChromBPNet). ``"pre"``: the
         basepairmodels / bpnet-refactor variant ``x + conv(relu(x))`` with a final ReLU.
     count_control : {"log1p", "log_plus_2"}
-        Control feature of the count head: ``log(1 + sum)`` (bpnet-lite) or
-        ``log(c+ + c- + 2)`` (basepairmodels).
+        Control feature of the count head: ``log(1 + sum)`` of the control tracks over the
+        output window widened by the profile kernel (bpnet-lite), or ``log(c+ + c- + 2)``
+        summed over the output window (basepairmodels).
+    n_count_outputs : int
+        Outputs of the count head: 1 (a total over strands, the default) or e.g. one per
+        strand/task (basepairmodels files).
+    padding : {"valid", "same"}
+        ``"valid"`` (default): no convolution ever sees zero padding; ``trimming`` must be at
+        least the receptive half-width. ``"same"``: every convolution zero-pads to keep the
+        length and the output is sliced ``[trimming:L - trimming]`` afterwards, exactly as
+        bpnet-lite computes; needed to reproduce bpnet-lite models whose trimming is smaller
+        than the receptive field (e.g. its default ``2**n_layers``).
+    count_window : {"output", "valid"}
+        Positions the count head averages the tower over: ``"output"`` the output window
+        widened by the profile kernel (bpnet-lite), ``"valid"`` every position of the valid
+        tower output (official Keras ChromBPNet ``GlobalAveragePooling1D``). The two agree
+        when ``trimming`` equals the receptive half-width (the default).
     name : str or None
         Optional name recorded in model files.
 
@@ -67,6 +87,9 @@ class BPNet(nn.Module):
                  profile_kernel_size: int = 75, trimming: int | None = None,
                  residual: Literal["post", "pre"] = "post",
                  count_control: Literal["log1p", "log_plus_2"] = "log1p",
+                 count_window: Literal["output", "valid"] = "output",
+                 padding: Literal["valid", "same"] = "valid",
+                 n_count_outputs: int = 1,
                  name: str | None = None) -> None:
         super().__init__()
         if residual not in ("post", "pre"):
@@ -74,6 +97,23 @@ class BPNet(nn.Module):
         if count_control not in ("log1p", "log_plus_2"):
             raise InputError(f"count_control must be 'log1p' or 'log_plus_2', got "
                              f"{count_control!r}.")
+        if count_window not in ("output", "valid"):
+            raise InputError(f"count_window must be 'output' or 'valid', got {count_window!r}.")
+        for key, value in (("n_filters", n_filters), ("n_layers", n_layers),
+                           ("n_outputs", n_outputs)):
+            if int(value) < 1:
+                raise InputError(f"{key} must be at least 1, got {value}.")
+        if n_control_tracks < 0:
+            raise InputError(f"n_control_tracks must be >= 0, got {n_control_tracks}.")
+        if padding not in ("valid", "same"):
+            raise InputError(f"padding must be 'valid' or 'same', got {padding!r}.")
+        if padding == "same" and (stem_kernel_size % 2 == 0 or profile_kernel_size % 2 == 0):
+            raise InputError("padding='same' needs odd stem and profile kernel sizes.")
+        if n_count_outputs < 1:
+            raise InputError(f"n_count_outputs must be at least 1, got {n_count_outputs}.")
+        self.n_count_outputs = int(n_count_outputs)
+        self.count_window = count_window
+        self.padding = padding
         self.n_filters = n_filters
         self.n_layers = n_layers
         self.n_outputs = n_outputs
@@ -84,20 +124,26 @@ class BPNet(nn.Module):
         self.count_control = count_control
         self.name = name
 
-        self.iconv = nn.Conv1d(4, n_filters, kernel_size=stem_kernel_size)
+        same = padding == "same"
+        self.iconv = nn.Conv1d(4, n_filters, kernel_size=stem_kernel_size,
+                               padding=(stem_kernel_size - 1) // 2 if same else 0)
         self.rconvs = nn.ModuleList(
-            nn.Conv1d(n_filters, n_filters, kernel_size=3, dilation=2 ** i)
+            nn.Conv1d(n_filters, n_filters, kernel_size=3, dilation=2 ** i,
+                      padding=2 ** i if same else 0)
             for i in range(1, n_layers + 1))
         self.fconv = nn.Conv1d(n_filters + n_control_tracks, n_outputs,
-                               kernel_size=profile_kernel_size)
-        self.linear = nn.Linear(n_filters + (1 if n_control_tracks > 0 else 0), 1)
+                               kernel_size=profile_kernel_size,
+                               padding=(profile_kernel_size - 1) // 2 if same else 0)
+        self.linear = nn.Linear(n_filters + (1 if n_control_tracks > 0 else 0),
+                                self.n_count_outputs)
 
         rf = self.receptive_half_width
         if trimming is None:
             trimming = rf
-        if trimming < rf:
+        if trimming < 0 or (trimming < rf and not same):
             raise InputError(f"trimming={trimming} is smaller than the receptive half-width "
-                             f"{rf} of this architecture; outputs would see padding.")
+                             f"{rf} of this architecture; outputs would see padding. Use "
+                             f"trimming >= {rf}, or padding='same' to zero-pad like bpnet-lite.")
         self.trimming = int(trimming)
 
     # -- geometry ---------------------------------------------------------------------------
@@ -122,7 +168,14 @@ class BPNet(nn.Module):
                 "stem_kernel_size": self.stem_kernel_size,
                 "profile_kernel_size": self.profile_kernel_size, "trimming": self.trimming,
                 "residual": self.residual, "count_control": self.count_control,
+                "count_window": self.count_window, "padding": self.padding,
+                "n_count_outputs": self.n_count_outputs,
                 "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> BPNet:
+        """Build the architecture described by :meth:`config` (weights are random)."""
+        return cls(**check_architecture_keys(cls, config))
 
     # -- forward ----------------------------------------------------------------------------
     def _check_inputs(self, X: torch.Tensor, X_ctl: torch.Tensor | None) -> None:
@@ -151,28 +204,64 @@ class BPNet(nn.Module):
         """Run the stem and the dilated tower; returns ``(N, n_filters, L - 2 * (rf - p))``."""
         h = F.relu(self.iconv(X))
         for conv in self.rconvs:
-            d = conv.dilation[0]
+            d = 0 if self.padding == "same" else conv.dilation[0]
+            skip = h[:, :, d:h.shape[2] - d]
             if self.residual == "post":
-                h = h[:, :, d:-d] + F.relu(conv(h))
+                h = skip + F.relu(conv(h))
             else:
-                h = h[:, :, d:-d] + conv(F.relu(h))
+                h = skip + conv(F.relu(h))
         if self.residual == "pre":
             h = F.relu(h)
         return h
 
     def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predict profile logits ``(N, n_outputs, L_out)`` and log counts ``(N, 1)``."""
+        """Profile logits ``(N, n_outputs, L_out)`` and log counts ``(N, n_count_outputs)``."""
         self._check_inputs(X, X_ctl)
+        weight = self.iconv.weight
+        if X.dtype != weight.dtype:
+            X = X.to(weight.dtype)
+        if self.padding == "same":
+            return self._forward_same(X, X_ctl)
         L_out = self.output_length(X.shape[2])
-        h = center_crop(self.embed(X), L_out + self.profile_kernel_size - 1)
+        tower = self.embed(X)
+        h = center_crop(tower, L_out + self.profile_kernel_size - 1)
+        pooled = (tower if self.count_window == "valid" else h).mean(dim=2)
         if self.n_control_tracks > 0:
             ctl = center_crop(X_ctl, h.shape[2]).to(h.dtype)
             profile = self.fconv(torch.cat([h, ctl], dim=1))
-            total = ctl.sum(dim=(1, 2)).unsqueeze(-1)
-            feat = torch.log1p(total) if self.count_control == "log1p" else torch.log(total + 2)
-            counts = self.linear(torch.cat([h.mean(dim=2), feat], dim=1))
+            feat = self._control_feature(X_ctl.to(h.dtype), L_out)
+            counts = self.linear(torch.cat([pooled, feat], dim=1))
         else:
             profile = self.fconv(h)
-            counts = self.linear(h.mean(dim=2))
+            counts = self.linear(pooled)
+        return profile, counts
+
+    def _control_feature(self, X_ctl: torch.Tensor, L_out: int) -> torch.Tensor:
+        """The count head's control feature ``(N, 1)``."""
+        if self.count_control == "log1p":
+            width = min(L_out + self.profile_kernel_size - 1, X_ctl.shape[2])
+            return torch.log(center_crop(X_ctl, width).sum(dim=(1, 2)) + 1).unsqueeze(-1)
+        return torch.log(center_crop(X_ctl, L_out).sum(dim=(1, 2)) + 2).unsqueeze(-1)
+
+    def _forward_same(self, X: torch.Tensor, X_ctl: torch.Tensor | None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """bpnet-lite's computation: same-padded tower, then slice the output window."""
+        L = X.shape[2]
+        t = self.trimming
+        p = (self.profile_kernel_size - 1) // 2
+        h = self.embed(X)
+        if self.count_window == "valid":
+            a, b = 0, L
+        else:
+            a, b = max(t - p, 0), min(L - t + p, L)
+        pooled = h[:, :, a:b].mean(dim=2)
+        if self.n_control_tracks > 0:
+            ctl = X_ctl.to(h.dtype)
+            profile = self.fconv(torch.cat([h, ctl], dim=1))[:, :, t:L - t]
+            feat = self._control_feature(ctl, L - 2 * t)
+            counts = self.linear(torch.cat([pooled, feat], dim=1))
+        else:
+            profile = self.fconv(h)[:, :, t:L - t]
+            counts = self.linear(pooled)
         return profile, counts

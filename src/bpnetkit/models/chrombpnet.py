@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bpnetkit.errors import InputError
+from bpnetkit.models.base import PretrainedMixin, check_architecture_keys
 from bpnetkit.models.bpnet import BPNet, center_crop
 
 
-class ChromBPNet(nn.Module):
+class ChromBPNet(PretrainedMixin, nn.Module):
     """Combine a bias model and an accessibility model.
 
     Profile logits are ``accessibility + bias`` (the bias cropped to the accessibility
@@ -56,6 +58,26 @@ class ChromBPNet(nn.Module):
     def output_length(self, input_length: int) -> int:
         """Length of the profile output for an input of ``input_length`` bases."""
         return input_length - 2 * self.trimming
+
+    def input_length(self, output_length: int) -> int:
+        """Input length that yields ``output_length`` output bases."""
+        return output_length + 2 * self.trimming
+
+    def config(self) -> dict:
+        """Constructor arguments: the two sub-model configurations and the name."""
+        return {"bias": self.bias.config(), "accessibility": self.accessibility.config(),
+                "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> ChromBPNet:
+        """Build the architecture described by :meth:`config` (weights are random)."""
+        cfg = check_architecture_keys(cls, config)
+        for key in ("bias", "accessibility"):
+            if not isinstance(cfg.get(key), dict):
+                raise InputError(f"ChromBPNet architecture needs a '{key}' object with the "
+                                 f"BPNet arguments of that sub-model.")
+        return cls(bias=BPNet.from_config(cfg["bias"]),
+                   accessibility=BPNet.from_config(cfg["accessibility"]), name=cfg.get("name"))
 
     def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:

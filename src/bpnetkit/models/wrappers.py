@@ -51,8 +51,20 @@ class ProfileWrapper(nn.Module):
         logits = self.model(X, *args)[0]
         flat = logits.reshape(logits.shape[0], -1)
         centred = flat - flat.mean(dim=-1, keepdim=True)
-        weights = torch.softmax(centred, dim=-1).detach()
-        return (centred * weights).sum(dim=-1, keepdim=True)
+        return softmax_weighted(centred).sum(dim=-1, keepdim=True)
+
+
+def softmax_weighted(x: torch.Tensor) -> torch.Tensor:
+    """``x * softmax(x)`` along the last axis, the softmax weights detached.
+
+    Its gradient is the softmax weights. It is an overridable torch function (see
+    ``torch.overrides``), so attribution methods treat it as one elementwise nonlinearity:
+    DeepLIFT's rescale rule applies to it as a whole, which keeps summation-to-delta exact
+    for :class:`ProfileWrapper` targets.
+    """
+    if torch.overrides.has_torch_function((x,)):
+        return torch.overrides.handle_torch_function(softmax_weighted, (x,), x)
+    return x * torch.softmax(x, dim=-1).detach()
 
 
 def predicted_track(profile_logits: torch.Tensor, log_counts: torch.Tensor,
@@ -81,3 +93,41 @@ def predicted_track(profile_logits: torch.Tensor, log_counts: torch.Tensor,
         return probs * torch.exp(log_counts.reshape(N, 1, 1))
     probs = torch.softmax(profile_logits, dim=-1)
     return probs * torch.exp(log_counts.reshape(N, -1, 1))
+
+
+class TaskWrapper(nn.Module):
+    """Keep only some profile channels and count columns of a (profile, counts) model.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A model returning ``(profile_logits (N, C, L), log_counts (N, K))``.
+    channels : sequence of int
+        Profile channels to keep (e.g. one task's strands, or one strand).
+    count_columns : sequence of int or None
+        Count columns to keep; None keeps them all (a model with one total count).
+
+    Examples
+    --------
+    >>> m = original_bpnet(["Oct4", "Sox2"])  # doctest: +SKIP
+    >>> sox2 = TaskWrapper(m, m.task_channels("Sox2"), m.task_channels("Sox2"))  # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, channels, count_columns=None) -> None:
+        super().__init__()
+        self.model = model
+        self.channels = [int(c) for c in channels]
+        self.count_columns = None if count_columns is None else [int(c) for c in count_columns]
+
+    @property
+    def n_control_tracks(self) -> int:
+        """Control tracks of the wrapped model."""
+        return getattr(self.model, "n_control_tracks", 0)
+
+    def forward(self, X: torch.Tensor, *args: torch.Tensor):
+        """Selected ``(profile_logits, log_counts)`` of the wrapped model."""
+        profile, counts = self.model(X, *args)
+        profile = profile[:, self.channels]
+        if self.count_columns is not None:
+            counts = counts[:, self.count_columns]
+        return profile, counts

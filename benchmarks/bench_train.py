@@ -1,0 +1,186 @@
+"""Training benchmark: bpnetkit's BPNet trainer vs bpnet-lite 1.1 ``BPNet.fit``.
+
+Both train the same architecture (same filters, layers, windows) on the same simulated data
+(random sequences with a planted motif whose copies set the read counts and shape a
+stranded footprint), with the same batches, epochs, optimiser (Adam, lr 1e-3, gradient
+clipping 1) and count-loss weight. Test metrics are computed for both by
+:func:`bpnetkit.train.metrics.compute_metrics` on the best-validation model of each; throughput
+is the number of training examples per second of forward + backward + optimiser steps on
+the CPU with the same model size and batch.
+
+Run: ``python benchmarks/bench_train.py [--epochs 5 --n-train 512 --filters 32 --layers 4]``.
+bpnet-lite is a test-only oracle; it is never imported by bpnetkit itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from bpnetkit.models.bpnet import BPNet
+from bpnetkit.train.metrics import compute_metrics
+from bpnetkit.train.trainer import Trainer
+
+MOTIF = "GATAAG"
+
+
+def simulate(n: int, in_window: int, out_window: int, seed: int):
+    """One-hot sequences with 0-3 motif copies near the centre, Poisson stranded counts."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, 4, size=(n, in_window))
+    trim = (in_window - out_window) // 2
+    pos = np.arange(out_window)
+    rate = np.full((n, 2, out_window), 0.02)
+    motif = np.array(["ACGT".index(c) for c in MOTIF])
+    for i in range(n):
+        for _ in range(int(rng.integers(0, 4))):
+            p = int(rng.integers(trim + 20, trim + out_window - 20 - len(motif)))
+            idx[i, p:p + len(motif)] = motif
+            c = p - trim + len(motif) // 2
+            for s, shift in ((0, -3), (1, 3)):
+                rate[i, s] += 30 * np.exp(-0.5 * ((pos - c - shift) / 3.0) ** 2) / 7.5
+    X = np.zeros((n, 4, in_window), dtype=np.float32)
+    np.put_along_axis(X, idx[:, None, :], 1.0, axis=1)
+    return X, rng.poisson(rate).astype(np.float32)
+
+
+def batches(X, y, batch_size, epoch, seed=0):
+    order = np.random.default_rng([seed, epoch]).permutation(len(X))
+    return [(torch.from_numpy(X[order[a:a + batch_size]]),
+             torch.from_numpy(y[order[a:a + batch_size]]))
+            for a in range(0, len(X), batch_size)]
+
+
+def step_throughput(model, loss_fn, X, y, batch_size, n_batches=4):
+    """Examples per second of training steps (after one warm-up step)."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    xb, yb = torch.from_numpy(X[:batch_size]), torch.from_numpy(y[:batch_size])
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model, xb, yb)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    step()
+    t = time.perf_counter()
+    for _ in range(n_batches):
+        step()
+    return n_batches * batch_size / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--n-train", type=int, default=512)
+    ap.add_argument("--filters", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--out-window", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore", message=".*autocast.*")
+    torch.set_num_threads(args.threads)
+    from bpnetlite.bpnet import BPNet as LiteBPNet
+    from bpnetlite.losses import _mixture_loss
+
+    probe = BPNet(n_filters=args.filters, n_layers=args.layers, n_control_tracks=0)
+    in_window = probe.input_length(args.out_window)
+    trimming = probe.trimming
+    Xtr, ytr = simulate(args.n_train, in_window, args.out_window, 1)
+    Xva, yva = simulate(args.n_train // 4, in_window, args.out_window, 2)
+    Xte, yte = simulate(args.n_train // 4, in_window, args.out_window, 3)
+    count_weight = float(ytr.sum(axis=2).mean())  # bpnet-lite's automatic rule
+    print(f"data: {len(Xtr)} train / {len(Xva)} valid / {len(Xte)} test, in {in_window} bp, "
+          f"out {args.out_window} bp; model {args.filters} filters x {args.layers} layers; "
+          f"{args.epochs} epochs, batch {args.batch_size}, count weight {count_weight:.1f}")
+
+    # --- ours ---------------------------------------------------------------------------------
+    torch.manual_seed(0)
+    ours = BPNet(n_filters=args.filters, n_layers=args.layers, n_control_tracks=0)
+    tr = Trainer(ours, lr=1e-3, count_weight=count_weight, max_epochs=args.epochs,
+                 patience=None, grad_clip=1.0, device="cpu", progress=False)
+    valid = [(torch.from_numpy(Xva), torch.from_numpy(yva))]
+    t = time.perf_counter()
+    tr.fit(lambda e: batches(Xtr, ytr, args.batch_size, e), valid)
+    ours_fit = time.perf_counter() - t
+    ours.eval()
+    with torch.no_grad():
+        lg, lc = ours(torch.from_numpy(Xte))
+    m_ours = compute_metrics(yte, lg.numpy(), lc.numpy())
+
+    # --- bpnet-lite ---------------------------------------------------------------------------
+    torch.manual_seed(0)
+    lite = LiteBPNet(n_filters=args.filters, n_layers=args.layers, n_outputs=2,
+                     n_control_tracks=0, count_loss_weight=count_weight, trimming=trimming,
+                     name="lite", verbose=False)
+    opt = torch.optim.Adam(lite.parameters(), lr=1e-3)
+
+    class EpochData:
+        """Re-iterable training data giving bpnet-lite the same batches per epoch."""
+
+        def __init__(self):
+            self.epoch = 0
+
+        def __iter__(self):
+            self.epoch += 1
+            for X, y in batches(Xtr, ytr, args.batch_size, self.epoch):
+                yield X, y, torch.ones(len(X), dtype=torch.long)
+
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        t = time.perf_counter()
+        lite.fit(EpochData(), opt, X_valid=torch.from_numpy(Xva), y_valid=torch.from_numpy(yva),
+                 max_epochs=args.epochs, batch_size=args.batch_size, device="cpu",
+                 dtype="float32")
+        lite_fit = time.perf_counter() - t
+        best = lite
+        if os.path.exists("lite.torch"):
+            from bpnetkit.io import load_model
+
+            with contextlib.suppress(Exception):
+                best = load_model("lite.torch", device="cpu")
+    best.eval()
+    with torch.no_grad():
+        lg2, lc2 = best(torch.from_numpy(Xte))
+    m_lite = compute_metrics(yte, lg2.numpy(), lc2.numpy())
+
+    # --- throughput of training steps, same model and batch --------------------------------
+    def ours_loss(model, X, y):
+        from bpnetkit.train.losses import bpnet_loss
+
+        lg, lc = model(X)
+        return bpnet_loss(lg, lc, y, count_weight)[0]
+
+    def lite_loss(model, X, y):
+        lg, lc = model(X)
+        return _mixture_loss(y, lg, lc, count_weight)[2]
+
+    # interleaved rounds, best of each: the machine may be shared
+    tp_ours, tp_lite = 0.0, 0.0
+    for _ in range(3):
+        tp_ours = max(tp_ours, step_throughput(ours.train(), ours_loss, Xtr, ytr,
+                                               args.batch_size))
+        tp_lite = max(tp_lite, step_throughput(lite.train(), lite_loss, Xtr, ytr,
+                                               args.batch_size))
+
+    print(f"\n{'metric (test)':<26}{'bpnetkit':>12}{'bpnet-lite':>12}{'ratio':>9}")
+    for k in ("counts_pearson", "counts_spearman", "counts_mse", "profile_jsd",
+              "profile_jsd_normalized", "profile_pearson", "profile_mnll"):
+        a, b = m_ours[k], m_lite[k]
+        print(f"{k:<26}{a:>12.4f}{b:>12.4f}{a / b if b else float('nan'):>9.3f}")
+    print(f"{'train examples/s':<26}{tp_ours:>12.1f}{tp_lite:>12.1f}{tp_ours / tp_lite:>9.2f}")
+    print(f"{'fit wall time (s)':<26}{ours_fit:>12.1f}{lite_fit:>12.1f}"
+          f"{ours_fit / lite_fit:>9.2f}")
+    print("\n(lower is better for counts_mse, profile_jsd and profile_mnll)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Variant effects and greedy design: bpnetkit vs tangermeme on the same random BPNet.
+
+1. SNV effects: ``bpnetkit.variants.substitution_effect`` (one row per variant) vs
+   ``tangermeme.variant_effect.substitution_effect`` (one replicated example per variant).
+2. Greedy single-base design of log counts: ``bpnetkit.design.greedy_design`` vs
+   ``tangermeme.design.greedy_substitution`` (same number of rounds).
+
+Prints wall times, their ratio and the largest difference of the results.
+
+    python benchmarks/bench_variants.py [--variants 512] [--length 1000] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variants", type=int, default=512)
+    ap.add_argument("--length", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--design-length", type=int, default=200)
+    args = ap.parse_args()
+
+    from tangermeme.design import greedy_substitution
+    from tangermeme.variant_effect import substitution_effect as tm_sub
+
+    from bpnetkit.design import greedy_design, make_target
+    from bpnetkit.models import BPNet, CountWrapper
+    from bpnetkit.variants import substitution_effect
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = BPNet(n_filters=32, n_layers=4, n_outputs=2, n_control_tracks=0).eval()
+    L = args.length
+    n_seq = max(1, args.variants // 8)
+    X = np.zeros((n_seq, 4, L), dtype=np.int8)
+    X[np.arange(n_seq)[:, None], rng.integers(0, 4, (n_seq, L)), np.arange(L)[None]] = 1
+    lo = model.trimming
+    rows = np.stack([rng.integers(0, n_seq, args.variants),
+                     rng.integers(lo, L - lo, args.variants),
+                     rng.integers(0, 4, args.variants)], axis=1)
+    rows[:, 2] = (X[rows[:, 0], :, rows[:, 1]].argmax(1) + 1 + rows[:, 2] % 3) % 4
+
+    table = []
+    t = time.perf_counter()
+    before, after = substitution_effect(model, X, rows, batch_size=64, device="cpu")
+    t_ours = time.perf_counter() - t
+    Xt = torch.as_tensor(X[rows[:, 0]]).float()
+    sub = torch.as_tensor(np.stack([np.arange(len(rows)), rows[:, 1], rows[:, 2]], 1))
+    t = time.perf_counter()
+    res = tm_sub(model, Xt, sub, batch_size=64, device="cpu")
+    t_tm = time.perf_counter() - t
+    y_after = res.y_after if hasattr(res, "y_after") else res[1]
+    diff = float((after[1] - torch.as_tensor(y_after[1]).float()).abs().max())
+    table.append(("SNV effects", args.variants, t_ours, t_tm, diff))
+
+    Xd = torch.as_tensor(X[:1, :, : args.design_length + 2 * lo]).float()
+    t = time.perf_counter()
+    res = greedy_design(make_target(model, "counts"), Xd, goal="max", max_edits=args.rounds,
+                        tol=0.0, batch_size=64, device="cpu", progress=False)
+    t_ours = time.perf_counter() - t
+    t = time.perf_counter()
+    Xtm = greedy_substitution(CountWrapper(model), Xd, max_iter=args.rounds, tol=0.0,
+                              batch_size=64, device="cpu")
+    t_tm = time.perf_counter() - t
+    with torch.no_grad():
+        c_tm = float(model(Xtm.float())[1])
+    table.append(("greedy design (rounds)", args.rounds, t_ours, t_tm,
+                  abs(float(res.final[0]) - c_tm)))
+
+    print(f"{'task':<24}{'n':>8}{'bpnetkit s':>12}{'tangermeme s':>14}{'ratio':>8}"
+          f"{'max |diff|':>12}")
+    for name, n, a, b, d in table:
+        print(f"{name:<24}{n:>8}{a:>12.3f}{b:>14.3f}{a / b:>8.2f}{d:>12.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""``bpnetkit annotate -p params.json``: match seqlets or motifs to a motif database with Tomtom."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpnetkit.cli.common import add_params_argument, load_params
+
+HELP = "match seqlets or motifs to a motif database with Tomtom"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the command's arguments."""
+    add_params_argument(parser, "annotate (see bpnetkit.interpret.annotate.AnnotateParams)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the parameters, run the step and print the outputs."""
+    from bpnetkit.interpret.annotate import AnnotateParams, run_annotate
+
+    params = load_params(AnnotateParams, args.params)
+    for name, path in run_annotate(params).items():
+        print(f"{name}\t{path}")
+    return 0

@@ -1,0 +1,24 @@
+"""``bpnetkit bam2bw -p params.json``: count read 5' ends into base-resolution bigWigs."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpnetkit.cli.common import add_params_argument, load_params
+
+HELP = "count read 5' ends into base-resolution bigWigs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the command's arguments."""
+    add_params_argument(parser, "bam2bw (see bpnetkit.data.reads.Bam2BwParams)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the parameters, run the step and print the outputs."""
+    from bpnetkit.data.reads import Bam2BwParams, run_bam2bw
+
+    params = load_params(Bam2BwParams, args.params)
+    for name, path in run_bam2bw(params).items():
+        print(f"{name}\t{path}")
+    return 0

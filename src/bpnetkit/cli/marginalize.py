@@ -1,0 +1,25 @@
+"""``bpnetkit marginalize -p params.json``: in-silico marginalization of motifs."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpnetkit.cli.common import add_params_argument, load_params
+
+HELP = "in-silico marginalization of motifs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the command's arguments."""
+    add_params_argument(parser,
+                        "marginalize (see bpnetkit.interpret.marginalize.MarginalizeParams)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the parameters, run the step and print the outputs."""
+    from bpnetkit.interpret.marginalize import MarginalizeParams, run_marginalize
+
+    params = load_params(MarginalizeParams, args.params)
+    for name, path in run_marginalize(params).items():
+        print(f"{name}\t{path}")
+    return 0

@@ -1,0 +1,24 @@
+"""``bpnetkit modisco -p params.json``: run TF-MoDISco (modisco-lite) on attributions."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpnetkit.cli.common import add_params_argument, load_params
+
+HELP = "run TF-MoDISco (modisco-lite) on attributions"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the command's arguments."""
+    add_params_argument(parser, "modisco (see bpnetkit.interpret.modisco.ModiscoParams)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the parameters, run the step and print the outputs."""
+    from bpnetkit.interpret.modisco import ModiscoParams, run_modisco
+
+    params = load_params(ModiscoParams, args.params)
+    for name, path in run_modisco(params).items():
+        print(f"{name}\t{path}")
+    return 0

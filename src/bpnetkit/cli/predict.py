@@ -1,0 +1,24 @@
+"""``bpnetkit predict -p params.json``: predictions as bigWigs plus an h5 of logits and counts."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpnetkit.cli.common import add_params_argument, load_params
+
+HELP = "predict profiles and counts; write bigWigs and h5"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the command's arguments."""
+    add_params_argument(parser, "predict (see bpnetkit.interpret.predict_regions.PredictParams)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the parameters, run the step and print the outputs."""
+    from bpnetkit.interpret.predict_regions import PredictParams, run_predict
+
+    params = load_params(PredictParams, args.params)
+    for name, path in run_predict(params).items():
+        print(f"{name}\t{path}")
+    return 0

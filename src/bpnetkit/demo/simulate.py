@@ -1,0 +1,496 @@
+"""A semi-synthetic data set with known answers.
+
+The genome is random DNA with realistic GC variation (isochore-like blocks whose GC content
+ranges over about 35-60 %, CpG dinucleotides depleted as in mammalian DNA). Real JASPAR motifs
+are planted at peak sites following a known grammar:
+
+- every peak holds one "unit": one motif alone, or a cooperative pair (two motifs at a fixed
+  spacing and orientation whose signal is larger than the sum of its parts);
+- each transcription factor has a strength (reads it recruits) and a stranded ChIP-nexus-like
+  footprint: plus-strand 5' ends pile up just upstream of the motif, minus-strand ends just
+  downstream, on top of a broad peak-shaped component.
+
+Reads are drawn from these expected profiles (Poisson per base) plus a uniform background and
+written as a coordinate-sorted, indexed BAM (36 bp single-end reads; the 5' end is the read
+start on the plus strand and the read end on the minus strand). Control reads are uniform
+with a slight GC-dependent bias and a weak, broad enrichment at peaks.
+
+For ATAC-like data (``assay="atac"``), fragments are drawn around the planted sites, both ends
+of every fragment being Tn5 insertions whose positions are re-weighted by a Tn5-like sequence
+preference; they are written as a paired-end BAM.
+
+Everything is seeded: the same :class:`DemoSpec` gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bpnetkit.errors import InputError
+
+ALPHABET = "ACGT"
+
+
+@dataclass
+class TFSpec:
+    """One planted transcription factor.
+
+    Attributes
+    ----------
+    name : str
+        Motif identifier or alternative name in the motif database (e.g. ``"CTCF"``).
+    strength : float
+        Mean reads one site recruits (before the per-peak variation).
+    footprint_offset : int
+        Distance of the strand-specific 5'-end piles from the motif centre.
+    footprint_scale : float
+        Width (Laplace scale, bp) of the piles.
+    """
+
+    name: str
+    strength: float
+    footprint_offset: int = 10
+    footprint_scale: float = 5.0
+
+
+@dataclass
+class DemoSpec:
+    """What :func:`simulate` builds.
+
+    Attributes
+    ----------
+    n_chroms, chrom_length : int
+        Genome size.
+    n_peaks : int
+        Peaks in the whole genome.
+    tfs : list of TFSpec
+        Planted factors, strongest first.
+    pair : tuple of (int, int, int) or None
+        Cooperative pair: (index of first TF, index of second TF, centre-to-centre spacing).
+    pair_boost : float
+        Extra signal of the pair over the sum of its members.
+    pair_fraction : float
+        Fraction of peaks holding the pair.
+    background_per_kb : float
+        Uniform background reads per kb (per strand, experiment).
+    control_per_kb : float
+        Control reads per kb.
+    peak_sd : float
+        Log-normal spread of the per-peak signal.
+    sharpen : float
+        Exponent applied to PWM probabilities before sampling sites (>1: closer to consensus,
+        i.e. more learnable).
+    assay : {"chip-nexus", "atac"}
+        Stranded 5' ends (BAM) or ATAC-like fragments with a Tn5 bias (paired-end BAM).
+    in_window : int
+        Peaks are kept at least this far apart and from chromosome ends.
+    random_state : int
+        Seed.
+    motif_db : str or None
+        MEME file the motifs come from (None: the built-in JASPAR database).
+    """
+
+    n_chroms: int = 4
+    chrom_length: int = 300_000
+    n_peaks: int = 400
+    tfs: list[TFSpec] = field(default_factory=lambda: [
+        TFSpec("CTCF", 300.0, 9, 4.0),
+        TFSpec("REST", 200.0, 12, 5.0),
+        TFSpec("Pou5f1::Sox2", 120.0, 8, 4.0),
+    ])
+    pair: tuple[int, int, int] | None = (0, 2, 30)
+    pair_boost: float = 150.0
+    pair_fraction: float = 0.2
+    background_per_kb: float = 1.0
+    control_per_kb: float = 30.0
+    peak_sd: float = 0.25
+    sharpen: float = 2.0
+    assay: str = "chip-nexus"
+    in_window: int = 1000
+    random_state: int = 0
+    motif_db: str | None = None
+
+
+@dataclass
+class DemoData:
+    """Paths of the simulated files."""
+
+    genome: str
+    chrom_sizes: str
+    reads: str
+    control: str | None
+    peaks: str
+    truth: str
+    motifs: str
+    chroms: list[str]
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+# -- genome --------------------------------------------------------------------------------
+def random_genome(n_chroms: int, length: int, rng: np.random.Generator,
+                  block: tuple[int, int] = (3000, 30000)) -> dict[str, np.ndarray]:
+    """Random chromosomes as uint8 codes 0-3 with blockwise GC and CpG depletion."""
+    chroms = {}
+    for c in range(n_chroms):
+        codes = np.empty(length, dtype=np.uint8)
+        pos = 0
+        while pos < length:
+            size = int(rng.integers(*block))
+            gc = float(np.clip(rng.beta(8, 11), 0.3, 0.65))  # mean ~0.42
+            n = min(size, length - pos)
+            p = np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
+            codes[pos:pos + n] = rng.choice(4, size=n, p=p)
+            pos += n
+        # CpG depletion: most CG become CA or TG
+        cg = np.where((codes[:-1] == 1) & (codes[1:] == 2))[0]
+        drop = cg[rng.random(cg.size) < 0.75]
+        half = rng.random(drop.size) < 0.5
+        codes[drop[half] + 1] = 0  # CG -> CA
+        codes[drop[~half]] = 3  # CG -> TG
+        chroms[f"chr{c + 1}"] = codes
+    return chroms
+
+
+def _sharpened(pwm: np.ndarray, power: float) -> np.ndarray:
+    p = np.power(np.clip(pwm, 1e-6, 1), power)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _sample_site(pwm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    cum = np.cumsum(pwm, axis=1)
+    u = rng.random((pwm.shape[0], 1))
+    return np.minimum((u > cum).sum(axis=1), 3).astype(np.uint8)
+
+
+def _laplace(x: np.ndarray, mu: float, b: float) -> np.ndarray:
+    d = np.exp(-np.abs(x - mu) / b)
+    return d / d.sum()
+
+
+def _gauss(x: np.ndarray, mu: float, sd: float) -> np.ndarray:
+    d = np.exp(-0.5 * ((x - mu) / sd) ** 2)
+    return d / d.sum()
+
+
+# -- Tn5 bias ------------------------------------------------------------------------------
+# A Tn5-like preference over the 9 bp around an insertion (G at -1... a loose GTNYRNRAC-like
+# palindrome); weights multiply the insertion rate.
+_TN5 = np.array([
+    # A    C    G    T
+    [1.0, 1.0, 1.6, 0.8],
+    [0.8, 1.0, 1.0, 1.6],
+    [1.0, 1.0, 1.0, 1.0],
+    [0.7, 1.4, 0.8, 1.4],
+    [1.0, 1.0, 1.0, 1.0],
+    [1.4, 0.8, 1.4, 0.7],
+    [1.0, 1.0, 1.0, 1.0],
+    [1.6, 1.0, 1.0, 0.8],
+    [0.8, 1.6, 1.0, 1.0],
+])
+
+
+def tn5_weights(codes: np.ndarray) -> np.ndarray:
+    """Relative Tn5 insertion preference at every position of a code array."""
+    k = _TN5.shape[0]
+    w = np.ones(codes.size, dtype=np.float64)
+    half = k // 2
+    for j in range(k):
+        shifted = np.roll(codes, half - j)
+        w *= _TN5[j][shifted]
+    return w
+
+
+# -- writing -------------------------------------------------------------------------------
+def write_fasta(chroms: dict[str, np.ndarray], path: Path, width: int = 60) -> None:
+    """Write chromosomes as FASTA and index it (``.fai``)."""
+    import pysam
+
+    lut = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
+    with open(path, "w") as fh:
+        for name, codes in chroms.items():
+            fh.write(f">{name}\n")
+            seq = lut[codes].tobytes().decode()
+            for i in range(0, len(seq), width):
+                fh.write(seq[i:i + width] + "\n")
+    pysam.faidx(str(path))
+
+
+def _write_bam(path: Path, chroms: dict[str, np.ndarray], reads: dict[str, tuple],
+               read_length: int = 36, paired: bool = False) -> None:
+    """Write sorted reads: per chrom (start, end, is_reverse[, mate info]) arrays."""
+    import pysam
+
+    names = list(chroms)
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"},
+              "SQ": [{"SN": n, "LN": int(chroms[n].size)} for n in names],
+              "PG": [{"ID": "bpnetkit-demo", "PN": "bpnetkit demo"}]}
+    lut = np.frombuffer(ALPHABET.encode(), dtype=np.uint8)
+    qual = pysam.qualitystring_to_array("I" * read_length)
+    tmp = path.with_suffix(".unsorted.bam")
+    with pysam.AlignmentFile(str(tmp), "wb", header=header) as out:
+        for tid, name in enumerate(names):
+            data = reads.get(name)
+            if data is None:
+                continue
+            starts, rev, mates, tlens, ids = data
+            codes = chroms[name]
+            for s, r, m, t, q in zip(starts.tolist(), rev.tolist(), mates.tolist(),
+                                     tlens.tolist(), ids.tolist()):
+                a = pysam.AlignedSegment()
+                a.query_name = f"{name}.{q}"
+                a.query_sequence = lut[codes[s:s + read_length]].tobytes().decode()
+                a.flag = 16 if r else 0
+                if paired:
+                    a.flag |= 1 | 2 | (32 if not r else 0) | (64 if not r else 128)
+                    a.next_reference_id = tid
+                    a.next_reference_start = int(m)
+                    a.template_length = int(t)
+                a.reference_id = tid
+                a.reference_start = int(s)
+                a.mapping_quality = 60
+                a.cigartuples = [(0, read_length)]
+                a.query_qualities = qual
+                out.write(a)
+    pysam.sort("-o", str(path), str(tmp))
+    tmp.unlink()
+    pysam.index(str(path))
+
+
+def _expand(counts: np.ndarray, offset: int) -> np.ndarray:
+    """Positions repeated by their counts."""
+    idx = np.nonzero(counts)[0]
+    return np.repeat(idx + offset, counts[idx])
+
+
+# -- the simulation ------------------------------------------------------------------------
+def _load_motifs(spec: DemoSpec) -> list:
+    from bpnetkit.interpret.motifs import load_motif_db, select_motifs
+
+    db = load_motif_db(spec.motif_db)
+    return select_motifs(db, [t.name for t in spec.tfs])
+
+
+def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
+    """Build the demo genome, peaks, reads and ground truth in ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder to write into (created).
+    spec : DemoSpec or None
+        What to simulate; None uses the defaults.
+
+    Returns
+    -------
+    DemoData
+        Paths of the genome (FASTA + .fai), chromosome sizes, reads BAM, control BAM,
+        true peaks (narrowPeak), ground truth JSON and a MEME file of the planted motifs.
+    """
+    from bpnetkit.interpret.motifs import write_meme
+
+    spec = spec or DemoSpec()
+    if spec.assay not in ("chip-nexus", "atac"):
+        raise InputError(f"demo assay must be 'chip-nexus' or 'atac', got {spec.assay!r}.")
+    if len(spec.tfs) < 1:
+        raise InputError("demo needs at least one planted motif.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(spec.random_state)
+    motifs = _load_motifs(spec)
+    pwms = [_sharpened(m.pwm, spec.sharpen) for m in motifs]
+
+    chroms = random_genome(spec.n_chroms, spec.chrom_length, rng)
+    names = list(chroms)
+
+    # peak positions: spaced at least in_window apart, away from the ends
+    margin = spec.in_window
+    per_chrom = np.bincount(rng.integers(0, len(names), spec.n_peaks), minlength=len(names))
+    peaks = []  # (chrom, summit, unit)
+    n_units = len(spec.tfs) + (1 if spec.pair else 0)
+    unit_p = np.full(len(spec.tfs), (1 - (spec.pair_fraction if spec.pair else 0))
+                     / len(spec.tfs))
+    if spec.pair:
+        unit_p = np.append(unit_p, spec.pair_fraction)
+    for name, n in zip(names, per_chrom):
+        slots = (spec.chrom_length - 2 * margin) // spec.in_window
+        if n > slots:
+            raise InputError(f"demo: {n} peaks do not fit on {name} of {spec.chrom_length} bp "
+                             f"with windows of {spec.in_window}; lower n_peaks or raise "
+                             f"chrom_length.")
+        chosen = np.sort(rng.choice(slots, size=n, replace=False))
+        for s in chosen:
+            summit = margin + s * spec.in_window + spec.in_window // 2 + \
+                int(rng.integers(-spec.in_window // 4, spec.in_window // 4))
+            peaks.append((name, int(summit), int(rng.choice(n_units, p=unit_p))))
+
+    # plant motifs and compute expected profiles
+    half = 300
+    x = np.arange(-half, half)
+    sites = []  # (chrom, start, end, tf index, strand, peak index)
+    exp_plus: dict[str, list] = {n: [] for n in names}
+    exp_minus: dict[str, list] = {n: [] for n in names}
+    for i, (name, summit, unit) in enumerate(peaks):
+        codes = chroms[name]
+        members = [unit] if unit < len(spec.tfs) else [spec.pair[0], spec.pair[1]]
+        jitter = int(rng.integers(-20, 21))
+        centres = [summit + jitter] if len(members) == 1 else \
+            [summit + jitter - spec.pair[2] // 2, summit + jitter + spec.pair[2] // 2]
+        strand_pair = int(rng.integers(2))
+        scale = float(np.exp(rng.normal(0, spec.peak_sd)))
+        lam_p = np.zeros(2 * half)
+        lam_m = np.zeros(2 * half)
+        for tf_i, c in zip(members, centres):
+            pwm = pwms[tf_i]
+            strand = strand_pair if len(members) == 2 else int(rng.integers(2))
+            site = _sample_site(pwm, rng)
+            if strand == 1:
+                site = (3 - site)[::-1]
+            L = site.size
+            start = c - L // 2
+            codes[start:start + L] = site
+            sites.append((name, int(start), int(start + L), int(tf_i), "+-"[strand], i))
+            tf = spec.tfs[tf_i]
+            rel = c - summit
+            s = tf.strength * scale
+            lam_p += s * (0.7 * _laplace(x, rel - tf.footprint_offset, tf.footprint_scale)
+                          + 0.3 * _gauss(x, rel, 60))
+            lam_m += s * (0.7 * _laplace(x, rel + tf.footprint_offset, tf.footprint_scale)
+                          + 0.3 * _gauss(x, rel, 60))
+        if len(members) == 2:
+            b = spec.pair_boost * scale
+            lam_p += b * _laplace(x, -spec.pair[2] // 2 - 6, 6.0)
+            lam_m += b * _laplace(x, spec.pair[2] // 2 + 6, 6.0)
+        exp_plus[name].append((summit - half, lam_p))
+        exp_minus[name].append((summit - half, lam_m))
+
+    # reads
+    if spec.assay == "chip-nexus":
+        read_sets = _nexus_reads(chroms, exp_plus, exp_minus, spec, rng)
+        control_sets = _control_reads(chroms, peaks, spec, rng)
+        _write_bam(out / "reads.bam", chroms, read_sets)
+        _write_bam(out / "control.bam", chroms, control_sets)
+        control = str(out / "control.bam")
+    else:
+        read_sets = _atac_fragments(chroms, exp_plus, exp_minus, spec, rng)
+        _write_bam(out / "reads.bam", chroms, read_sets, paired=True)
+        control = None
+
+    write_fasta(chroms, out / "genome.fa")
+    with open(out / "genome.chrom.sizes", "w") as fh:
+        for name, codes in chroms.items():
+            fh.write(f"{name}\t{codes.size}\n")
+
+    # true peaks as narrowPeak (summit column = offset from start)
+    with open(out / "peaks.narrowPeak", "w") as fh:
+        for i, (name, summit, _unit) in sorted(enumerate(peaks), key=lambda t: (t[1][0],
+                                                                              t[1][1])):
+            s, e = summit - 150, summit + 150
+            fh.write(f"{name}\t{s}\t{e}\tpeak{i}\t1000\t.\t10\t-1\t-1\t{summit - s}\n")
+
+    planted = [dict(tf=asdict(t), motif_id=m.name, motif_alt_name=m.alt_name,
+                    consensus=m.consensus(), n_sites=sum(1 for st in sites if st[3] == k),
+                    expected_rank=k + 1)
+               for k, (t, m) in enumerate(zip(spec.tfs, motifs))]
+    truth = {"spec": {k: v for k, v in asdict(spec).items() if k != "tfs"},
+             "planted": planted,
+             "grammar": ("one motif per peak, or the cooperative pair "
+                         f"{spec.tfs[spec.pair[0]].name}+{spec.tfs[spec.pair[1]].name} at "
+                         f"{spec.pair[2]} bp" if spec.pair else "one motif per peak"),
+             "sites": [dict(chrom=c, start=s, end=e, tf=spec.tfs[t].name, strand=st, peak=p)
+                       for c, s, e, t, st, p in sites]}
+    (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+    write_meme(motifs, out / "planted_motifs.meme")
+    return DemoData(genome=str(out / "genome.fa"), chrom_sizes=str(out / "genome.chrom.sizes"),
+                    reads=str(out / "reads.bam"), control=control,
+                    peaks=str(out / "peaks.narrowPeak"), truth=str(out / "truth.json"),
+                    motifs=str(out / "planted_motifs.meme"), chroms=names)
+
+
+def _profile_counts(chroms, exp, rng):
+    out = {}
+    for name, items in exp.items():
+        total = np.zeros(chroms[name].size, dtype=np.float64)
+        for start, lam in items:
+            total[start:start + lam.size] += lam
+        out[name] = rng.poisson(total)
+    return out
+
+
+def _nexus_reads(chroms, exp_plus, exp_minus, spec, rng, read_length: int = 36):
+    cp = _profile_counts(chroms, exp_plus, rng)
+    cm = _profile_counts(chroms, exp_minus, rng)
+    reads = {}
+    for name, codes in chroms.items():
+        L = codes.size
+        bg = rng.poisson(spec.background_per_kb * L / 1000, size=2)
+        five_p = np.concatenate([_expand(cp[name], 0), rng.integers(0, L, bg[0])])
+        five_m = np.concatenate([_expand(cm[name], 0), rng.integers(0, L, bg[1])])
+        five_p = five_p[five_p < L - read_length]
+        five_m = five_m[five_m >= read_length]
+        starts = np.concatenate([five_p, five_m - read_length + 1])
+        rev = np.concatenate([np.zeros(five_p.size, bool), np.ones(five_m.size, bool)])
+        order = np.argsort(starts, kind="stable")
+        z = np.zeros(order.size, dtype=np.int64)
+        reads[name] = (starts[order], rev[order], z, z, order)
+    return reads
+
+
+def _control_reads(chroms, peaks, spec, rng, read_length: int = 36):
+    reads = {}
+    for name, codes in chroms.items():
+        L = codes.size
+        gc = np.convolve(((codes == 1) | (codes == 2)).astype(float), np.ones(200) / 200,
+                         mode="same")
+        w = 0.5 + gc  # mild GC bias
+        for cname, summit, _ in peaks:
+            if cname == name:
+                lo, hi = max(0, summit - 300), min(L, summit + 300)
+                w[lo:hi] += 0.5
+        w /= w.sum()
+        n = rng.poisson(spec.control_per_kb * L / 1000)
+        five = rng.choice(L, size=n, p=w)
+        rev = rng.random(n) < 0.5
+        starts = np.where(rev, five - read_length + 1, five)
+        ok = (starts >= 0) & (starts < L - read_length)
+        starts, rev = starts[ok], rev[ok]
+        order = np.argsort(starts, kind="stable")
+        z = np.zeros(order.size, dtype=np.int64)
+        reads[name] = (starts[order], rev[order], z, z, order)
+    return reads
+
+
+def _atac_fragments(chroms, exp_plus, exp_minus, spec, rng, read_length: int = 36):
+    """Paired-end fragments whose two ends are Tn5 insertions re-weighted by sequence."""
+    cp = _profile_counts(chroms, exp_plus, rng)
+    cm = _profile_counts(chroms, exp_minus, rng)
+    reads = {}
+    for name, codes in chroms.items():
+        L = codes.size
+        bias = tn5_weights(codes)
+        ins = cp[name] + cm[name]
+        bg = rng.poisson(spec.background_per_kb * 2 * L / 1000)
+        left = np.concatenate([_expand(ins, 0), rng.integers(0, L, bg)])
+        # keep insertions with probability proportional to the Tn5 preference
+        keep = rng.random(left.size) < bias[np.clip(left, 0, L - 1)] / bias.max()
+        left = left[keep]
+        length = np.clip(rng.gamma(2.0, 60.0, left.size).astype(np.int64) + 40, 40, 600)
+        right = left + length
+        ok = (left >= 0) & (right < L - read_length)
+        left, right = left[ok], right[ok]
+        r1 = left
+        r2 = right - read_length
+        starts = np.concatenate([r1, r2])
+        rev = np.concatenate([np.zeros(r1.size, bool), np.ones(r2.size, bool)])
+        mates = np.concatenate([r2, r1])
+        tl = np.concatenate([right - left, -(right - left)])
+        ids = np.concatenate([np.arange(r1.size), np.arange(r1.size)])
+        order = np.argsort(starts, kind="stable")
+        reads[name] = (starts[order], rev[order], mates[order], tl[order], ids[order])
+    return reads

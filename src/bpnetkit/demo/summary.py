@@ -1,0 +1,156 @@
+"""Did the pipeline find what the demo planted? One row per planted motif.
+
+For every planted motif: the MoDISco pattern most similar to it (Tomtom p-value against the
+planted matrices), whether that counts as a rediscovery, the pattern's best matches in the
+whole motif database (is the planted motif among them?), and the pattern's rank in the
+marginalization table.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+REDISCOVERY_P = 1e-3  # pattern vs planted motif Tomtom p-value
+TOP_MATCHES = 3  # planted motif must be among this many database matches
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(s).lower())
+
+
+def _pattern_keys(name: str) -> set[str]:
+    """Names a pattern may carry in other tables (``pos_patterns.pattern_0`` -> ``pos_0``)."""
+    keys = {_norm(name)}
+    m = re.match(r"(pos|neg)_patterns\.pattern_(\d+)", name)
+    if m:
+        keys |= {_norm(f"{m.group(1)}_{m.group(2)}"), _norm(f"{m.group(1)}_pattern_{m.group(2)}"),
+                 _norm(f"pattern_{m.group(2)}") if m.group(1) == "pos" else ""}
+    return keys - {""}
+
+
+def planted_summary(truth: str | Path, modisco_outputs: dict[str, str],
+                    marginalize_outputs: dict[str, str] | None = None,
+                    motif_db: str | None = None) -> list[dict[str, Any]]:
+    """Rows ``motif, name, n_sites, pattern, pattern_p, rediscovered, tomtom_match,
+    tomtom_q, matched, marginal_rank`` for every planted motif."""
+    from bpnetkit.interpret.motifs import load_motif_db, read_meme, select_motifs
+
+    truth = Path(truth)
+    info = json.loads(truth.read_text())
+    planted_meme = truth.parent / "planted_motifs.meme"
+    planted = read_meme(planted_meme) if planted_meme.exists() else \
+        select_motifs(load_motif_db(motif_db), [p["motif_id"] for p in info["planted"]])
+    rows: list[dict[str, Any]] = []
+    patterns = []
+    h5 = (modisco_outputs or {}).get("modisco_h5")
+    if h5 and Path(h5).exists():
+        from bpnetkit.interpret.annotate import read_modisco_patterns
+
+        patterns = [p for p in read_modisco_patterns(h5) if p.name.startswith("pos_")]
+    vs_planted = db_matches = None
+    if patterns:
+        from bpnetkit.interpret.annotate import annotate_patterns
+
+        vs_planted = annotate_patterns(patterns, planted, n_matches=len(planted))
+        db_matches = annotate_patterns(patterns, load_motif_db(motif_db),
+                                       n_matches=TOP_MATCHES)
+    ranking = []
+    if marginalize_outputs:
+        from bpnetkit.report.html import marginal_ranking
+
+        ranking = marginal_ranking(marginalize_outputs)
+    for k, (entry, motif) in enumerate(zip(info["planted"], planted)):
+        row: dict[str, Any] = {"motif": entry["motif_id"],
+                               "name": entry.get("motif_alt_name") or motif.alt_name,
+                               "n_sites": entry.get("n_sites", ""),
+                               "pattern": "", "pattern_p": "", "rediscovered": False,
+                               "tomtom_match": "", "tomtom_q": "", "matched": False,
+                               "marginal_rank": "", "expected_rank": entry.get("expected_rank",
+                                                                               k + 1)}
+        best = None
+        if vs_planted:
+            for i, ms in enumerate(vs_planted):
+                for m in ms:
+                    if m.target == k and (best is None or m.p_value < best[1]):
+                        best = (i, m.p_value)
+        if best is not None:
+            i, p = best
+            pat = patterns[i]
+            row.update(pattern=pat.name, pattern_p=p, rediscovered=bool(p < REDISCOVERY_P))
+            ms = db_matches[i] if db_matches else []
+            if ms:
+                row["tomtom_match"] = f"{ms[0].target_name} {ms[0].target_alt_name}".strip()
+                row["tomtom_q"] = ms[0].q_value
+                row["matched"] = any(m.target_name == motif.name for m in ms)
+            keys = _pattern_keys(pat.name)
+            for r_i, r in enumerate(ranking):
+                vals = {_norm(v) for v in r.values() if isinstance(v, str)}
+                if keys & vals:
+                    row["marginal_rank"] = r.get("rank", r_i + 1)
+                    break
+        if row["marginal_rank"] == "" and ranking:
+            keys = {_norm(motif.name), _norm(motif.alt_name)} - {""}
+            for r_i, r in enumerate(ranking):
+                vals = {_norm(v) for v in r.values() if isinstance(v, str)}
+                if keys & vals:
+                    row["marginal_rank"] = r.get("rank", r_i + 1)
+                    break
+        rows.append(row)
+    return rows
+
+
+COLUMNS = ["motif", "name", "n_sites", "rediscovered", "pattern", "pattern_p", "tomtom_match",
+           "tomtom_q", "matched", "marginal_rank", "expected_rank"]
+
+
+def format_summary(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table for the terminal."""
+    def f(v):
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, float):
+            return f"{v:.2g}"
+        return str(v)
+
+    cols = ["name", "motif", "n_sites", "rediscovered", "pattern", "pattern_p",
+            "tomtom_match", "tomtom_q", "matched", "marginal_rank", "expected_rank"]
+    table = [cols] + [[f(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(len(cols))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(t, widths)) for t in table)
+
+
+def summary_html(rows: list[dict[str, Any]]) -> str:
+    """The summary as an HTML table with yes/no coloured."""
+    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+    body = []
+    for r in rows:
+        cells = []
+        for c in COLUMNS:
+            v = r.get(c, "")
+            if isinstance(v, bool):
+                cells.append(f"<td class='{'ok' if v else 'bad'}'>{'yes' if v else 'no'}</td>")
+            elif isinstance(v, float):
+                cells.append(f"<td>{v:.2g}</td>")
+            else:
+                cells.append(f"<td>{html.escape(str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f"<p>Rediscovered: a positive MoDISco pattern matches the planted matrix with "
+            f"Tomtom p &lt; {REDISCOVERY_P:g}. Matched: the planted motif is among that "
+            f"pattern's {TOP_MATCHES} best matches in the whole database.</p>"
+            f"<table><tr>{head}</tr>{''.join(body)}</table>")
+
+
+def write_summary_tsv(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write the rows as TSV."""
+    from bpnetkit.utils import write_text_atomic
+
+    def f(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    text = "\t".join(COLUMNS) + "\n" + "".join(
+        "\t".join(f(r.get(c, "")) for c in COLUMNS) + "\n" for r in rows)
+    return write_text_atomic(path, text)

@@ -1,0 +1,33 @@
+"""A one-pass numba kernel for the DeepLIFT multipliers of ReLU (CPU)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def relu_multipliers(h: np.ndarray, g: int, k: int, eps: float, out: np.ndarray) -> None:
+    """Rescale multipliers of ReLU for a paired batch ``h`` ``(g + g*k, S)`` into ``out``.
+
+    Row ``g + r`` is reference ``r`` of input ``r // k``. The multiplier is
+    ``(relu(r) - relu(x)) / (r - x)``, or ``1[x > 0]`` where ``|r - x| < eps``; input rows
+    get 0.
+    """
+    S = h.shape[1]
+    for r in numba.prange(g * k):
+        i = r // k
+        for j in range(S):
+            a = h[i, j]
+            b = h[g + r, j]
+            d = b - a
+            zero = a - a
+            if abs(d) < eps:
+                out[g + r, j] = zero + 1 if a > zero else zero
+            else:
+                ya = a if a > zero else zero
+                yb = b if b > zero else zero
+                out[g + r, j] = (yb - ya) / d
+    for i in range(g):
+        for j in range(S):
+            out[i, j] = 0

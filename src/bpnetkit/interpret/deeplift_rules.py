@@ -1,0 +1,358 @@
+"""DeepLIFT rescale rules folded into autograd, applied to any model by a torch function mode.
+
+Inside :class:`DeepLiftMode` a model runs on a *paired batch*: the first ``g`` rows are
+input sequences, followed by ``k`` references of the first input, ``k`` of the second, etc.
+Every torch call made by the model passes through the mode:
+
+- calls with no input-dependent tensor (weights, constants, control tracks) run unchanged;
+- affine operations (convolutions, linear layers, sums, slices, concatenation, ...) run
+  unchanged, since their DeepLIFT multipliers are their ordinary gradients;
+- nonlinearities with a rule run through a custom autograd ``Function`` whose backward
+  multiplies by the rescale multiplier ``(f(x) - f(r)) / (x - r)`` of each reference row with
+  its input row (the local gradient at the input where ``|x - r| < eps``, as captum and
+  tangermeme do); ``logsumexp`` gets the exact composition of the rules for ``exp`` and
+  ``log``, and :func:`bpnetkit.models.wrappers.softmax_weighted` is rescaled as one
+  elementwise op;
+- anything else that touches an input-dependent tensor raises :class:`UnsupportedOpError`
+  naming the operation, instead of returning silently wrong scores.
+
+Input-dependence is tracked through ``requires_grad``: parameters are frozen during the call
+and only the reference rows of the input require gradients, so no Python hook runs and no
+weight gradient is computed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
+
+from bpnetkit.errors import InputError
+from bpnetkit.interpret.channels_last import conv1d_as_conv2d
+
+EPS = 1e-6
+
+# ops whose DeepLIFT multiplier is their gradient (affine in their input-dependent argument)
+_AFFINE = {
+    "add", "__add__", "__radd__", "__iadd__", "add_", "sub", "__sub__", "__rsub__", "__isub__",
+    "sub_", "neg", "__neg__", "negative", "__pos__", "positive",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear", "bilinear_",
+    "__getitem__", "reshape", "view", "view_as", "reshape_as", "flatten", "unflatten",
+    "squeeze", "unsqueeze", "permute", "transpose", "t", "T", "mT", "contiguous", "movedim",
+    "swapaxes", "cat", "concat", "concatenate", "stack", "hstack", "vstack", "split", "chunk",
+    "narrow", "select", "flip", "fliplr", "roll", "repeat", "expand", "expand_as",
+    "repeat_interleave", "tile", "unbind", "index_select", "gather", "take_along_dim",
+    "mean", "sum", "nansum", "cumsum", "pad", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "clone", "to", "type", "float", "double",
+    "half", "bfloat16", "type_as", "trace", "diagonal", "unfold", "as_strided",
+    "zero_pad1d", "constant_pad_nd", "center_crop", "diff",
+}
+# affine when at most one operand is input-dependent (and it is not a divisor)
+_PRODUCTS = {"mul", "__mul__", "__rmul__", "__imul__", "mul_", "multiply", "matmul",
+             "__matmul__", "__rmatmul__", "mm", "bmm", "einsum", "tensordot", "outer", "dot",
+             "mv", "inner", "kron", "prod_scalar"}
+_DIVISIONS = {"div", "__truediv__", "__itruediv__", "div_", "divide", "true_divide"}
+# ops whose result never carries the input's gradient (queries, comparisons, metadata)
+_NEUTRAL = {
+    "__get__", "__set__", "size", "dim", "numel", "shape", "ndim", "dtype", "device",
+    "is_floating_point", "is_contiguous", "stride", "data_ptr", "element_size", "__len__",
+    "__format__", "__repr__", "__str__", "__bool__", "__hash__", "__eq__", "__ne__", "__lt__",
+    "__le__", "__gt__", "__ge__", "eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf",
+    "isfinite", "argmax", "argmin", "argsort", "item", "tolist", "numpy", "cpu", "cuda",
+    "requires_grad_", "storage_offset", "is_complex", "nelement", "get_device", "__iter__",
+    "__contains__", "all", "any", "nonzero", "sign", "new_zeros", "new_ones", "new_empty",
+    "new_full", "new_tensor", "zeros_like", "ones_like", "empty_like", "full_like",
+    "__array__", "__reduce_ex__", "__deepcopy__", "equal", "allclose", "isclose",
+}
+
+
+class UnsupportedOpError(InputError):
+    """A model op with no DeepLIFT rule touched an input-dependent tensor."""
+
+
+_TENSOR_VALUED_ATTRS = {"T", "mT", "H", "mH", "data", "real", "imag", "grad"}
+
+
+def _name(func) -> tuple[str, bool]:
+    """Name of a torch function, and whether it is a harmless attribute read."""
+    name = getattr(func, "__name__", None) or repr(func)
+    if name == "__get__":
+        owner = getattr(func, "__self__", None)
+        name = getattr(owner, "__name__", name)
+        return name, name not in _TENSOR_VALUED_ATTRS
+    return name, name in _NEUTRAL
+
+
+# --------------------------------------------------------------------------------------------
+# elementwise rescale rules: (function, derivative as a function of (x, f(x)))
+def _d_relu(x, y):
+    return (x > 0).to(x.dtype)
+
+
+def _d_exp(x, y):
+    return y
+
+
+def _d_log(x, y):
+    return 1 / x
+
+
+def _d_log1p(x, y):
+    return 1 / (1 + x)
+
+
+def _d_sigmoid(x, y):
+    return y * (1 - y)
+
+
+def _d_tanh(x, y):
+    return 1 - y * y
+
+
+def _d_softplus(x, y):
+    return torch.sigmoid(x)
+
+
+def _d_elu(x, y):
+    return torch.where(x > 0, torch.ones_like(x), y + 1)
+
+
+def _d_expm1(x, y):
+    return y + 1
+
+
+def _d_autograd(func):
+    def d(x, y, args=(), kwargs=None):
+        with torch.enable_grad():
+            xx = x.detach().requires_grad_()
+            yy = func(xx, *args, **(kwargs or {}))
+            (g,) = torch.autograd.grad(yy.sum(), xx)
+        return g
+    return d
+
+
+_ELEMENTWISE = {
+    "relu": (torch.relu, _d_relu), "relu_": (torch.relu, _d_relu),
+    "exp": (torch.exp, _d_exp), "log": (torch.log, _d_log), "log1p": (torch.log1p, _d_log1p),
+    "expm1": (torch.expm1, _d_expm1),
+    "sigmoid": (torch.sigmoid, _d_sigmoid), "tanh": (torch.tanh, _d_tanh),
+    "softplus": (torch.nn.functional.softplus, None), "elu": (torch.nn.functional.elu, None),
+    "gelu": (torch.nn.functional.gelu, None), "silu": (torch.nn.functional.silu, None),
+    "leaky_relu": (torch.nn.functional.leaky_relu, None),
+    "softmax_weighted": (None, None),
+}
+
+
+class _Pairing:
+    """Row layout of a paired batch: ``g`` inputs, then ``k`` references of each in turn."""
+
+    def __init__(self, n_inputs: int, refs_per_input: int) -> None:
+        self.n_inputs = n_inputs
+        self.k = refs_per_input
+        self.n_rows = n_inputs * (1 + refs_per_input)
+
+    def split(self, t: torch.Tensor, op: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs (g, 1, ...), references (g, k, ...))`` views of a batch tensor."""
+        if t.ndim == 0 or t.shape[0] != self.n_rows:
+            raise UnsupportedOpError(
+                f"DeepLIFT rule for '{op}': expected the batch axis first with {self.n_rows} "
+                f"rows, got shape {tuple(t.shape)}. Models must keep the batch axis first.")
+        g = self.n_inputs
+        return t[:g].unsqueeze(1), t[g:].unflatten(0, (g, self.k))
+
+
+def _rescale_multiplier(x_in, r_in, x_out, r_out, deriv_x, out=None):
+    """Multiplier per reference row: secant where the input moved, else the input's gradient.
+
+    All arguments broadcast (inputs ``(g, 1, ...)``, references ``(g, k, ...)``).
+    """
+    dx = torch.sub(r_in, x_in)
+    small = dx.abs() < EPS
+    dx.masked_fill_(small, 1.0)
+    m = torch.sub(r_out, x_out, out=out)
+    m.div_(dx)
+    del dx
+    return torch.where(small, deriv_x, m, out=m)
+
+
+class _RuleFunction(torch.autograd.Function):
+    """Returns values computed outside autograd; backward multiplies by saved multipliers."""
+
+    @staticmethod
+    def forward(ctx, h, y, m, reduced=()):  # noqa: D102
+        ctx.save_for_backward(m)
+        ctx.reduced = reduced
+        return y
+
+    @staticmethod
+    def backward(ctx, g):  # noqa: D102
+        (m,) = ctx.saved_tensors
+        for d in ctx.reduced:  # axes a reduction removed (keepdim=False)
+            g = g.unsqueeze(d)
+        return g * m, None, None, None
+
+
+def _new_multipliers(h: torch.Tensor, pairing: _Pairing) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uninitialised multipliers shaped (and laid out) like ``h``; input rows zeroed."""
+    m = torch.empty_like(h)
+    m[:pairing.n_inputs] = 0
+    return m, m[pairing.n_inputs:].unflatten(0, (pairing.n_inputs, pairing.k))
+
+
+def _flat_rows(t: torch.Tensor) -> torch.Tensor | None:
+    """A ``(rows, S)`` view of ``t`` whose rows are dense blocks (any dim order), or None."""
+    if t.ndim < 2:
+        return None
+    order = sorted(range(1, t.ndim), key=lambda d: -t.stride(d))
+    p = t.permute(0, *order)
+    if not p.is_contiguous():
+        return None
+    return p.reshape(t.shape[0], -1)
+
+
+def _relu_kernel():
+    from bpnetkit.interpret import _relu_kernel
+
+    return _relu_kernel
+
+
+def _elementwise_rule(op: str, func, args, kwargs, pairing: _Pairing):
+    h = args[0]
+    rest = args[1:]
+    kwargs = {k: v for k, v in (kwargs or {}).items() if k != "inplace"}
+    pairing.split(h, op)  # checks the batch layout
+    with torch.no_grad():
+        if op == "softmax_weighted":
+            w = torch.softmax(h, dim=-1)
+            y = h * w
+        else:
+            base, deriv = _ELEMENTWISE[op]
+            y = torch.relu(h) if op in ("relu", "relu_") else base(h, *rest, **kwargs)
+        if op in ("relu", "relu_") and h.device.type == "cpu" and \
+                h.dtype in (torch.float32, torch.float64) and _flat_rows(h) is not None:
+            m = torch.empty_like(h)
+            _relu_kernel().relu_multipliers(_flat_rows(h).numpy(), pairing.n_inputs, pairing.k,
+                                            EPS, _flat_rows(m).numpy())
+        else:
+            m = _generic_multipliers(op, h, y, w if op == "softmax_weighted" else None, rest,
+                                     kwargs, pairing)
+    return _RuleFunction.apply(h, y, m)
+
+
+def _generic_multipliers(op, h, y, w, rest, kwargs, pairing):
+    with torch.no_grad():
+        base, deriv = _ELEMENTWISE[op]
+        hx, hr = pairing.split(h, op)
+        yx, yr = pairing.split(y, op)
+        if op == "softmax_weighted":
+            dx = w[:pairing.n_inputs].unsqueeze(1)
+        elif deriv is None:
+            dx = _d_autograd(base)(hx, yx, rest, kwargs)
+        else:
+            dx = deriv(hx, yx)
+        m, m_refs = _new_multipliers(h, pairing)
+        _rescale_multiplier(hx, hr, yx, yr, dx, out=m_refs)
+    return m
+
+
+def _logsumexp_rule(args, kwargs, pairing: _Pairing):
+    """``log(sum(exp(h)))`` as the rescale rule of ``exp`` then that of ``log``."""
+    h = args[0]
+    dim = args[1] if len(args) > 1 else kwargs.get("dim")
+    keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+    if dim is None:
+        raise UnsupportedOpError("DeepLIFT rule for 'logsumexp' needs an explicit dim.")
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = tuple(d % h.ndim for d in dims)
+    if 0 in dims:
+        raise UnsupportedOpError("DeepLIFT rule for 'logsumexp': reducing over the batch axis "
+                                 "is not supported.")
+    pdims = tuple(d + 1 for d in dims)  # axes in the (g, k, ...) views
+    with torch.no_grad():
+        y = torch.logsumexp(h, dim=dims, keepdim=keepdim)
+        hx, hr = pairing.split(h, "logsumexp")
+        c = torch.maximum(hx.amax(dim=pdims, keepdim=True), hr.amax(dim=pdims, keepdim=True))
+        ex, er = torch.exp(hx - c), torch.exp(hr - c)
+        sx, sr = ex.sum(dim=pdims, keepdim=True), er.sum(dim=pdims, keepdim=True)
+        # the rule of log (in units shifted by c; the shift cancels in the product)
+        log_ratio = _rescale_multiplier(sx, sr, torch.log(sx), torch.log(sr), 1 / sx)
+        exp_ratio = _rescale_multiplier(hx, hr, ex, er, ex)
+        m, m_refs = _new_multipliers(h, pairing)
+        torch.mul(log_ratio, exp_ratio, out=m_refs)
+    return _RuleFunction.apply(h, y, m, () if keepdim else tuple(sorted(dims)))
+
+
+class DeepLiftMode(TorchFunctionMode):
+    """Run a model on a paired batch with DeepLIFT rules (see the module docstring).
+
+    Parameters
+    ----------
+    n_inputs : int
+        Rows of the batch that are inputs (the rest are references).
+    refs_per_input : int
+        References per input; reference rows follow the inputs, those of input 0 first.
+    channels_last : bool
+        Run ``conv1d`` as channels-last ``conv2d`` (faster on CPU).
+    """
+
+    def __init__(self, n_inputs: int, refs_per_input: int, channels_last: bool = False) -> None:
+        super().__init__()
+        self.pairing = _Pairing(n_inputs, refs_per_input)
+        self.channels_last = channels_last
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
+        kwargs = kwargs or {}
+        op, neutral = _name(func)
+        if neutral:
+            return func(*args, **kwargs)
+        leaves, _ = tree_flatten((args, kwargs))
+        tracked = [t for t in leaves if isinstance(t, torch.Tensor) and t.requires_grad]
+        if not tracked:
+            if op in ("conv1d",) and self.channels_last:
+                return conv1d_as_conv2d(*args, **kwargs)
+            return func(*args, **kwargs)
+        if op in _AFFINE:
+            if op == "conv1d" and self.channels_last:
+                return conv1d_as_conv2d(*args, **kwargs)
+            return func(*args, **kwargs)
+        if op in _ELEMENTWISE:
+            if not (args and isinstance(args[0], torch.Tensor) and args[0].requires_grad):
+                raise UnsupportedOpError(f"DeepLIFT: cannot apply '{op}' with an input-dependent "
+                                         f"argument other than its first.")
+            # in-place variants (relu_, nn.ReLU(inplace=True)) return a new tensor instead
+            return _elementwise_rule(op, func, args, kwargs, self.pairing)
+        if op == "logsumexp":
+            return _logsumexp_rule(args, kwargs, self.pairing)
+        if op in _PRODUCTS:
+            if len(tracked) > 1:
+                raise UnsupportedOpError(
+                    f"DeepLIFT: '{op}' multiplies two input-dependent tensors; there is no "
+                    f"rescale rule for products. Restructure the model or attribute another "
+                    f"output.")
+            return func(*args, **kwargs)
+        if op in _DIVISIONS:
+            den = args[1] if len(args) > 1 else kwargs.get("other")
+            if isinstance(den, torch.Tensor) and den.requires_grad:
+                raise UnsupportedOpError(f"DeepLIFT: '{op}' divides by an input-dependent tensor; "
+                                         f"no rescale rule exists for it.")
+            return func(*args, **kwargs)
+        if op in ("batch_norm", "dropout", "dropout1d", "dropout2d", "alpha_dropout",
+                  "feature_alpha_dropout", "instance_norm_eval"):
+            training = kwargs.get("training", args[5] if op == "batch_norm" and len(args) > 5
+                                  else (args[2] if op != "batch_norm" and len(args) > 2
+                                        else False))
+            if training:
+                raise UnsupportedOpError(f"DeepLIFT: '{op}' in training mode is not affine; put "
+                                         f"the model in eval mode.")
+            return func(*args, **kwargs)
+        if op == "detach":
+            raise UnsupportedOpError(
+                "DeepLIFT: the model detaches an input-dependent tensor ('detach'), which "
+                "would make its attributions silently wrong. Use "
+                "bpnetkit.models.wrappers.softmax_weighted for detached softmax weights, or "
+                "remove the detach.")
+        raise UnsupportedOpError(
+            f"DeepLIFT/SHAP has no rule for the operation '{op}' applied to an input-dependent "
+            f"tensor. Supported nonlinearities: {', '.join(sorted(set(_ELEMENTWISE) - {'relu_'}))}"
+            f", logsumexp; everything else must be affine (convolutions, linear layers, sums, "
+            f"slices, concatenation).")

@@ -1,0 +1,122 @@
+"""Sequence logos with matplotlib (letters drawn as scaled glyph paths).
+
+:func:`draw_logo` draws a ``(length, 4)`` matrix as stacked letters: heights are the values
+themselves (contribution scores, possibly negative) or, with ``kind="information"``, the
+probabilities times the information content of each position. :func:`save_logos` writes a
+PNG with one row per matrix (e.g. a pattern next to its database matches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+COLORS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
+ALPHABET = "ACGT"
+
+
+def information_matrix(pwm: np.ndarray) -> np.ndarray:
+    """Probabilities scaled by per-position information content (bits), ``(length, 4)``."""
+    p = np.clip(np.asarray(pwm, dtype=np.float64), 1e-12, 1)
+    p = p / p.sum(axis=1, keepdims=True)
+    ic = 2 + (p * np.log2(p)).sum(axis=1, keepdims=True)
+    return p * ic
+
+
+def _letter(ax, letter: str, x: float, y: float, height: float, width: float = 0.95):
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.patches import PathPatch
+    from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
+
+    if height == 0:
+        return
+    tp = TextPath((0, 0), letter, size=1, prop=FontProperties(family="DejaVu Sans",
+                                                              weight="bold"))
+    bb = tp.get_extents()
+    t = (Affine2D().translate(-bb.x0, -bb.y0)
+         .scale(width / bb.width, abs(height) / bb.height)
+         .translate(x - width / 2, y if height > 0 else y - abs(height)))
+    ax.add_patch(PathPatch(t.transform_path(tp), facecolor=COLORS[letter], edgecolor="none"))
+
+
+def draw_logo(ax, matrix: np.ndarray, kind: str = "values", title: str | None = None) -> None:
+    """Draw a logo of ``matrix`` ``(length, 4)`` on the matplotlib axes ``ax``.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Target axes.
+    matrix : numpy.ndarray
+        ``(length, 4)`` over ``ACGT``.
+    kind : {"values", "information"}
+        ``"information"`` turns probabilities into bits first.
+    title : str or None
+        Axes title.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if kind == "information":
+        m = information_matrix(m)
+    for i, row in enumerate(m):
+        pos = 0.0
+        neg = 0.0
+        for j in np.argsort(np.abs(row)):
+            v = row[j]
+            if v > 0:
+                _letter(ax, ALPHABET[j], i, pos, v)
+                pos += v
+            elif v < 0:
+                _letter(ax, ALPHABET[j], i, neg, v)
+                neg += v
+    lo = min(0.0, float(np.minimum(m, 0).sum(axis=1).min()) if m.size else 0.0)
+    hi = max(float(np.maximum(m, 0).sum(axis=1).max()) if m.size else 1.0, 1e-6)
+    if kind == "information":
+        hi = 2.0
+    ax.set_xlim(-0.5, len(m) - 0.5)
+    ax.set_ylim(lo * 1.05, hi * 1.05)
+    ax.axhline(0, color="black", lw=0.5)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=8, loc="left")
+
+
+def save_logos(path: str | Path, matrices: Sequence[np.ndarray], titles: Sequence[str],
+               kinds: Sequence[str] | None = None, width_per_position: float = 0.25) -> Path:
+    """Write a PNG with one logo per row (atomically).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output PNG.
+    matrices : sequence of ``(length, 4)`` arrays
+        What to draw, top to bottom.
+    titles : sequence of str
+        Title of every row.
+    kinds : sequence of str or None
+        ``"values"`` or ``"information"`` per row (default values).
+    width_per_position : float
+        Figure inches per position of the longest matrix.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bpnetkit.utils import atomic_path
+
+    kinds = list(kinds) if kinds is not None else ["values"] * len(matrices)
+    longest = max((len(m) for m in matrices), default=1)
+    fig, axes = plt.subplots(len(matrices), 1, squeeze=False,
+                             figsize=(max(3.0, longest * width_per_position + 1),
+                                      1.3 * max(1, len(matrices))))
+    for ax, m, t, k in zip(axes[:, 0], matrices, titles, kinds):
+        draw_logo(ax, m, kind=k, title=t)
+        ax.set_xlim(-0.5, longest - 0.5)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,265 @@
+"""Read Keras HDF5 model files: official ChromBPNet and basepairmodels / bpnet-refactor BPNet.
+
+Weight layers are found by their exact names (``{prefix}bpnet_1st_conv``,
+``{prefix}bpnet_{i}conv``, ``{prefix}prof_out_precrop``, ``{prefix}logcount_predictions``
+for ChromBPNet; ``1st_conv``, ``{i}conv``, ``profile_out_prebias``, ``profile_predictions``,
+``logcount_predictions`` for basepairmodels), so auxiliary layers written by different
+TensorFlow versions (``add_*``, ``crop_*``, ``top_level_model_weights``) are ignored. The
+number of filters and dilated layers is read from the weights; dilations, padding and the
+output window from the stored ``model_config`` when present.
+
+Keras stores Conv1D kernels as ``(width, in, out)`` (PyTorch: ``(out, in, width)``, no flip)
+and Dense kernels as ``(in, out)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpnetkit.errors import InputError
+
+_SUFFIX_STEM = "bpnet_1st_conv"
+
+
+class KerasWeights:
+    """All weight arrays of a Keras h5 file, by layer name, plus its layer configs."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import h5py
+
+        self.path = Path(path)
+        self.layers: dict[str, dict[str, np.ndarray]] = {}
+        self.configs: dict[str, dict] = {}
+        self.input_length: int | None = None
+        try:
+            f = h5py.File(self.path, "r")
+        except OSError as e:
+            raise InputError(f"'{self.path}' is not a readable HDF5 file: {e}") from None
+        with f:
+            root = f["model_weights"] if "model_weights" in f else f
+            root.visititems(self._collect)
+            raw = f.attrs.get("model_config")
+            if raw is None and "model_weights" in f:
+                raw = f["model_weights"].attrs.get("model_config")
+        if raw is not None:
+            if isinstance(raw, bytes):
+                raw = raw.decode()
+            try:
+                self._walk_config(json.loads(raw))
+            except (json.JSONDecodeError, TypeError, AttributeError):
+                pass
+        if not self.layers:
+            raise InputError(f"'{self.path}': no Keras weight layers found (expected groups "
+                             f"with 'kernel:0' / 'bias:0' datasets).")
+
+    def _collect(self, name: str, obj: Any) -> None:
+        import h5py
+
+        if not isinstance(obj, h5py.Dataset):
+            return
+        parts = name.split("/")
+        leaf = parts[-1].split(":")[0]
+        if leaf not in ("kernel", "bias") or len(parts) < 2:
+            return
+        layer = parts[-2]
+        entry = self.layers.setdefault(layer, {})
+        if leaf in entry:
+            raise InputError(f"'{self.path}': layer '{layer}' appears twice ('{name}'); "
+                             f"cannot tell which weights to use.")
+        entry[leaf] = np.asarray(obj[()], dtype=np.float32)
+
+    def _walk_config(self, node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("class_name") == "InputLayer" and self.input_length is None:
+                shape = node.get("config", {}).get("batch_input_shape") or \
+                    node.get("config", {}).get("batch_shape")
+                if shape and len(shape) == 3 and shape[1]:
+                    self.input_length = int(shape[1])
+            name = node.get("config", {}).get("name") if isinstance(node.get("config"),
+                                                                    dict) else None
+            if name and "class_name" in node:
+                self.configs.setdefault(name, {"class_name": node["class_name"],
+                                               "inbound": node.get("inbound_nodes", []),
+                                               **node["config"]})
+            for value in node.values():
+                self._walk_config(value)
+        elif isinstance(node, list):
+            for value in node:
+                self._walk_config(value)
+
+    def get(self, layer: str, what: str = "kernel") -> np.ndarray:
+        """The array ``what`` ("kernel" or "bias") of ``layer``; clear error when absent."""
+        if layer not in self.layers or what not in self.layers[layer]:
+            raise InputError(f"'{self.path}': weight layer '{layer}' ({what}) not found. "
+                             f"Layers in the file: {', '.join(sorted(self.layers))}.")
+        return self.layers[layer][what]
+
+    def consumers(self, layer: str) -> list[dict]:
+        """Layer configs whose inputs include ``layer``."""
+        out = []
+        for cfg in self.configs.values():
+            text = json.dumps(cfg.get("inbound", []))
+            if f'"{layer}"' in text:
+                out.append(cfg)
+        return out
+
+
+def _conv(kernel: np.ndarray) -> np.ndarray:
+    """Keras Conv1D kernel (width, in, out) -> PyTorch (out, in, width)."""
+    return np.ascontiguousarray(kernel.transpose(2, 1, 0))
+
+
+def _check_conv(w: KerasWeights, layer: str, expect_dilation: int | None = None) -> None:
+    cfg = w.configs.get(layer)
+    if not cfg:
+        return
+    if cfg.get("padding", "valid") != "valid":
+        raise InputError(f"'{w.path}': layer '{layer}' uses padding {cfg['padding']!r}; only "
+                         f"'valid' ChromBPNet-style models are supported by this reader.")
+    if expect_dilation is not None:
+        dil = cfg.get("dilation_rate", [expect_dilation])
+        dil = dil[0] if isinstance(dil, list | tuple) else dil
+        if int(dil) != expect_dilation:
+            raise InputError(f"'{w.path}': layer '{layer}' has dilation {dil}, but BPNet "
+                             f"layer {layer} should have {expect_dilation} (2**i).")
+
+
+def chrombpnet_prefixes(w: KerasWeights) -> list[str]:
+    """Name prefixes of the BPNet sub-models in a ChromBPNet Keras file ('' or 'wo_bias_')."""
+    out = []
+    for name in w.layers:
+        m = re.fullmatch(r"(.*)bpnet_1st_conv", name)
+        if m:
+            out.append(m.group(1))
+    return sorted(out)
+
+
+def _first(w: KerasWeights, names: list[str]) -> str:
+    """The first of ``names`` that is a weight layer of ``w`` (else the first, for errors)."""
+    for name in names:
+        if name in w.layers:
+            return name
+    return names[0]
+
+
+def _chrombpnet_submodel(w: KerasWeights, prefix: str, input_length: int | None,
+                         output_length: int | None):
+    """Build our BPNet from the layers named ``{prefix}bpnet_*``."""
+    import torch
+
+    from bpnetkit.models.bpnet import BPNet
+
+    stem_name = f"{prefix}bpnet_1st_conv"
+    stem = w.get(stem_name)
+    n_layers = 0
+    while f"{prefix}bpnet_{n_layers + 1}conv" in w.layers:
+        n_layers += 1
+    if n_layers == 0:
+        raise InputError(f"'{w.path}': found '{stem_name}' but no dilated layers "
+                         f"'{prefix}bpnet_1conv', ...")
+    prof_name = _first(w, [f"{prefix}bpnet_prof_out_precrop", f"{prefix}prof_out_precrop"])
+    count_name = _first(w, [f"{prefix}bpnet_logcount_predictions",
+                            f"{prefix}logcount_predictions"])
+    prof = w.get(prof_name)
+    dense = w.get(count_name)
+    n_filters = stem.shape[2]
+    _check_conv(w, stem_name, 1)
+    for i in range(1, n_layers + 1):
+        _check_conv(w, f"{prefix}bpnet_{i}conv", 2 ** i)
+    _check_conv(w, prof_name, 1)
+    if dense.shape[1] != 1:
+        raise InputError(f"'{w.path}': '{count_name}' has {dense.shape[1]} outputs; ChromBPNet "
+                         f"count heads have 1.")
+
+    # output window: from the Cropping1D after the profile conv, else the arguments
+    geometry = BPNet(n_filters=1, n_layers=n_layers, n_outputs=1, n_control_tracks=0,
+                     stem_kernel_size=stem.shape[0], profile_kernel_size=prof.shape[0])
+    rf = geometry.receptive_half_width
+    in_len = input_length or w.input_length or 2114
+    crop = None
+    for cfg in w.consumers(prof_name):
+        if cfg.get("class_name") == "Cropping1D":
+            c = cfg.get("cropping", [0, 0])
+            c = c if isinstance(c, list | tuple) else [c, c]
+            crop = int(c[0])
+    if output_length is not None:
+        trimming = (in_len - output_length) // 2
+    elif crop is not None:
+        trimming = rf + crop
+    else:
+        trimming = (in_len - 1000) // 2 if in_len > 1000 + 2 * rf else rf
+    trimming = max(trimming, rf)
+    model = BPNet(n_filters=n_filters, n_layers=n_layers, n_outputs=prof.shape[2],
+                  n_control_tracks=0, stem_kernel_size=stem.shape[0],
+                  profile_kernel_size=prof.shape[0], trimming=trimming, count_window="valid",
+                  name="accessibility" if "wo_bias" in prefix else "bias")
+    state = {"iconv.weight": _conv(stem), "iconv.bias": w.get(stem_name, "bias"),
+             "fconv.weight": _conv(prof), "fconv.bias": w.get(prof_name, "bias"),
+             "linear.weight": np.ascontiguousarray(dense.T),
+             "linear.bias": w.get(count_name, "bias")}
+    for i in range(1, n_layers + 1):
+        name = f"{prefix}bpnet_{i}conv"
+        state[f"rconvs.{i - 1}.weight"] = _conv(w.get(name))
+        state[f"rconvs.{i - 1}.bias"] = w.get(name, "bias")
+    from bpnetkit.io.native import load_state_dict_strict
+
+    load_state_dict_strict(model, {k: torch.from_numpy(np.asarray(v)) for k, v in
+                                   state.items()}, where=str(w.path))
+    return model
+
+
+def is_chrombpnet(w: KerasWeights) -> bool:
+    """Whether the file holds official ChromBPNet layer names."""
+    return bool(chrombpnet_prefixes(w))
+
+
+def is_basepairmodels(w: KerasWeights) -> bool:
+    """Whether the file holds basepairmodels / bpnet-refactor layer names."""
+    return "1st_conv" in w.layers and "profile_out_prebias" in w.layers
+
+
+def load_keras(path: str | os.PathLike, input_length: int | None = None,
+               output_length: int | None = None):
+    """Load a Keras h5 model file into a bpnetkit model (CPU, float32).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``bias_model_scaled.h5``, ``chrombpnet_nobias.h5``, ``chrombpnet.h5`` (official
+        ChromBPNet) or a basepairmodels / bpnet-refactor BPNet h5.
+    input_length, output_length : int or None
+        Override the window (default: from the file's model config; 2114 -> 1000).
+
+    Returns
+    -------
+    BPNet or ChromBPNet
+        A full ChromBPNet file gives a :class:`ChromBPNet`; a single model a :class:`BPNet`.
+    """
+    w = KerasWeights(path)
+    prefixes = chrombpnet_prefixes(w)
+    if prefixes:
+        models = {p: _chrombpnet_submodel(w, p, input_length, output_length) for p in prefixes}
+        if len(prefixes) == 1:
+            return models[prefixes[0]]
+        acc = [p for p in prefixes if "wo_bias" in p]
+        bias = [p for p in prefixes if "wo_bias" not in p]
+        if len(acc) != 1 or len(bias) != 1:
+            raise InputError(f"'{path}': found {len(prefixes)} BPNet sub-models with prefixes "
+                             f"{prefixes}; expected one bias model and one 'wo_bias_' model.")
+        from bpnetkit.models.chrombpnet import ChromBPNet
+
+        return ChromBPNet(bias=models[bias[0]], accessibility=models[acc[0]],
+                          name="chrombpnet")
+    if is_basepairmodels(w):
+        from bpnetkit.io.basepairmodels import load_basepairmodels
+
+        return load_basepairmodels(w, input_length=input_length, output_length=output_length)
+    raise InputError(f"'{path}': unrecognised Keras model: no 'bpnet_1st_conv' (ChromBPNet) or "
+                     f"'1st_conv' + 'profile_out_prebias' (basepairmodels) layers. Layers: "
+                     f"{', '.join(sorted(w.layers)[:20])}.")

@@ -1,0 +1,64 @@
+"""Shared behaviour of bpnetkit model classes: config round trips and local model folders."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bpnetkit.errors import ConfigError
+
+M = TypeVar("M")
+
+
+def check_architecture_keys(cls: type, cfg: dict, where: str = "architecture") -> dict:
+    """Check that ``cfg`` only names constructor arguments of ``cls``; return a copy.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key, naming the nearest valid one.
+    """
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    for key in cfg:
+        if key not in valid:
+            near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            raise ConfigError(f"{where}: unknown {cls.__name__} argument '{key}'.{hint} Valid "
+                              f"arguments: {', '.join(valid)}.")
+    return dict(cfg)
+
+
+class PretrainedMixin:
+    """``save_pretrained`` / ``from_pretrained`` for people used to the Hugging Face style.
+
+    Both work offline on a local folder holding ``config.json`` and ``model.safetensors``.
+    """
+
+    def save_pretrained(self, save_directory: str | os.PathLike,
+                        provenance: dict[str, Any] | None = None) -> Path:
+        """Write this model to ``save_directory`` (see :func:`bpnetkit.io.save_model`)."""
+        from bpnetkit.io import save_model
+
+        return save_model(self, save_directory, provenance=provenance)
+
+    @classmethod
+    def from_pretrained(cls: type[M], local_dir: str | os.PathLike, device: Any = None,
+                        dtype: Any = None) -> M:
+        """Load a model folder written by :meth:`save_pretrained` (eval mode).
+
+        Raises
+        ------
+        InputError
+            When the folder holds a different model class.
+        """
+        from bpnetkit.errors import InputError
+        from bpnetkit.io import load_model
+
+        model = load_model(local_dir, device=device, dtype=dtype)
+        if not isinstance(model, cls):
+            raise InputError(f"'{local_dir}' holds a {type(model).__name__}, not a "
+                             f"{cls.__name__}; use bpnetkit.load_model to load any model.")
+        return model

@@ -1,0 +1,81 @@
+"""One command from reads to motifs.
+
+:func:`run_pipeline` checks the inputs (before any long step), writes the resolved pipeline
+JSON into the run folder and runs the steps of :mod:`bpnetkit.pipeline.steps` with the cached,
+resumable :class:`~bpnetkit.pipeline.runner.Runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bpnetkit.pipeline.config import (
+    PipelineParams,
+    dump_pipeline_params,
+    load_pipeline_params,
+    pipeline_params_from_dict,
+)
+from bpnetkit.pipeline.runner import Runner, RunSummary, Step, StepContext
+
+__all__ = ["PipelineParams", "load_pipeline_params", "pipeline_params_from_dict",
+           "dump_pipeline_params", "run_pipeline", "Runner", "Step", "StepContext",
+           "RunSummary"]
+
+
+def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | None = None,
+                 dry_run: bool = False, force: bool = False, check: bool = True,
+                 log: Callable[[str], None] | None = None,
+                 stop_on_error: bool = False) -> RunSummary:
+    """Run the whole pipeline (or part of it) described by ``cfg``.
+
+    Parameters
+    ----------
+    cfg : PipelineParams
+        The configuration.
+    from_step, only : str or None
+        Re-run from this step on / only this step (see :meth:`Runner.run`).
+    dry_run : bool
+        Print the plan, run nothing.
+    force : bool
+        Ignore the cache.
+    check : bool
+        Check inputs first (files, chromosome names, step keys).
+    log : callable or None
+        Progress sink (default: stderr).
+    stop_on_error : bool
+        Raise the first step error instead of recording it.
+
+    Returns
+    -------
+    RunSummary
+        Status and outputs of every step.
+    """
+    from bpnetkit import __version__
+    from bpnetkit.pipeline.checks import check_inputs
+    from bpnetkit.pipeline.steps import build_steps
+
+    runner_log = log
+    if check:
+        notes = check_inputs(cfg, lenient=getattr(cfg, "_bpnetlite", False))
+        for n in notes:
+            (log or _stderr)(f"[pipeline] note: {n}")
+    steps = build_steps(cfg)
+    run_dir = Path(cfg.run_dir)
+    if not dry_run:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_pipeline_params(cfg, run_dir / "pipeline.json")
+    runner = Runner(steps, run_dir, config=cfg, log=runner_log, version=__version__)
+    summary = runner.run(from_step=from_step, only=only, dry_run=dry_run, force=force,
+                         stop_on_error=stop_on_error)
+    if not dry_run:
+        from bpnetkit.utils import write_text_atomic
+
+        write_text_atomic(run_dir / "summary.txt", summary.table() + "\n")
+    return summary
+
+
+def _stderr(msg: str) -> None:
+    import sys
+
+    print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,503 @@
+"""A small, explicit training loop for (profile, counts) models.
+
+The trainer works on any iterable of batches ``(X, y, X_ctl)`` (``X_ctl`` may be None or
+left out). It does not build data itself: the caller passes the training batches (and with
+them the sampler, e.g. a distributed one) and the device, so the same loop serves one CPU,
+one GPU or one rank of a ``torch.distributed`` job.
+
+For an exactly reproducible ``resume``, pass the training data as a *function of the epoch*
+(``train_data(epoch) -> iterable``) whose randomness is derived from a seed and the epoch
+number, or as an object with ``set_epoch(epoch)`` (like ``DistributedSampler``); then a
+resumed run repeats precisely what an uninterrupted run would have done.
+
+Outputs in ``output_dir`` (written by the main process only):
+
+- ``model/``           best model (lowest validation loss), via :func:`bpnetkit.io.save_model`
+- ``checkpoint.pt``    last epoch: model, optimiser, RNG states, history (tensors and plain
+                       Python values only; loaded with ``weights_only=True``)
+- ``log.tsv``          one row per epoch with epoch *means* of the losses
+- ``training_curve.png``
+- ``diagnostic.txt``   only when training stopped on a non-finite loss
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bpnetkit.errors import BpnetkitError, InputError
+from bpnetkit.train.losses import log1p_mse, multinomial_nll
+from bpnetkit.utils import atomic_path, resolve_device, write_text_atomic
+
+__all__ = ["Trainer", "TrainingDiverged", "TrainResult", "LOG_COLUMNS"]
+
+LOG_COLUMNS = ["epoch", "train_loss", "train_profile_loss", "train_counts_loss", "valid_loss",
+               "valid_profile_loss", "valid_counts_loss", "valid_counts_pearson", "lr",
+               "seconds", "examples_per_s", "best"]
+
+
+class TrainingDiverged(BpnetkitError, RuntimeError):
+    """The loss became NaN or infinite before any finite validation loss was recorded."""
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    best_epoch: int
+    best_valid_loss: float
+    epochs_run: int
+    stopped: str                      # "max_epochs" | "early_stopping" | "non_finite_loss"
+    history: list[dict] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    diagnostic: str | None = None
+
+
+def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    if isinstance(batch, dict):
+        return batch["X"], batch["y"], batch.get("X_ctl")
+    if not isinstance(batch, list | tuple) or len(batch) not in (2, 3):
+        raise InputError("each training batch must be a tuple (X, y) or (X, y, X_ctl); got "
+                         f"{type(batch).__name__}.")
+    X, y = batch[0], batch[1]
+    X_ctl = batch[2] if len(batch) == 3 else None
+    return X, y, X_ctl
+
+
+def _as_tensor(x: Any) -> torch.Tensor:
+    return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+
+
+class Trainer:
+    """Train a model returning ``(profile_logits, log_counts)``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model to train (trainable parameters only are optimised).
+    optimizer : {"adam", "adamw"}
+        Optimiser.
+    lr : float
+        Learning rate.
+    weight_decay : float
+        Weight decay (decoupled for AdamW).
+    eps : float
+        Adam epsilon (1e-7 in the official ChromBPNet/Keras code, 1e-8 in PyTorch).
+    count_weight : float
+        Weight of the count loss: ``loss = profile + count_weight * counts``.
+    joint_strands : bool
+        Softmax jointly over strands (bpnet-lite, ProCapNet) or per strand.
+    max_epochs : int
+        Maximum number of epochs.
+    patience : int or None
+        Stop after this many epochs without improvement of the validation loss; None never
+        stops early.
+    min_delta : float
+        Smallest decrease of the validation loss that counts as an improvement.
+    grad_clip : float or None
+        Clip the gradient norm to this value (None: no clipping).
+    device : str, torch.device or None
+        Device; None picks CUDA when available.
+    bf16 : bool
+        Run forward passes under bfloat16 autocast (losses are computed in float32).
+    output_dir : str, Path or None
+        Folder for the best model, the checkpoint, the log and the curve; None keeps
+        everything in memory.
+    random_state : int
+        Seed of torch/numpy/python RNGs at the start of training.
+    provenance : dict or None
+        Extra provenance written with the best model (data files, split, hyperparameters).
+    progress : bool
+        Show tqdm progress bars.
+    is_main_process : bool
+        Only the main process writes files (set False on non-zero ranks).
+    save_model_fn : callable or None
+        ``save_model(model, path, provenance)``; default :func:`bpnetkit.io.save_model`.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: str = "adam", lr: float = 1e-3,
+                 weight_decay: float = 0.0, eps: float = 1e-8, count_weight: float = 1.0,
+                 joint_strands: bool = True, max_epochs: int = 50, patience: int | None = 5,
+                 min_delta: float = 0.0, grad_clip: float | None = None, device: Any = None,
+                 bf16: bool = False, output_dir: str | Path | None = None,
+                 random_state: int = 0, provenance: dict | None = None, progress: bool = True,
+                 is_main_process: bool = True,
+                 save_model_fn: Callable[..., Any] | None = None) -> None:
+        if optimizer not in ("adam", "adamw"):
+            raise InputError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}.")
+        if lr <= 0 or not math.isfinite(lr):
+            raise InputError(f"learning rate must be a positive number, got {lr}.")
+        if max_epochs < 1:
+            raise InputError(f"max_epochs must be at least 1, got {max_epochs}.")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise InputError("the model has no trainable parameters.")
+        cls = torch.optim.Adam if optimizer == "adam" else torch.optim.AdamW
+        self.optimizer = cls(params, lr=lr, eps=eps, weight_decay=weight_decay)
+        self.lr = lr
+        self.count_weight = float(count_weight)
+        self.joint_strands = joint_strands
+        self.max_epochs = int(max_epochs)
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.grad_clip = grad_clip
+        self.bf16 = bf16
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.random_state = int(random_state)
+        self.provenance = dict(provenance or {})
+        self.progress = progress
+        self.is_main_process = is_main_process
+        self.save_model_fn = save_model_fn
+        self.n_control_tracks = int(getattr(model, "n_control_tracks", 0) or 0)
+        # state
+        self.epoch = 0
+        self.best_valid_loss = math.inf
+        self.best_epoch = 0
+        self.wait = 0
+        self.history: list[dict] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    # -- one step ---------------------------------------------------------------------------
+    def _forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None):
+        X = X.to(self.device, non_blocking=True).float()
+        if X_ctl is not None:
+            X_ctl = X_ctl.to(self.device, non_blocking=True).float()
+        args = (X, X_ctl) if self.n_control_tracks > 0 else (X,)
+        if self.n_control_tracks > 0 and X_ctl is None:
+            raise InputError(f"the model expects {self.n_control_tracks} control tracks but the "
+                             f"batches carry none; give 'controls' or use a model without "
+                             f"control tracks.")
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
+                            enabled=self.bf16):
+            logits, log_counts = self.model(*args)
+        return logits.float(), log_counts.float()
+
+    def _losses(self, logits, log_counts, y):
+        y = y.to(self.device, non_blocking=True).float()
+        L = logits.shape[-1]
+        if y.shape[-1] != L:
+            if y.shape[-1] < L:
+                raise InputError(f"target profiles have {y.shape[-1]} positions but the model "
+                                 f"predicts {L}; make out_window match the model output.")
+            left = (y.shape[-1] - L) // 2
+            y = y[..., left:left + L]
+        prof = multinomial_nll(logits, y, joint_strands=self.joint_strands)
+        cnt = log1p_mse(log_counts, y)
+        return prof + self.count_weight * cnt, prof, cnt
+
+    # -- epochs -----------------------------------------------------------------------------
+    def _epoch_batches(self, data: Any, epoch: int) -> Iterable:
+        if callable(data) and not hasattr(data, "__iter__"):
+            return data(epoch)
+        if hasattr(data, "set_epoch"):
+            data.set_epoch(epoch)
+        return data
+
+    def _bar(self, it: Iterable, desc: str):
+        if not self.progress or not self.is_main_process:
+            return it
+        from tqdm.auto import tqdm
+
+        total = len(it) if hasattr(it, "__len__") else None
+        return tqdm(it, desc=desc, total=total, leave=False, unit="batch")
+
+    def train_epoch(self, batches: Iterable, epoch: int) -> dict:
+        """One pass over ``batches``; returns example-weighted epoch means of the losses."""
+        self.model.train()
+        sums = np.zeros(3)
+        n = 0
+        t0 = time.perf_counter()
+        for i, batch in enumerate(self._bar(batches, f"epoch {epoch}")):
+            X, y, X_ctl = _unpack(batch)
+            X, y = _as_tensor(X), _as_tensor(y)
+            X_ctl = None if X_ctl is None else _as_tensor(X_ctl)
+            self.optimizer.zero_grad(set_to_none=True)
+            logits, log_counts = self._forward(X, X_ctl)
+            loss, prof, cnt = self._losses(logits, log_counts, y)
+            if not torch.isfinite(loss):
+                raise _NonFinite(epoch, i, loss.item(), prof.item(), cnt.item(), X, y)
+            loss.backward()
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.optimizer.step()
+            b = X.shape[0]
+            sums += b * np.array([loss.item(), prof.item(), cnt.item()])
+            n += b
+        if n == 0:
+            raise InputError("the training data produced no batches in this epoch; check that "
+                             "the training chromosomes contain regions.")
+        secs = time.perf_counter() - t0
+        m = sums / n
+        return {"train_loss": m[0], "train_profile_loss": m[1], "train_counts_loss": m[2],
+                "seconds": secs, "examples_per_s": n / max(secs, 1e-9), "n_train": n}
+
+    @torch.no_grad()
+    def evaluate_loss(self, batches: Iterable) -> dict:
+        """Example-weighted mean losses and the counts Pearson on ``batches``."""
+        self.model.eval()
+        sums = np.zeros(3)
+        n = 0
+        pred, obs = [], []
+        for batch in batches:
+            X, y, X_ctl = _unpack(batch)
+            X, y = _as_tensor(X), _as_tensor(y)
+            X_ctl = None if X_ctl is None else _as_tensor(X_ctl)
+            logits, log_counts = self._forward(X, X_ctl)
+            loss, prof, cnt = self._losses(logits, log_counts, y)
+            b = X.shape[0]
+            sums += b * np.array([loss.item(), prof.item(), cnt.item()])
+            n += b
+            pred.append(log_counts.reshape(b, -1).logsumexp(-1).cpu().numpy())
+            obs.append(np.log1p(y.float().sum(dim=tuple(range(1, y.ndim))).numpy()))
+        if n == 0:
+            raise InputError("the validation data produced no batches; check that the "
+                             "validation chromosomes contain regions.")
+        from bpnetkit.train.metrics import pearson
+
+        m = sums / n
+        return {"valid_loss": m[0], "valid_profile_loss": m[1], "valid_counts_loss": m[2],
+                "valid_counts_pearson": pearson(np.concatenate(obs), np.concatenate(pred))}
+
+    # -- state ------------------------------------------------------------------------------
+    def _seed(self) -> None:
+        torch.manual_seed(self.random_state)
+        np.random.seed(self.random_state % (2 ** 32))  # noqa: NPY002
+        random.seed(self.random_state)
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue training: model, optimiser, counters, RNG states."""
+        return {
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": int(self.epoch),
+            "best_valid_loss": float(self.best_valid_loss),
+            "best_epoch": int(self.best_epoch),
+            "wait": int(self.wait),
+            "history_json": json.dumps(self.history),
+            "best_state": self.best_state,
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng_json": json.dumps(_np_state_to_json(np.random.get_state())),  # noqa: NPY002
+            "python_rng_json": json.dumps(_py_state_to_json(random.getstate())),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state written by :meth:`state_dict`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.best_valid_loss = float(state["best_valid_loss"])
+        self.best_epoch = int(state["best_epoch"])
+        self.wait = int(state["wait"])
+        self.history = json.loads(state["history_json"])
+        self.best_state = state["best_state"]
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(  # noqa: NPY002
+            _np_state_from_json(json.loads(state["numpy_rng_json"])))
+        random.setstate(_py_state_from_json(json.loads(state["python_rng_json"])))
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write :meth:`state_dict` to ``path`` atomically."""
+        with atomic_path(path) as tmp:
+            torch.save(self.state_dict(), tmp)
+        return Path(path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Load a checkpoint written by :meth:`save_checkpoint` (``weights_only=True``)."""
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"cannot resume: no checkpoint at '{path}'. Start without "
+                             f"'resume', or point output_dir at the interrupted run.")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.load_state_dict(state)
+
+    # -- main loop --------------------------------------------------------------------------
+    def fit(self, train_data: Any, valid_data: Iterable, resume: bool = False) -> TrainResult:
+        """Train until ``max_epochs`` or early stopping; keep the best model.
+
+        Parameters
+        ----------
+        train_data : iterable, callable or object with ``set_epoch``
+            Training batches ``(X, y, X_ctl)``: re-iterated each epoch, or ``train_data(epoch)``
+            returning the epoch's batches (epochs count from 1).
+        valid_data : iterable
+            Validation batches (re-iterated each epoch).
+        resume : bool
+            Continue from ``output_dir/checkpoint.pt``.
+
+        Returns
+        -------
+        TrainResult
+            On return the model holds the best weights (lowest validation loss).
+        """
+        out = self.output_dir
+        write = out is not None and self.is_main_process
+        if write:
+            out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            if out is None:
+                raise InputError("resume needs an output_dir holding checkpoint.pt.")
+            self.load_checkpoint(out / "checkpoint.pt")
+        else:
+            self._seed()
+        stopped = "max_epochs"
+        diagnostic = None
+        if self.patience is not None and self.wait >= self.patience:
+            stopped = "early_stopping"
+        while self.epoch < self.max_epochs and stopped == "max_epochs":
+            epoch = self.epoch + 1
+            try:
+                row = self.train_epoch(self._epoch_batches(train_data, epoch), epoch)
+            except _NonFinite as e:
+                diagnostic = e.describe(self.lr, self.grad_clip)
+                stopped = "non_finite_loss"
+                break
+            row.update(self.evaluate_loss(valid_data))
+            row["epoch"] = epoch
+            row["lr"] = self.optimizer.param_groups[0]["lr"]
+            vl = float(row["valid_loss"])
+            if not math.isfinite(vl):
+                diagnostic = (f"validation loss is {vl} after epoch {epoch}; training stopped. "
+                              "Lower the learning rate or enable grad_clip.")
+                stopped = "non_finite_loss"
+                break
+            improved = vl < self.best_valid_loss - self.min_delta
+            row["best"] = int(improved)
+            if improved:
+                self.best_valid_loss = vl
+                self.best_epoch = epoch
+                self.wait = 0
+                self.best_state = {k: v.detach().cpu().clone()
+                                   for k, v in self.model.state_dict().items()}
+                if write:
+                    self._save_best(row)
+            else:
+                self.wait += 1
+            self.epoch = epoch
+            self.history.append({k: (float(v) if isinstance(v, float | np.floating) else v)
+                                 for k, v in row.items() if k in LOG_COLUMNS})
+            if write:
+                self.save_checkpoint(out / "checkpoint.pt")
+                self._write_log()
+            if self.patience is not None and self.wait >= self.patience:
+                stopped = "early_stopping"
+        if self.best_state is None:
+            raise TrainingDiverged(
+                (diagnostic or "training produced no finite validation loss") +
+                " No model was saved because no epoch finished with a finite loss.")
+        self.model.load_state_dict(self.best_state)
+        outputs: dict[str, str] = {}
+        if write:
+            self._write_log()
+            self._plot()
+            outputs = {"model": str(out / "model"), "checkpoint": str(out / "checkpoint.pt"),
+                       "log": str(out / "log.tsv"), "training_curve": str(out /
+                                                                          "training_curve.png")}
+            if diagnostic is not None:
+                write_text_atomic(out / "diagnostic.txt", diagnostic + "\n")
+                outputs["diagnostic"] = str(out / "diagnostic.txt")
+        if diagnostic is not None:
+            warnings.warn(f"{diagnostic} The best model (epoch {self.best_epoch}, validation "
+                          f"loss {self.best_valid_loss:.4g}) was kept.", stacklevel=2)
+        return TrainResult(best_epoch=self.best_epoch, best_valid_loss=self.best_valid_loss,
+                           epochs_run=self.epoch, stopped=stopped, history=list(self.history),
+                           outputs=outputs, diagnostic=diagnostic)
+
+    # -- outputs ----------------------------------------------------------------------------
+    def _save_best(self, row: dict) -> None:
+        save = self.save_model_fn
+        if save is None:
+            from bpnetkit.io import save_model as save
+        prov = dict(self.provenance)
+        prov["training"] = {"best_epoch": self.best_epoch,
+                            "best_valid_loss": float(self.best_valid_loss),
+                            "valid_counts_pearson": float(row.get("valid_counts_pearson",
+                                                                  float("nan")))}
+        save(self.model, self.output_dir / "model", provenance=prov)
+
+    def _write_log(self) -> None:
+        lines = ["\t".join(LOG_COLUMNS)]
+        for row in self.history:
+            vals = []
+            for c in LOG_COLUMNS:
+                v = row.get(c, "")
+                vals.append(f"{v:.6g}" if isinstance(v, float) else str(v))
+            lines.append("\t".join(vals))
+        write_text_atomic(self.output_dir / "log.tsv", "\n".join(lines) + "\n")
+
+    def _plot(self) -> None:
+        if not self.history:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ep = [r["epoch"] for r in self.history]
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+        for ax, key, title in zip(axes, ["loss", "profile_loss", "counts_loss"],
+                                  ["total loss", "profile MNLL", "counts MSE"]):
+            ax.plot(ep, [r[f"train_{key}"] for r in self.history], "o-", label="train")
+            ax.plot(ep, [r[f"valid_{key}"] for r in self.history], "o-", label="valid")
+            ax.axvline(self.best_epoch, color="grey", ls=":", lw=1)
+            ax.set_xlabel("epoch")
+            ax.set_title(title)
+        axes[0].legend()
+        fig.tight_layout()
+        with atomic_path(self.output_dir / "training_curve.png") as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+        plt.close(fig)
+
+
+class _NonFinite(Exception):
+    def __init__(self, epoch, batch, loss, prof, cnt, X, y):
+        super().__init__(f"non-finite loss at epoch {epoch}, batch {batch}")
+        self.epoch, self.batch = epoch, batch
+        self.loss, self.prof, self.cnt = loss, prof, cnt
+        y = _as_tensor(y).float()
+        self.y_finite = bool(torch.isfinite(y).all())
+        self.y_max = float(y[torch.isfinite(y)].max()) if torch.isfinite(y).any() else math.nan
+        self.X_finite = bool(torch.isfinite(_as_tensor(X).float()).all())
+
+    def describe(self, lr: float, grad_clip: float | None) -> str:
+        causes = []
+        if not self.y_finite:
+            causes.append("the target signal of this batch contains NaN/inf values (check the "
+                          "bigWigs)")
+        if not self.X_finite:
+            causes.append("the input sequences contain NaN/inf values")
+        if not causes:
+            causes.append(f"the optimisation diverged (lr={lr}; try a lower lr"
+                          + ("" if grad_clip else " or grad_clip=1.0") + ")")
+        return (f"Loss became non-finite at epoch {self.epoch}, batch {self.batch} (total "
+                f"{self.loss}, profile {self.prof}, counts {self.cnt}; largest target value "
+                f"{self.y_max:g}). Likely cause: {'; '.join(causes)}.")
+
+
+def _np_state_to_json(state: tuple) -> list:
+    name, keys, pos, has_gauss, cached = state
+    return [name, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _np_state_from_json(s: list) -> tuple:
+    return (s[0], np.asarray(s[1], dtype=np.uint32), s[2], s[3], s[4])
+
+
+def _py_state_to_json(state: tuple) -> list:
+    return [state[0], list(state[1]), state[2]]
+
+
+def _py_state_from_json(s: list) -> tuple:
+    return (s[0], tuple(s[1]), s[2])

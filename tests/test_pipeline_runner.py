@@ -1,0 +1,177 @@
+"""The pipeline runner: caching, resume, --from/--only, dry runs (tiny step functions)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bpnetkit.errors import ConfigError
+from bpnetkit.pipeline.runner import Runner, Step, StepNotApplicable, read_stamp
+
+
+@dataclass
+class CopyParams:
+    source: str
+    output_dir: str
+    suffix: str = "!"
+
+
+class Recorder:
+    """Step functions that append their name to ``calls`` when they really run."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.fail: set[str] = set()
+
+    def make(self, name: str):
+        def func(params: CopyParams) -> dict[str, str]:
+            self.calls.append(name)
+            if name in self.fail:
+                raise RuntimeError(f"{name} interrupted")
+            out = Path(params.output_dir) / f"{name}.txt"
+            out.write_text(Path(params.source).read_text() + params.suffix)
+            return {"text": str(out)}
+        return func
+
+
+def make_steps(rec: Recorder, source: Path, suffix: str = "!") -> list[Step]:
+    def first(ctx):
+        return {"source": str(source), "output_dir": str(ctx.step_dir), "suffix": suffix}
+
+    def after(prev):
+        def build(ctx):
+            return {"source": ctx.output(prev, "text"), "output_dir": str(ctx.step_dir),
+                    "extra_key_the_step_lacks": 1}
+        return build
+
+    return [Step("a", first, rec.make("a"), params_class=CopyParams),
+            Step("b", after("a"), rec.make("b"), requires=("a",), params_class=CopyParams),
+            Step("c", after("b"), rec.make("c"), requires=("b",), params_class=CopyParams)]
+
+
+@pytest.fixture
+def setup(tmp_path):
+    src = tmp_path / "input.txt"
+    src.write_text("x")
+    rec = Recorder()
+    return tmp_path, src, rec
+
+
+def test_rerun_does_no_work(setup):
+    tmp, src, rec = setup
+    s1 = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
+    assert [r.status for r in s1.results] == ["ran"] * 3
+    assert Path(s1["c"].outputs["text"]).read_text() == "x!!!"
+    assert rec.calls == ["a", "b", "c"]
+    # resolved params written; unknown keys dropped
+    params = json.loads((tmp / "run" / "b" / "params.json").read_text())
+    assert "extra_key_the_step_lacks" not in params and params["suffix"] == "!"
+    mtime = Path(s1["c"].outputs["text"]).stat().st_mtime_ns
+    s2 = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
+    assert [r.status for r in s2.results] == ["cached"] * 3
+    assert rec.calls == ["a", "b", "c"]  # nothing ran again
+    assert Path(s2["c"].outputs["text"]).stat().st_mtime_ns == mtime
+
+
+def test_changed_param_or_input_reruns_downstream(setup):
+    tmp, src, rec = setup
+    Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
+    rec.calls.clear()
+    s = Runner(make_steps(rec, src, suffix="?"), tmp / "run", log=lambda m: None).run()
+    # a's params changed -> a reruns; its output changed -> b and c rerun
+    assert rec.calls == ["a", "b", "c"]
+    assert Path(s["c"].outputs["text"]).read_text() == "x?!!"
+    rec.calls.clear()
+    src.write_text("yy")  # input file changed (size and mtime)
+    Runner(make_steps(rec, src, suffix="?"), tmp / "run", log=lambda m: None).run()
+    assert rec.calls == ["a", "b", "c"]
+
+
+def test_interrupted_run_resumes(setup):
+    tmp, src, rec = setup
+    rec.fail = {"b"}
+    s1 = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
+    assert [r.status for r in s1.results] == ["ran", "failed", "blocked"]
+    assert not s1.ok
+    assert read_stamp(tmp / "run" / "b") is None  # no stamp for the failed step
+    assert (tmp / "run" / "b" / "error.txt").exists()
+    rec.fail = set()
+    rec.calls.clear()
+    s2 = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
+    assert rec.calls == ["b", "c"]  # a was not redone
+    assert [r.status for r in s2.results] == ["cached", "ran", "ran"]
+    assert Path(s2["c"].outputs["text"]).read_text() == "x!!!"
+
+
+def test_deleted_output_reruns_step(setup):
+    tmp, src, rec = setup
+    s1 = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
+    Path(s1["c"].outputs["text"]).unlink()
+    rec.calls.clear()
+    Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
+    assert rec.calls == ["c"]
+
+
+def test_only_and_from(setup):
+    tmp, src, rec = setup
+    steps = make_steps(rec, src)
+    runner = Runner(steps, tmp / "run", log=lambda m: None)
+    # --only on a fresh run dir: upstream outputs missing -> blocked, clear status
+    s0 = runner.run(only="b")
+    assert s0["b"].status == "blocked"
+    assert rec.calls == []
+    s = runner.run(only="a")
+    assert [r.status for r in s.results] == ["ran", "not selected", "not selected"]
+    s = runner.run()  # completes the rest
+    assert rec.calls == ["a", "b", "c"]
+    rec.calls.clear()
+    runner.run(only="b")  # forced, and only b
+    assert rec.calls == ["b"]
+    rec.calls.clear()
+    s = runner.run(from_step="b")
+    assert rec.calls == ["b", "c"]
+    assert s["a"].status == "not selected" and s["a"].outputs
+    with pytest.raises(ConfigError, match="Did you mean 'b'"):
+        runner.run(only="bb")
+
+
+def test_dry_run_plans_without_running(setup):
+    tmp, src, rec = setup
+    runner = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None)
+    plan = runner.run(dry_run=True)
+    assert [r.status for r in plan.results] == ["planned"] * 3
+    assert rec.calls == []
+    assert not (tmp / "run" / "a" / "a.txt").exists()
+    runner.run()
+    plan = runner.run(dry_run=True)
+    assert [r.status for r in plan.results] == ["cached"] * 3
+    src.write_text("changed!")
+    plan = runner.run(dry_run=True)
+    assert plan["a"].status == "planned" and plan["a"].message == "inputs changed"
+    assert "planned" in plan.table()
+
+
+def test_not_applicable_and_unavailable_steps(tmp_path):
+    calls = []
+
+    def skip(ctx):
+        raise StepNotApplicable("peaks given")
+
+    def build(ctx):
+        return {"x": 1}
+
+    def fn(params):
+        calls.append(params["x"])
+        return {}
+
+    steps = [Step("opt", skip, fn),
+             Step("missing", build, "bpnetkit.no_such_module:run_x"),
+             Step("needs_missing", build, fn, requires=("missing",)),
+             Step("independent", build, fn)]
+    s = Runner(steps, tmp_path / "run", log=lambda m: None).run()
+    assert [r.status for r in s.results] == ["not needed", "unavailable", "blocked", "ran"]
+    assert "cannot be imported" in s["missing"].message
+    assert calls == [1]

@@ -1,0 +1,163 @@
+"""Recipes end to end on a tiny simulated genome (FASTA + bigWigs written here).
+
+BPNet through the command line (fit + evaluate) learns the planted motif's counts on held-out
+chromosomes; the ChromBPNet bias model learns the planted enzyme-bias motif and the
+accessibility model does not; bad inputs give clear errors.
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _train_sim import MOTIF, make_genome_dataset
+from bpnetkit.cli.main import main
+from bpnetkit.errors import ConfigError, InputError
+from bpnetkit.train.recipes import FitParams, run_fit
+
+TINY = {"in_window": 120, "out_window": 84, "n_filters": 16, "n_layers": 2,
+        "stem_kernel_size": 11, "profile_kernel_size": 15, "progress": False, "device": "cpu"}
+BIAS_MOTIF = "GCGCTA"
+
+
+@pytest.fixture(scope="module")
+def bpnet_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bpnet")
+    d = make_genome_dataset(tmp, chrom_len=24000)
+    fit = {"model_type": "bpnet", "genome": d["genome"], "peaks": d["peaks"],
+           "negatives": d["negatives"], "signals": d["signals"], "split": d["split"],
+           "output_dir": str(tmp / "fit"), **TINY, "max_jitter": 8, "max_epochs": 10,
+           "lr": 1e-2, "batch_size": 32, "count_weight": 10.0, "grad_clip": 0.0}
+    (tmp / "fit.json").write_text(json.dumps(fit))
+    assert main(["fit", "-p", str(tmp / "fit.json")]) == 0
+    return tmp, d
+
+
+def test_bpnet_learns_planted_counts_on_heldout_chromosomes(bpnet_run):
+    tmp, d = bpnet_run
+    out = tmp / "fit"
+    metrics = json.loads((out / "metrics.json").read_text())["test"]
+    assert metrics["peaks"]["n"] > 30
+    assert metrics["peaks"]["counts_pearson"] > 0.5, metrics["peaks"]
+    assert metrics["peaks"]["profile_jsd_normalized"] > 0.05, metrics["peaks"]
+    for f in ("model/config.json", "model/model.safetensors", "checkpoint.pt", "log.tsv",
+              "training_curve.png", "fit_params.json"):
+        assert (out / f).exists(), f
+    cfg = json.loads((out / "model" / "config.json").read_text())
+    prov = cfg["provenance"]
+    assert prov["data"]["signals"] == d["signals"]
+    assert prov["split"]["test"] == ["chr1"]
+    assert prov["hyperparameters"]["lr"] == 1e-2
+    assert prov["metrics"]["test"]["peaks"]["counts_pearson"] == \
+        pytest.approx(metrics["peaks"]["counts_pearson"])
+    resolved = json.loads((out / "fit_params.json").read_text())
+    assert resolved["negative_ratio"] == pytest.approx(0.333) and resolved["rc"] == "random"
+
+
+def test_evaluate_command_matches_fit_metrics(bpnet_run):
+    tmp, d = bpnet_run
+    ev = {"model": str(tmp / "fit" / "model"), "genome": d["genome"], "peaks": d["peaks"],
+          "negatives": d["negatives"], "signals": d["signals"], "output_dir": str(tmp / "ev")}
+    (tmp / "ev.json").write_text(json.dumps(ev))
+    assert main(["evaluate", "-p", str(tmp / "ev.json")]) == 0
+    got = json.loads((tmp / "ev" / "metrics.json").read_text())["metrics"]
+    ref = json.loads((tmp / "fit" / "metrics.json").read_text())["test"]
+    assert set(got) == {"peaks", "negatives", "all"}
+    assert got["peaks"]["counts_pearson"] == pytest.approx(ref["peaks"]["counts_pearson"],
+                                                           abs=1e-5)
+    for f in ("metrics.tsv", "counts_scatter.png", "example_profiles.png",
+              "evaluate_params.json"):
+        assert (tmp / "ev" / f).exists()
+    # reverse-complement averaging runs and keeps a sensible model
+    ev["rc_average"] = True
+    ev["output_dir"] = str(tmp / "ev_rc")
+    (tmp / "ev_rc.json").write_text(json.dumps(ev))
+    assert main(["evaluate", "-p", str(tmp / "ev_rc.json")]) == 0
+    rc = json.loads((tmp / "ev_rc" / "metrics.json").read_text())["metrics"]
+    assert rc["peaks"]["counts_pearson"] > 0.4
+
+
+def test_chrombpnet_bias_learns_enzyme_motif_accessibility_does_not(tmp_path):
+    d = make_genome_dataset(tmp_path, stranded=False, bias_motif=BIAS_MOTIF, chrom_len=30000,
+                           min_copies=1)
+    p = FitParams(model_type="chrombpnet", genome=d["genome"], peaks=d["peaks"],
+                  negatives=d["negatives"], signals=d["signals"], split=d["split"],
+                  output_dir=str(tmp_path / "cb"), bias_n_filters=8, bias_n_layers=2,
+                  max_jitter=16, max_epochs=15, bias_max_epochs=4, lr=4e-3,
+                  bias_motifs=[BIAS_MOTIF, MOTIF], **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = run_fit(p)
+    for key in ("model", "model_nobias", "bias_model", "metrics"):
+        assert Path(out[key]).exists()
+    qc = json.loads(Path(out["metrics"]).read_text())["qc"]
+    fp, limit = qc["footprints"], qc["footprint_limit"]
+    # the bias model has a strong footprint of the enzyme motif ...
+    assert fp[BIAS_MOTIF]["bias_max"] > limit
+    # ... the bias-free accessibility model has none, but does respond to the TF motif
+    assert fp[BIAS_MOTIF]["nobias_max"] < limit
+    assert fp[BIAS_MOTIF]["nobias_max"] < fp[BIAS_MOTIF]["bias_max"] / 2
+    assert fp[MOTIF]["nobias_max"] > fp[BIAS_MOTIF]["nobias_max"]
+    # the bias count shift makes the mean residual on non-peaks zero (recorded), and the
+    # combined model file reloads
+    assert np.isfinite(qc["bias_count_shift"])
+    from bpnetkit.io import load_model
+
+    model = load_model(out["model"], device="cpu")
+    assert type(model).__name__ == "ChromBPNet"
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad")
+    return tmp, make_genome_dataset(tmp, chrom_len=6000)
+
+
+def _params(tmp, d, **kw):
+    args = {"genome": d["genome"], "peaks": d["peaks"], "signals": d["signals"],
+            "split": d["split"], "output_dir": str(tmp / "out"), **TINY, "max_epochs": 1}
+    args.update(kw)
+    return FitParams(**args)
+
+
+def test_all_zero_signal_is_a_clear_error(tmp_path):
+    d = make_genome_dataset(tmp_path, chrom_len=6000, zero_signal=True)
+    with pytest.raises(InputError, match="zero everywhere"):
+        run_fit(_params(tmp_path, d))
+
+
+def test_too_few_regions_and_empty_validation_split(small_data):
+    tmp, d = small_data
+    split = tmp / "split_novalid.json"
+    split.write_text(json.dumps({"train": ["chr2", "chr3", "chr4", "chr5"], "valid": ["chr9"],
+                                 "test": ["chr1"]}))
+    with pytest.raises(InputError, match="validation split has no peaks"):
+        run_fit(_params(tmp, d, split=str(split)))
+    rows = Path(d["peaks"]).read_text().splitlines()
+    few = tmp / "few.bed"  # 3 training peaks, validation peaks intact
+    few.write_text("\n".join([r for r in rows if r.startswith("chr2\t")][:3]
+                             + [r for r in rows if r.startswith("chr5\t")]) + "\n")
+    with pytest.raises(InputError, match="too few training regions"):
+        run_fit(_params(tmp, d, peaks=str(few)))
+
+
+def test_fit_json_validation(small_data, capsys):
+    tmp, d = small_data
+    bad = {"genome": d["genome"], "peaks": d["peaks"], "signals": d["signals"],
+           "output_dir": str(tmp / "x"), "learning_rate": 0.1}
+    (tmp / "bad.json").write_text(json.dumps(bad))
+    assert main(["fit", "-p", str(tmp / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert "learning_rate" in err
+    bad.pop("learning_rate")
+    bad["max_epochs"] = "ten"
+    (tmp / "bad.json").write_text(json.dumps(bad))
+    from bpnetkit.config import load_config
+
+    with pytest.raises(ConfigError, match="max_epochs"):
+        load_config(FitParams, tmp / "bad.json")
+    with pytest.raises(InputError, match="negatives"):
+        FitParams(genome="g", peaks="p", signals=["s"], output_dir="o",
+                  model_type="chrombpnet").validate()
