@@ -66,10 +66,11 @@ def make_genome_dataset(tmp, chroms=("chr1", "chr2", "chr3", "chr4", "chr5"),
                         min_copies: int = 0):
     """A tiny genome FASTA, peak/negative BEDs and signal bigWigs with planted truth.
 
-    Every ``spacing`` bp alternately a peak (1-3 copies of ``motif`` near the centre, reads
+    Every ``spacing`` bp alternately a peak (``min_copies``-3 copies of ``motif`` near the centre, reads
     proportional to the number of copies) or a negative (no motif). With ``bias_motif``, an
     enzyme-bias site is planted about every ``bias_every`` bp (also in peaks and
-    negatives), each drawing ``bias_gain`` reads at its position, as cleavage bias does.
+    negatives); the read rate at its centre is multiplied by ``1 + bias_gain``, as enzyme
+    sequence bias acts on accessibility.
 
     Returns a dict of paths: genome, peaks, negatives, signals (list), split (JSON path).
     """
@@ -85,13 +86,12 @@ def make_genome_dataset(tmp, chroms=("chr1", "chr2", "chr3", "chr4", "chr5"),
     fasta = []
     for c in chroms:
         seq = rng.choice(list("ACGT"), size=chrom_len)
+        bias = np.ones(chrom_len)
         if bias_motif:
             for p in range(30, chrom_len - 30, bias_every):
                 q = p + int(rng.integers(-15, 15))
                 _plant(seq, q, bias_motif)
-                centre = q + len(bias_motif) // 2
-                for s in range(S):
-                    rates[c][s, centre] += bias_gain / S
+                bias[q + len(bias_motif) // 2] += bias_gain
         for k, centre in enumerate(range(spacing, chrom_len - spacing, spacing)):
             if k % 2 == 0:
                 n = int(rng.integers(min_copies, 4))
@@ -107,6 +107,7 @@ def make_genome_dataset(tmp, chroms=("chr1", "chr2", "chr3", "chr4", "chr5"),
                 peaks.append((c, centre - 50, centre + 50))
             else:
                 negs.append((c, centre - 50, centre + 50))
+        rates[c] *= bias[None, :]
         fasta.append(f">{c}\n" + "\n".join("".join(seq[i:i + 60])
                                           for i in range(0, chrom_len, 60)))
     (tmp / "genome.fa").write_text("\n".join(fasta) + "\n")

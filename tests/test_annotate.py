@@ -109,3 +109,14 @@ def test_annotate_errors(tmp_path):
     with pytest.raises(InputError, match=r"bad.meme, line 5"):
         run_annotate(AnnotateParams(output_dir=str(tmp_path), seqlets=str(empty),
                                     motif_db=str(bad)))
+
+
+def test_tomtom_chunking_does_not_change_results():
+    db = load_builtin_motifs()
+    queries = [m.pwm for m in db[:7]]
+
+    def key(res):
+        return [[(x.query, x.target, x.p_value, x.q_value, x.strand) for x in r] for r in res]
+
+    assert key(tomtom_matches(queries, db, 2, chunk_size=3)) == \
+        key(tomtom_matches(queries, db, 2))

@@ -221,6 +221,10 @@ def test_bad_inputs(tmp_path):
         reads_to_bigwig([trunc], tmp_path / "o")
     with pytest.raises(InputError, match="chromosome sizes"):
         reads_to_bigwig([tmp_path / "fragments.tsv.gz"], tmp_path / "o")
+    with pytest.raises(InputError, match="'chr' prefix"):
+        reads_to_bigwig([bam], tmp_path / "o", {"1": 5000, "2": 3000})
+    with pytest.raises(InputError, match="different assembly"):
+        reads_to_bigwig([bam], tmp_path / "o", {"chr1": 4000, "chr2": 3000})
 
 
 def test_run_bam2bw_writes_params(tmp_path):

@@ -90,25 +90,31 @@ def test_attribute_writes_modisco_layout_bed_and_bigwigs(workdir):
     assert resolved["in_window"] == L
 
 
-def test_attribute_counts_match_deep_lift_shap(workdir):
-    """Chunking does not change the scores given the references."""
+def test_attribute_scores_independent_of_chunks_and_shards(workdir):
+    """Each region's references are seeded by its row: chunking and sharding change nothing."""
     d, model = workdir
     from bpnetkit.interpret.deeplift import deep_lift_shap
     from bpnetkit.models import ControlWrapper
 
-    res = run_attribute(AttributeParams(model=str(d / "model"), genome=str(d / "genome.fa"),
-                                        peaks=str(d / "peaks.narrowPeak"),
-                                        output_dir=str(d / "attr2"), targets=["counts"],
-                                        in_window=L, n_shuffles=2, chunk_size=3,
-                                        device="cpu", bigwigs=False))
-    with h5py.File(res["counts_h5"]) as f:
+    def run(out, **kw):
+        return run_attribute(AttributeParams(
+            model=str(d / "model"), genome=str(d / "genome.fa"),
+            peaks=str(d / "peaks.narrowPeak"), output_dir=str(d / out), targets=["counts"],
+            in_window=L, n_shuffles=2, device="cpu", bigwigs=False, **kw))
+
+    full = run("attr_full", chunk_size=3)
+    shard = run("attr_shard", chunk_size=1, shard_index=1, n_shards=2)
+    assert shard["counts_h5"].endswith("attributions_counts.shard1-of-2.h5")
+    with h5py.File(full["counts_h5"]) as f, h5py.File(shard["counts_h5"]) as g:
         raw, hyp = f["raw/seq"][:], f["shap/seq"][:]
-    # recompute the first chunk with the documented seeding
-    seed = np.random.SeedSequence(0).spawn(2)[0]
-    ref = deep_lift_shap(CountWrapper(ControlWrapper(model.eval())), torch.from_numpy(raw[:3]),
-                         n_shuffles=2, random_state=np.random.default_rng(seed),
-                         hypothetical=True, device="cpu")
-    np.testing.assert_allclose(hyp[:3], ref.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(g["raw/seq"][:], raw[2:])
+        np.testing.assert_allclose(g["shap/seq"][:], hyp[2:], rtol=1e-5, atol=1e-7)
+        assert g.attrs["first_row"] == 2
+    # and they equal deep_lift_shap with the documented per-row seeds
+    seeds = np.random.SeedSequence(0).generate_state(4, dtype=np.uint32).astype(np.int64)
+    ref = deep_lift_shap(CountWrapper(ControlWrapper(model.eval())), torch.from_numpy(raw),
+                         n_shuffles=2, random_state=seeds, hypothetical=True, device="cpu")
+    np.testing.assert_allclose(hyp, ref.numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_attribute_all_n_region_is_a_clear_error(workdir, tmp_path):

@@ -85,6 +85,7 @@ def test_equals_tangermeme_and_deltas_are_tiny(case, data):
     assert float(res.deltas.max()) < 1e-4
 
 
+@pytest.mark.filterwarnings("ignore:Setting forward, backward hooks")
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_equals_captum(case, data, monkeypatch):
     pytest.importorskip("captum")
@@ -108,6 +109,7 @@ def test_equals_captum(case, data, monkeypatch):
     torch.testing.assert_close(ours_actual, theirs.detach(), atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore:Setting forward, backward hooks")
 def test_user_model_of_standard_modules_equals_captum():
     pytest.importorskip("captum")
     from captum.attr import DeepLiftShap
@@ -239,3 +241,26 @@ def test_bad_input_and_unsupported_ops():
         deep_lift_shap(tiny_bpnet(), X, n_shuffles=2, device="cpu")
     with pytest.raises(InputError, match="references must have shape"):
         deep_lift_shap(model, X, references=torch.zeros(2, 3, 4, L - 1), device="cpu")
+
+
+def test_relu_kernel_equals_generic_rule():
+    """The one-pass numba kernel gives the same multipliers as the torch formulation."""
+    from bpnetkit.interpret import deeplift_rules as dr
+    from bpnetkit.interpret._relu_kernel import relu_multipliers
+
+    g, k = 2, 3
+    h = torch.randn(g * (1 + k), 5, 7)
+    h[g, 0, :3] = h[0, 0, :3] + 1e-8  # |x - r| below eps: the input's gradient is used
+    pairing = dr._Pairing(g, k)
+    generic = dr._generic_multipliers("relu", h, torch.relu(h), None, (), {}, pairing)
+    fast = torch.empty_like(h)
+    relu_multipliers(h.reshape(len(h), -1).numpy(), g, k, dr.EPS,
+                     fast.reshape(len(h), -1).numpy())
+    torch.testing.assert_close(fast, generic, atol=1e-6, rtol=1e-6)
+
+
+def test_convergence_delta_warning():
+    X = one_hot(1)
+    with pytest.warns(RuntimeWarning, match="convergence delta"):
+        deep_lift_shap(CountWrapper(tiny_bpnet()), X, n_shuffles=2, device="cpu",
+                       warning_threshold=-1.0)

@@ -29,6 +29,7 @@ def test_equals_forward_pass_and_restores_state():
     ctl = torch.rand(10, 2, 64)
     prof, cnt = predict(m, X, args=[ctl], batch_size=3, device="cpu")
     assert m.training and prof.device.type == "cpu"
+    assert "embed" not in m.__dict__  # the fused CPU tower is removed again
     m.eval()
     with torch.no_grad():
         p0, c0 = m(torch.from_numpy(X).float(), ctl)

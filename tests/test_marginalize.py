@@ -16,38 +16,14 @@ from bpnetkit.interpret.marginalize import (
     js_distance,
     load_backgrounds,
     marginalize,
-    run_marginalize,
 )
-from bpnetkit.interpret.motifs import Motif, load_builtin_motifs, select_motifs
+from bpnetkit.interpret.motifs import load_builtin_motifs, select_motifs
+from bpnetkit.interpret.planted import pwm_bpnet
 from bpnetkit.io import save_model
-from bpnetkit.models.bpnet import BPNet
 
 PLANTED = ["CTCF", "SPI1"]
 OTHERS = ["GATA1", "FOXA1", "SOX2", "TEAD1", "NFYA", "REST", "CEBPB", "HNF4A", "MAX", "NRF1",
           "YY1", "ZNF143"]
-
-
-def pwm_bpnet(motifs: list[Motif], kernel: int = 21) -> BPNet:
-    """A BPNet whose stem filters score the motifs (both strands) and feed the count head.
-
-    Filter = log-odds matrix, bias = -0.75 x best score, so only strong matches fire; the
-    tower's convolution is zero (identity residual); counts = mean activation; profile
-    logits = activation at each position.
-    """
-    m = BPNet(n_filters=2 * len(motifs), n_layers=1, n_outputs=2, n_control_tracks=0,
-              stem_kernel_size=kernel, profile_kernel_size=5)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.zero_()
-        for i, motif in enumerate(motifs):
-            for j, mm in enumerate([motif, motif.reverse_complement()]):
-                lo = mm.log_odds()
-                a = (kernel - mm.length) // 2
-                m.iconv.weight[2 * i + j, :, a:a + mm.length] = torch.tensor(lo.T)
-                m.iconv.bias[2 * i + j] = -0.75 * lo.max(axis=1).sum()
-        m.fconv.weight[:, :, 2] = 1.0
-        m.linear.weight[:] = 10.0
-    return m.eval()
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +33,7 @@ def db():
 
 def test_planted_motifs_rank_first(db):
     planted = select_motifs(db, PLANTED)
-    model = pwm_bpnet(planted)
+    model = pwm_bpnet(planted, kernel=21)
     X = load_backgrounds(length=200, n=24, random_state=0)
     cands = select_motifs(db, OTHERS[:6] + PLANTED + OTHERS[6:])
     for insertion in ("consensus", "sample"):
@@ -126,3 +102,25 @@ def test_bad_inputs(db):
         select_motifs(db, ["NOPE_TF"])
     with pytest.raises(InputError, match="two motif names"):
         MarginalizeParams(model="m", output_dir="o", spacing_pairs=[["CTCF"]]).validate()
+
+
+def test_backgrounds_from_regions_are_dinucleotide_shuffles(tmp_path):
+    rng = np.random.default_rng(1)
+    seq = "".join(rng.choice(list("ACGT"), size=3000))
+    (tmp_path / "g.fa").write_text(">chrA\n" + "\n".join(seq[i:i + 60]
+                                                        for i in range(0, 3000, 60)) + "\n")
+    (tmp_path / "r.bed").write_text("chrA\t400\t600\nchrA\t1000\t1100\nchrA\t2900\t2990\n")
+    X = load_backgrounds(regions=str(tmp_path / "r.bed"), genome=str(tmp_path / "g.fa"),
+                         length=300, n=10, shuffle=True, random_state=0)
+    assert X.shape == (2, 4, 300)  # the window off the chromosome end is dropped
+    raw = load_backgrounds(regions=str(tmp_path / "r.bed"), genome=str(tmp_path / "g.fa"),
+                           length=300, n=10, shuffle=False)
+    assert "".join("ACGT"[i] for i in raw[0].argmax(axis=0)) == seq[350:650]
+
+    def dinucs(x):
+        s = x.argmax(axis=0)
+        return np.bincount(s[:-1] * 4 + s[1:], minlength=16)
+
+    for a, b in zip(raw, X):
+        np.testing.assert_array_equal(dinucs(a), dinucs(b))
+        assert not np.array_equal(a, b)

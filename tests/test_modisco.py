@@ -69,11 +69,16 @@ def test_modisco_finds_planted_motifs_and_tomtom_names_them(tmp_path, capsys):
     write_attribution_h5(tmp_path / "noise.h5", X, noise)
     capsys.readouterr()
     out2 = run_modisco(ModiscoParams(attributions=str(tmp_path / "noise.h5"),
-                                     output_dir=str(tmp_path / "empty"), window=100,
+                                     output_dir=str(tmp_path / "empty"), window=400,
                                      max_seqlets=100, n_leiden=1))
-    assert "no patterns" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "no patterns" in printed and "using the whole 100 bp" in printed
     assert read_modisco_patterns(out2["modisco_h5"]) == []
     assert _read_tsv(out2["pattern_matches"]) == []
-    with pytest.raises(InputError, match="window 400 is longer"):
-        run_modisco(ModiscoParams(attributions=str(tmp_path / "noise.h5"),
-                                  output_dir=str(tmp_path / "x"), window=400))
+    with pytest.raises(InputError, match="raw/seq"):
+        import h5py
+
+        with h5py.File(tmp_path / "bad.h5", "w") as fh:
+            fh["shap/seq"] = noise
+        run_modisco(ModiscoParams(attributions=str(tmp_path / "bad.h5"),
+                                  output_dir=str(tmp_path / "x")))

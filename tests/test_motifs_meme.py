@@ -114,6 +114,10 @@ def test_read_jaspar_hocomoco_chrombpnet(tmp_path):
     np.testing.assert_allclose(hs[0].pwm[1], np.array([0.033, 0.033, 0.898, 0.036]) / 1.0,
                                atol=1e-9)
 
+    crlf = tmp_path / "crlf.meme"
+    crlf.write_bytes(JASPAR_STYLE.replace("\n", "\r\n").encode())
+    assert [m.consensus() for m in read_meme(crlf)] == [m.consensus() for m in ms]
+
     cs = read_meme(_write(tmp_path, "c.meme.txt", CHROMBPNET_STYLE))
     assert [m.name for m in cs] == ["Tn5_bias_1", "DNase_bias", "CTCF_known1"]
     assert cs[0].length == 3 and cs[2].consensus() == "CG"
@@ -187,3 +191,39 @@ def test_motif_helpers():
     s = m.sample(50, random_state=0)
     assert s.shape == (50, 4, 7) and (s.sum(axis=1) == 1).all()
     assert (s[:, :, 2:5].argmax(axis=1) == np.array([0, 1, 2])).all()
+
+
+def test_cli_motifs_export_list_and_bad_file(tmp_path, capsys):
+    from bpnetkit.cli.main import main
+
+    for name in ("db.meme", "db.meme.gz"):
+        assert main(["motifs", "--export", str(tmp_path / name)]) == 0
+        assert len(read_meme(tmp_path / name)) == len(load_builtin_motifs())
+    text = (tmp_path / "db.meme").read_text()
+    assert "JASPAR CORE vertebrates non-redundant" in text and "CC BY 4.0" in text
+    capsys.readouterr()
+    assert main(["motifs", "--db", str(tmp_path / "db.meme"), "--show", "CTCF"]) == 0
+    assert "MOTIF MA0139" in capsys.readouterr().out
+    bad = _write(tmp_path, "bad.meme", JASPAR_STYLE.replace("  0.950000  0.000000", "  x  y"))
+    assert main(["motifs", "--db", str(bad), "--list"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.meme, line 13" in err and "Traceback" not in err
+
+
+def test_agrees_with_memelite_reader(tmp_path):
+    memelite_io = pytest.importorskip("memelite.io")
+    for name, text in (("j.meme", JASPAR_STYLE), ("h.meme", HOCOMOCO_STYLE)):
+        p = _write(tmp_path, name, text)
+        ours = read_meme(p)
+        peer = memelite_io.read_meme(str(p))
+        assert [m.label for m in ours] == list(peer)
+        for m, pwm in zip(ours, peer.values()):
+            ref = pwm.T / pwm.T.sum(axis=1, keepdims=True)
+            np.testing.assert_allclose(m.pwm, ref, atol=1e-9)
+    # the whole built-in database, exported as plain text
+    write_meme(load_builtin_motifs(), tmp_path / "db.meme")
+    ours = read_meme(tmp_path / "db.meme")
+    peer = memelite_io.read_meme(str(tmp_path / "db.meme"))
+    assert len(peer) == len(ours)
+    for m in ours[::50]:
+        np.testing.assert_allclose(m.pwm, peer[m.label].T, atol=1e-5)

@@ -29,6 +29,11 @@ _LAZY = {
     "deep_lift_shap": "bpnetkit.interpret.deeplift",
     "saturation_mutagenesis": "bpnetkit.interpret.ism",
     "dinucleotide_shuffle": "bpnetkit.interpret.shuffle",
+    "substitution_effect": "bpnetkit.variants",
+    "deletion_effect": "bpnetkit.variants",
+    "insertion_effect": "bpnetkit.variants",
+    "greedy_design": "bpnetkit.design",
+    "gradient_design": "bpnetkit.design",
 }
 
 __all__ = ["__version__", *_LAZY]

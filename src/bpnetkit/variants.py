@@ -34,7 +34,6 @@ import numpy as np
 from bpnetkit.errors import InputError, require_file
 
 ALPHABET = "ACGT"
-_BASE_INDEX = {b: i for i, b in enumerate(ALPHABET)}
 
 # ---------------------------------------------------------------------------------------------
 # small helpers

@@ -86,7 +86,9 @@ def _open_text(path: Path):
 def read_regions(path: str | os.PathLike, min_columns: int = 3) -> Regions:
     """Read a BED3, BED6+ or narrowPeak file (plain or gzip-compressed).
 
-    Header lines (``track``, ``browser``, ``#``) and blank lines are skipped.
+    Header lines (``track``, ``browser``, ``#``) and blank lines are skipped. Only files with
+    exactly 10 columns are read as narrowPeak (column 10 = summit offset); BED12 and other
+    layouts use the midpoint.
 
     Parameters
     ----------
@@ -149,7 +151,7 @@ def read_regions(path: str | os.PathLike, min_columns: int = 3) -> Regions:
                                          f"{f[4]!r}.") from None
                 if len(f) >= 6:
                     strand.append(f[5])
-                if ncol >= 10:
+                if ncol == 10:
                     if len(f) < 10:
                         raise InputError(f"{where}: narrowPeak lines need 10 columns, got "
                                          f"{len(f)}.")

@@ -19,8 +19,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {
         "spec": {"n_chroms": 5, "chrom_length": 300_000, "n_peaks": 1000},
         "pipeline": {"in_window": 500, "out_window": 250, "batch_size": 32},
-        "fit": {"n_filters": 32, "n_layers": 5, "max_epochs": 20, "patience": 5,
-                "lr": 0.004, "max_jitter": 32},
+        "fit": {"n_filters": 32, "n_layers": 5, "max_epochs": 30, "patience": 30,
+                "lr": 0.002, "max_jitter": 32, "batch_size": 16},
         "attribute": {"n_shuffles": 10},
         "modisco": {"max_seqlets": 4000, "window": 200, "min_metacluster_size": 50,
                     "final_min_cluster_size": 20},
@@ -29,8 +29,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "small": {
         "spec": {"n_chroms": 4, "chrom_length": 150_000, "n_peaks": 640},
         "pipeline": {"in_window": 400, "out_window": 200, "batch_size": 32},
-        "fit": {"n_filters": 32, "n_layers": 4, "max_epochs": 12, "patience": 4,
-                "lr": 0.004, "max_jitter": 32},
+        "fit": {"n_filters": 32, "n_layers": 4, "max_epochs": 15, "patience": 15,
+                "lr": 0.002, "max_jitter": 32, "batch_size": 16},
         "attribute": {"n_shuffles": 8},
         "modisco": {"max_seqlets": 2000, "window": 160, "min_metacluster_size": 40,
                     "final_min_cluster_size": 15},

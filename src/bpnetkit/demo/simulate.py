@@ -5,7 +5,8 @@ ranges over about 35-60 %, CpG dinucleotides depleted as in mammalian DNA). Real
 are planted at peak sites following a known grammar:
 
 - every peak holds one "unit": one motif alone, or a cooperative pair (two motifs at a fixed
-  spacing and orientation whose signal is larger than the sum of its parts);
+  spacing and orientation whose signal is larger than the sum of its parts); half of the
+  peaks hold a second, off-centre single site;
 - each transcription factor has a strength (reads it recruits) and a stranded ChIP-nexus-like
   footprint: plus-strand 5' ends pile up just upstream of the motif, minus-strand ends just
   downstream, on top of a broad peak-shaped component.
@@ -13,7 +14,7 @@ are planted at peak sites following a known grammar:
 Reads are drawn from these expected profiles (Poisson per base) plus a uniform background and
 written as a coordinate-sorted, indexed BAM (36 bp single-end reads; the 5' end is the read
 start on the plus strand and the read end on the minus strand). Control reads are uniform
-with a slight GC-dependent bias and a weak, broad enrichment at peaks.
+with a slight GC-dependent bias.
 
 For ATAC-like data (``assay="atac"``), fragments are drawn around the planted sites, both ends
 of every fragment being Tn5 insertions whose positions are re-weighted by a Tn5-like sequence
@@ -75,6 +76,8 @@ class DemoSpec:
         Extra signal of the pair over the sum of its members.
     pair_fraction : float
         Fraction of peaks holding the pair.
+    secondary_fraction : float
+        Fraction of peaks with an extra single site 45-110 bp off the centre.
     background_per_kb : float
         Uniform background reads per kb (per strand, experiment).
     control_per_kb : float
@@ -105,6 +108,7 @@ class DemoSpec:
     pair: tuple[int, int, int] | None = (0, 2, 30)
     pair_boost: float = 150.0
     pair_fraction: float = 0.2
+    secondary_fraction: float = 0.5
     background_per_kb: float = 1.0
     control_per_kb: float = 30.0
     peak_sd: float = 0.25
@@ -343,12 +347,21 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
         centres = [summit + jitter] if len(members) == 1 else \
             [summit + jitter - spec.pair[2] // 2, summit + jitter + spec.pair[2] // 2]
         strand_pair = int(rng.integers(2))
+        if rng.random() < spec.secondary_fraction:
+            # a secondary single site off-centre: peaks hold clusters of sites, so the
+            # model must read the sequence rather than assume "signal at the centre"
+            off = int(rng.integers(45, 110)) * (1 if rng.random() < 0.5 else -1)
+            members = members + [int(rng.integers(len(spec.tfs)))]
+            centres = centres + [summit + jitter + off]
         scale = float(np.exp(rng.normal(0, spec.peak_sd)))
         lam_p = np.zeros(2 * half)
         lam_m = np.zeros(2 * half)
+        sites_here: list[int] = []
         for tf_i, c in zip(members, centres):
             pwm = pwms[tf_i]
-            strand = strand_pair if len(members) == 2 else int(rng.integers(2))
+            is_pair_member = unit >= len(spec.tfs) and len(sites_here) < 2
+            strand = strand_pair if is_pair_member else int(rng.integers(2))
+            sites_here.append(tf_i)
             site = _sample_site(pwm, rng)
             if strand == 1:
                 site = (3 - site)[::-1]
@@ -363,10 +376,10 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
                           + 0.3 * _gauss(x, rel, 60))
             lam_m += s * (0.7 * _laplace(x, rel + tf.footprint_offset, tf.footprint_scale)
                           + 0.3 * _gauss(x, rel, 60))
-        if len(members) == 2:
+        if unit >= len(spec.tfs):
             b = spec.pair_boost * scale
-            lam_p += b * _laplace(x, -spec.pair[2] // 2 - 6, 6.0)
-            lam_m += b * _laplace(x, spec.pair[2] // 2 + 6, 6.0)
+            lam_p += b * _laplace(x, jitter - spec.pair[2] // 2 - 6, 6.0)
+            lam_m += b * _laplace(x, jitter + spec.pair[2] // 2 + 6, 6.0)
         exp_plus[name].append((summit - half, lam_p))
         exp_minus[name].append((summit - half, lam_m))
 
@@ -402,7 +415,9 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
              "planted": planted,
              "grammar": ("one motif per peak, or the cooperative pair "
                          f"{spec.tfs[spec.pair[0]].name}+{spec.tfs[spec.pair[1]].name} at "
-                         f"{spec.pair[2]} bp" if spec.pair else "one motif per peak"),
+                         f"{spec.pair[2]} bp (same strand)" if spec.pair else
+                         "one motif per peak") + f"; {spec.secondary_fraction:.0%} of peaks "
+                         "hold an extra single site 45-110 bp off the centre",
              "sites": [dict(chrom=c, start=s, end=e, tf=spec.tfs[t].name, strand=st, peak=p)
                        for c, s, e, t, st, p in sites]}
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
@@ -448,11 +463,7 @@ def _control_reads(chroms, peaks, spec, rng, read_length: int = 36):
         L = codes.size
         gc = np.convolve(((codes == 1) | (codes == 2)).astype(float), np.ones(200) / 200,
                          mode="same")
-        w = 0.5 + gc  # mild GC bias
-        for cname, summit, _ in peaks:
-            if cname == name:
-                lo, hi = max(0, summit - 300), min(L, summit + 300)
-                w[lo:hi] += 0.5
+        w = 0.5 + gc  # mild GC bias, no enrichment at peaks
         w /= w.sum()
         n = rng.poisson(spec.control_per_kb * L / 1000)
         five = rng.choice(L, size=n, p=w)

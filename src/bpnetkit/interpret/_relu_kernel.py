@@ -7,12 +7,13 @@ import numpy as np
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def relu_multipliers(h: np.ndarray, g: int, k: int, eps: float, out: np.ndarray) -> None:
+def relu_multipliers(h: np.ndarray, g: int, k: int, eps: float, out: np.ndarray,
+                     y: np.ndarray | None = None) -> None:
     """Rescale multipliers of ReLU for a paired batch ``h`` ``(g + g*k, S)`` into ``out``.
 
     Row ``g + r`` is reference ``r`` of input ``r // k``. The multiplier is
     ``(relu(r) - relu(x)) / (r - x)``, or ``1[x > 0]`` where ``|r - x| < eps``; input rows
-    get 0.
+    get 0. When ``y`` is given, ``relu(h)`` is written into it in the same pass.
     """
     S = h.shape[1]
     for r in numba.prange(g * k):
@@ -22,12 +23,17 @@ def relu_multipliers(h: np.ndarray, g: int, k: int, eps: float, out: np.ndarray)
             b = h[g + r, j]
             d = b - a
             zero = a - a
+            ya = a if a > zero else zero
+            yb = b if b > zero else zero
             if abs(d) < eps:
                 out[g + r, j] = zero + 1 if a > zero else zero
             else:
-                ya = a if a > zero else zero
-                yb = b if b > zero else zero
                 out[g + r, j] = (yb - ya) / d
+            if y is not None:
+                y[g + r, j] = yb
     for i in range(g):
         for j in range(S):
             out[i, j] = 0
+            if y is not None:
+                a = h[i, j]
+                y[i, j] = a if a > a - a else a - a

@@ -112,17 +112,18 @@ def write_pattern_report(out_dir: Path, name: str, patterns: list[Pattern],
             f"<h1>{name}: MoDISco patterns and database matches</h1>",
             "<table border='1' cellpadding='4'><tr><th>pattern</th><th>seqlets</th>"
             "<th>best match</th><th>q-value</th><th>logos</th></tr>"]
-    by_name = {m.name: m for m in motifs}
     for pat, ms in zip(patterns, matches):
         _, cwm = pat.trimmed(trim_threshold)
         mats, titles, kinds = [cwm], [f"{pat.name} (CWM, {pat.n_seqlets} seqlets)"], ["values"]
+        starts = [0]
         for m in ms:
-            motif = by_name[m.target_name]
+            motif = motifs[m.target]
             pwm = motif.pwm if m.strand == "+" else motif.reverse_complement().pwm
             mats.append(pwm)
             titles.append(f"{m.rank + 1}. {motif.label} ({m.strand}) q={m.q_value:.2g}")
             kinds.append("information")
-        png = save_logos(logo_dir / f"{pat.name}.png", mats, titles, kinds)
+            starts.append(-m.offset)  # query position i aligns with target position i + offset
+        png = save_logos(logo_dir / f"{pat.name}.png", mats, titles, kinds, starts=starts)
         best = ms[0] if ms else None
         html.append(f"<tr><td>{pat.name}</td><td>{pat.n_seqlets}</td>"
                     f"<td>{best.target_name + ' ' + best.target_alt_name if best else ''}</td>"
@@ -162,23 +163,21 @@ def seqlet_queries(bed: dict[str, np.ndarray], attributions: str | None = None,
     """
     n = len(bed["chrom"])
     if attributions is not None:
-        from bpnetkit.interpret.attribution_file import read_attributions
+        from bpnetkit.interpret.attribution_file import read_rows
 
-        attr = read_attributions(attributions, regions)
+        attr, rows = read_rows(attributions, bed["example"], regions)
+        pos = {int(r): k for k, r in enumerate(rows)}
         out = []
         for k in range(n):
             e = int(bed["example"][k])
-            if e >= attr.one_hot.shape[0]:
-                raise InputError(f"seqlet {k} refers to row {e} but the attributions have "
-                                 f"{attr.one_hot.shape[0]} rows; use the h5 the seqlets were "
-                                 f"called on.")
             a = int(bed["core_start"][k] - attr.starts[e])
             b = int(bed["core_end"][k] - attr.starts[e])
             if a < 0 or b > attr.length:
                 raise InputError(f"seqlet {k} ({bed['chrom'][k]}:{bed['core_start'][k]}-"
                                  f"{bed['core_end'][k]}) lies outside row {e} of "
                                  f"{attributions}; use the 'regions' BED of that h5.")
-            out.append(contribution_ppm(attr.hypothetical[e, :, a:b], attr.one_hot[e, :, a:b],
+            r = pos[e]
+            out.append(contribution_ppm(attr.hypothetical[r, :, a:b], attr.one_hot[r, :, a:b],
                                         int(np.sign(bed["sign"][k]) or 1)))
         return out
     if genome is not None:

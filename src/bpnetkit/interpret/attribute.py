@@ -68,6 +68,11 @@ class AttributeParams:
         Two-column chromosome sizes file (default: from the FASTA index).
     max_regions : int or None
         Only the first ``max_regions`` regions (quick looks).
+    shard_index, n_shards : int
+        Process only block ``shard_index`` of ``n_shards`` equal contiguous blocks of the
+        regions (one per process or GPU); outputs get the suffix
+        ``.shard<i>-of-<n>``. Scores do not depend on the sharding or the chunk size: each
+        region's references are seeded by ``random_state`` and its row in the full list.
     """
 
     model: str
@@ -85,6 +90,21 @@ class AttributeParams:
     bigwigs: bool = True
     chrom_sizes: str | None = None
     max_regions: int | None = None
+    shard_index: int = 0
+    n_shards: int = 1
+
+
+def shard_bounds(n: int, shard_index: int, n_shards: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of block ``shard_index`` of ``n_shards`` contiguous blocks."""
+    if n_shards < 1 or not 0 <= shard_index < n_shards:
+        raise InputError(f"shard_index must be in [0, n_shards); got shard_index={shard_index}, "
+                         f"n_shards={n_shards}.")
+    return n * shard_index // n_shards, n * (shard_index + 1) // n_shards
+
+
+def shard_suffix(shard_index: int, n_shards: int) -> str:
+    """File-name suffix of a shard (empty without sharding)."""
+    return "" if n_shards == 1 else f".shard{shard_index}-of-{n_shards}"
 
 
 def wrap_target(model, target: str):
@@ -162,31 +182,35 @@ def run_attribute(params: AttributeParams) -> dict[str, str]:
     model = load_model(params.model, device=device)
     L = params.in_window or model_input_length(model)
     chroms, starts, ends = centered_windows(regions, L, chrom_sizes=sizes)
-    N = len(chroms)
-    if N == 0:
+    if len(chroms) == 0:
         raise InputError(f"no region of '{params.peaks}' has a full {L} bp window inside its "
                          f"chromosome; check the genome and the regions.")
+    row_seeds = np.random.SeedSequence(params.random_state).generate_state(
+        len(chroms), dtype=np.uint32).astype(np.int64)
+    lo, hi = shard_bounds(len(chroms), params.shard_index, params.n_shards)
+    chroms, starts, ends, row_seeds = chroms[lo:hi], starts[lo:hi], ends[lo:hi], row_seeds[lo:hi]
+    N = len(chroms)
+    sfx = shard_suffix(params.shard_index, params.n_shards)
     outputs: dict[str, str] = {}
-    bed = write_bed(out_dir / "regions.bed", chroms, starts, ends)
+    bed = write_bed(out_dir / f"regions{sfx}.bed", chroms, starts, ends)
     outputs["regions_bed"] = str(bed)
     resolved = dataclasses.replace(params, in_window=L)
-    outputs["params"] = str(dump_config(resolved, out_dir / "attribute_params.json"))
-
-    seeds = np.random.SeedSequence(params.random_state)
+    outputs["params"] = str(dump_config(resolved, out_dir / f"attribute_params{sfx}.json"))
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".attr_tmp_") as tmpdir:
         projected_sums = {t: np.lib.format.open_memmap(
             Path(tmpdir) / f"{t}.npy", mode="w+", dtype=np.float32, shape=(N, L))
             for t in params.targets}
-        h5_paths = {t: out_dir / f"attributions_{t}.h5" for t in params.targets}
+        h5_paths = {t: out_dir / f"attributions_{t}{sfx}.h5" for t in params.targets}
         with contextlib.ExitStack() as stack:
             tmps = {t: stack.enter_context(atomic_path(h5_paths[t])) for t in params.targets}
             files = {t: stack.enter_context(h5py.File(tmps[t], "w")) for t in params.targets}
-            chunks = (min(N, 64), 4, L)
+            chunks = (min(N, 64), 4, L) if N else None
             dsets = {}
             for t, f in files.items():
                 f.attrs["target"] = t
                 f.attrs["n_shuffles"] = params.n_shuffles
                 f.attrs["random_state"] = params.random_state
+                f.attrs["first_row"] = lo
                 dsets[t] = (
                     f.create_dataset("raw/seq", (N, 4, L), dtype="i1", chunks=chunks,
                                      compression="gzip", compression_opts=1),
@@ -199,9 +223,7 @@ def run_attribute(params: AttributeParams) -> dict[str, str]:
             wrapped = {t: wrap_target(model, t) for t in params.targets}
             from tqdm.auto import tqdm
 
-            chunk_seeds = seeds.spawn((N + params.chunk_size - 1) // params.chunk_size)
-            for c, c0 in enumerate(tqdm(range(0, N, params.chunk_size), desc="attribute",
-                                        unit="chunk")):
+            for c0 in tqdm(range(0, N, params.chunk_size), desc="attribute", unit="chunk"):
                 c1 = min(N, c0 + params.chunk_size)
                 X = extract_sequences(genome, chroms[c0:c1], starts[c0:c1], ends[c0:c1])
                 empty = X.reshape(len(X), -1).sum(axis=1) == 0
@@ -213,7 +235,7 @@ def run_attribute(params: AttributeParams) -> dict[str, str]:
                 for t in params.targets:
                     hyp = deep_lift_shap(wrapped[t], Xt, n_shuffles=params.n_shuffles,
                                          batch_size=params.batch_size, device=device,
-                                         random_state=np.random.default_rng(chunk_seeds[c]),
+                                         random_state=row_seeds[c0:c1],
                                          hypothetical=True).numpy()
                     proj = hyp * X
                     raw, shap, projected = dsets[t]
@@ -224,7 +246,7 @@ def run_attribute(params: AttributeParams) -> dict[str, str]:
         for t in params.targets:
             outputs[f"{t}_h5"] = str(h5_paths[t])
             if params.bigwigs:
-                bw = write_window_bigwig(out_dir / f"attributions_{t}.bw", sizes, chroms,
+                bw = write_window_bigwig(out_dir / f"attributions_{t}{sfx}.bw", sizes, chroms,
                                          starts, projected_sums[t])
                 outputs[f"{t}_bigwig"] = str(bw)
             projected_sums[t].flush()

@@ -82,6 +82,83 @@ def read_row_bed(path: str | Path, n_rows: int, length: int) -> tuple[np.ndarray
     return np.array(chroms, dtype=object), np.array(starts, dtype=np.int64)
 
 
+def _open_checked(path):
+    import h5py
+
+    path = require_file(path, "attribution h5")
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as e:
+        raise InputError(f"{path} is not a readable HDF5 file ({e}).") from None
+    for key in ("raw/seq", "shap/seq"):
+        if key not in fh:
+            fh.close()
+            raise InputError(f"{path}: dataset '{key}' is missing; expected an attribution "
+                             f"h5 written by 'bpnetkit attribute' (raw/seq, shap/seq).")
+    if fh["raw/seq"].ndim != 3 or fh["raw/seq"].shape[1] != 4 or \
+            fh["shap/seq"].shape != fh["raw/seq"].shape:
+        shapes = (fh["raw/seq"].shape, fh["shap/seq"].shape)
+        fh.close()
+        raise InputError(f"{path}: raw/seq {shapes[0]} and shap/seq {shapes[1]} must both be "
+                         f"(N, 4, L).")
+    return path, fh
+
+
+def _coords(fh, regions, n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    if regions is not None:
+        return read_row_bed(regions, n, length)
+    for ck, sk in (("chrom", "start"), ("coords/chrom", "coords/start")):
+        if ck in fh and sk in fh and len(fh[ck]) == n:
+            chroms = np.array([c.decode() if isinstance(c, bytes) else str(c)
+                               for c in fh[ck][()]], dtype=object)
+            return chroms, fh[sk][()].astype(np.int64)
+    return (np.array([f"row{i}" for i in range(n)], dtype=object),
+            np.zeros(n, dtype=np.int64))
+
+
+def read_position_scores(path: str | Path, regions: str | Path | None = None,
+                         chunk: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-position actual contributions ``(N, L)`` float32, read in chunks, and coordinates.
+
+    Uses ``projected_shap/seq`` when present, else ``shap/seq * raw/seq``; returns
+    ``(scores, chroms, starts)``. Memory is ``N * L`` floats rather than ``N * 4 * L``.
+    """
+    path, fh = _open_checked(path)
+    with fh:
+        n, _, length = fh["raw/seq"].shape
+        out = np.empty((n, length), dtype=np.float32)
+        projected = "projected_shap/seq" in fh and \
+            fh["projected_shap/seq"].shape == (n, 4, length)
+        for a in range(0, n, chunk):
+            if projected:
+                out[a:a + chunk] = fh["projected_shap/seq"][a:a + chunk].sum(axis=1)
+            else:
+                out[a:a + chunk] = (fh["shap/seq"][a:a + chunk] *
+                                    fh["raw/seq"][a:a + chunk]).sum(axis=1)
+        chroms, starts = _coords(fh, regions, n, length)
+    return out, chroms, starts
+
+
+def read_rows(path: str | Path, rows, regions: str | Path | None = None
+              ) -> tuple[Attributions, np.ndarray]:
+    """The attributions of the given rows only; returns ``(Attributions, unique rows)``.
+
+    Row ``k`` of the result is row ``unique_rows[k]`` of the file; ``chroms``/``starts``
+    cover all rows of the file.
+    """
+    path, fh = _open_checked(path)
+    with fh:
+        n, _, length = fh["raw/seq"].shape
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        if rows.size and (rows[0] < 0 or rows[-1] >= n):
+            raise InputError(f"row {int(rows[-1])} is out of range: {path} has {n} rows; use "
+                             f"the h5 the seqlets were called on.")
+        X = fh["raw/seq"][rows] if rows.size else np.zeros((0, 4, length), np.int8)
+        H = fh["shap/seq"][rows] if rows.size else np.zeros((0, 4, length), np.float32)
+        chroms, starts = _coords(fh, regions, n, length)
+    return Attributions(X.astype(np.int8), H.astype(np.float32), chroms, starts), rows
+
+
 def read_attributions(path: str | Path, regions: str | Path | None = None) -> Attributions:
     """Read an attribution h5 (``raw/seq``, ``shap/seq``) and the genome coordinates of rows.
 
@@ -90,37 +167,13 @@ def read_attributions(path: str | Path, regions: str | Path | None = None) -> At
     path : str or Path
         The h5 file.
     regions : str, Path or None
-        BED with one line per row; None looks for h5 datasets ``chrom``/``start`` (or
-        ``coords/chrom``, ``coords/start``) and otherwise names rows ``row<i>`` at 0.
+        BED with one line per row; None uses the h5 datasets ``chrom``/``start`` (or
+        ``coords/chrom``, ``coords/start``) when present, else names rows ``row<i>`` at 0.
     """
-    import h5py
-
-    path = require_file(path, "attribution h5")
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as e:
-        raise InputError(f"{path} is not a readable HDF5 file ({e}).") from None
+    path, fh = _open_checked(path)
     with fh:
-        for key in ("raw/seq", "shap/seq"):
-            if key not in fh:
-                raise InputError(f"{path}: dataset '{key}' is missing; expected an attribution "
-                                 f"h5 written by 'bpnetkit attribute' (raw/seq, shap/seq).")
         X = fh["raw/seq"][()]
         H = fh["shap/seq"][()].astype(np.float32)
-        chroms = starts = None
-        for ck, sk in (("chrom", "start"), ("coords/chrom", "coords/start")):
-            if ck in fh and sk in fh:
-                chroms = np.array([c.decode() if isinstance(c, bytes) else str(c)
-                                   for c in fh[ck][()]], dtype=object)
-                starts = fh[sk][()].astype(np.int64)
-                break
-    if X.ndim != 3 or X.shape[1] != 4 or H.shape != X.shape:
-        raise InputError(f"{path}: raw/seq {X.shape} and shap/seq {H.shape} must both be "
-                         f"(N, 4, L).")
-    n, _, length = X.shape
-    if regions is not None:
-        chroms, starts = read_row_bed(regions, n, length)
-    elif chroms is None or len(chroms) != n:
-        chroms = np.array([f"row{i}" for i in range(n)], dtype=object)
-        starts = np.zeros(n, dtype=np.int64)
+        n, _, length = X.shape
+        chroms, starts = _coords(fh, regions, n, length)
     return Attributions(X.astype(np.int8), H, chroms, starts)

@@ -155,9 +155,10 @@ def deep_lift_shap(model: nn.Module, X: Any, args: Sequence[Any] | None = None,
         restored afterwards.
     dtype : torch.dtype, str or None
         Computation dtype (None: the model's).
-    random_state : int, numpy.random.Generator or None
+    random_state : int, numpy.random.Generator, array or None
         Seed of the shuffles (each sequence's references depend only on the seed and its
-        index, not on the batch size).
+        index, not on the batch size); a 1-D integer array gives one seed per sequence
+        (what chunked callers use to get results independent of the chunking).
     hypothetical : bool
         Return hypothetical contributions (for TF-MoDISco) instead of actual ones.
     warning_threshold : float
@@ -202,7 +203,14 @@ def deep_lift_shap(model: nn.Module, X: Any, args: Sequence[Any] | None = None,
         K = int(n_shuffles)
         if K < 1:
             raise InputError(f"n_shuffles must be at least 1, got {n_shuffles}.")
-        seeds = as_generator(random_state).integers(0, 2 ** 31 - 1, size=N, dtype=np.int64)
+        if isinstance(random_state, np.ndarray) and random_state.ndim == 1:
+            if len(random_state) != N:
+                raise InputError(f"random_state holds {len(random_state)} per-sequence seeds "
+                                 f"but X has {N} sequences.")
+            seeds = random_state.astype(np.int64)
+        else:
+            seeds = as_generator(random_state).integers(0, 2 ** 31 - 1, size=N,
+                                                        dtype=np.int64)
         codes = one_hot_to_codes(X.cpu().numpy())
     elif callable(references):
         given = _prepare_references(references(X, n=int(n_shuffles),

@@ -36,7 +36,7 @@ EPS = 1e-6
 _AFFINE = {
     "add", "__add__", "__radd__", "__iadd__", "add_", "sub", "__sub__", "__rsub__", "__isub__",
     "sub_", "neg", "__neg__", "negative", "__pos__", "positive",
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear", "bilinear_",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear",
     "__getitem__", "reshape", "view", "view_as", "reshape_as", "flatten", "unflatten",
     "squeeze", "unsqueeze", "permute", "transpose", "t", "T", "mT", "contiguous", "movedim",
     "swapaxes", "cat", "concat", "concatenate", "stack", "hstack", "vstack", "split", "chunk",
@@ -45,12 +45,12 @@ _AFFINE = {
     "mean", "sum", "nansum", "cumsum", "pad", "avg_pool1d", "avg_pool2d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "clone", "to", "type", "float", "double",
     "half", "bfloat16", "type_as", "trace", "diagonal", "unfold", "as_strided",
-    "zero_pad1d", "constant_pad_nd", "center_crop", "diff",
+    "constant_pad_nd", "diff",
 }
 # affine when at most one operand is input-dependent (and it is not a divisor)
 _PRODUCTS = {"mul", "__mul__", "__rmul__", "__imul__", "mul_", "multiply", "matmul",
              "__matmul__", "__rmatmul__", "mm", "bmm", "einsum", "tensordot", "outer", "dot",
-             "mv", "inner", "kron", "prod_scalar"}
+             "mv", "inner", "kron"}
 _DIVISIONS = {"div", "__truediv__", "__itruediv__", "div_", "divide", "true_divide"}
 # ops whose result never carries the input's gradient (queries, comparisons, metadata)
 _NEUTRAL = {
@@ -222,20 +222,22 @@ def _elementwise_rule(op: str, func, args, kwargs, pairing: _Pairing):
     kwargs = {k: v for k, v in (kwargs or {}).items() if k != "inplace"}
     pairing.split(h, op)  # checks the batch layout
     with torch.no_grad():
-        if op == "softmax_weighted":
-            w = torch.softmax(h, dim=-1)
-            y = h * w
-        else:
-            base, deriv = _ELEMENTWISE[op]
-            y = torch.relu(h) if op in ("relu", "relu_") else base(h, *rest, **kwargs)
         if op in ("relu", "relu_") and h.device.type == "cpu" and \
                 h.dtype in (torch.float32, torch.float64) and _flat_rows(h) is not None:
-            m = torch.empty_like(h)
+            # one pass computes relu(h) and the multipliers
+            m, y = torch.empty_like(h), torch.empty_like(h)
             _relu_kernel().relu_multipliers(_flat_rows(h).numpy(), pairing.n_inputs, pairing.k,
-                                            EPS, _flat_rows(m).numpy())
+                                            EPS, _flat_rows(m).numpy(), _flat_rows(y).numpy())
         else:
-            m = _generic_multipliers(op, h, y, w if op == "softmax_weighted" else None, rest,
-                                     kwargs, pairing)
+            w = None
+            if op == "softmax_weighted":
+                w = torch.softmax(h, dim=-1)
+                y = h * w
+            elif op in ("relu", "relu_"):
+                y = torch.relu(h)
+            else:
+                y = _ELEMENTWISE[op][0](h, *rest, **kwargs)
+            m = _generic_multipliers(op, h, y, w, rest, kwargs, pairing)
     return _RuleFunction.apply(h, y, m)
 
 

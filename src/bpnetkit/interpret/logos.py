@@ -42,7 +42,8 @@ def _letter(ax, letter: str, x: float, y: float, height: float, width: float = 0
     ax.add_patch(PathPatch(t.transform_path(tp), facecolor=COLORS[letter], edgecolor="none"))
 
 
-def draw_logo(ax, matrix: np.ndarray, kind: str = "values", title: str | None = None) -> None:
+def draw_logo(ax, matrix: np.ndarray, kind: str = "values", title: str | None = None,
+              start: int = 0) -> None:
     """Draw a logo of ``matrix`` ``(length, 4)`` on the matplotlib axes ``ax``.
 
     Parameters
@@ -55,6 +56,8 @@ def draw_logo(ax, matrix: np.ndarray, kind: str = "values", title: str | None = 
         ``"information"`` turns probabilities into bits first.
     title : str or None
         Axes title.
+    start : int
+        x position of the first column.
     """
     m = np.asarray(matrix, dtype=np.float64)
     if kind == "information":
@@ -65,16 +68,16 @@ def draw_logo(ax, matrix: np.ndarray, kind: str = "values", title: str | None = 
         for j in np.argsort(np.abs(row)):
             v = row[j]
             if v > 0:
-                _letter(ax, ALPHABET[j], i, pos, v)
+                _letter(ax, ALPHABET[j], start + i, pos, v)
                 pos += v
             elif v < 0:
-                _letter(ax, ALPHABET[j], i, neg, v)
+                _letter(ax, ALPHABET[j], start + i, neg, v)
                 neg += v
     lo = min(0.0, float(np.minimum(m, 0).sum(axis=1).min()) if m.size else 0.0)
     hi = max(float(np.maximum(m, 0).sum(axis=1).max()) if m.size else 1.0, 1e-6)
     if kind == "information":
         hi = 2.0
-    ax.set_xlim(-0.5, len(m) - 0.5)
+    ax.set_xlim(start - 0.5, start + len(m) - 0.5)
     ax.set_ylim(lo * 1.05, hi * 1.05)
     ax.axhline(0, color="black", lw=0.5)
     for side in ("top", "right"):
@@ -84,7 +87,8 @@ def draw_logo(ax, matrix: np.ndarray, kind: str = "values", title: str | None = 
 
 
 def save_logos(path: str | Path, matrices: Sequence[np.ndarray], titles: Sequence[str],
-               kinds: Sequence[str] | None = None, width_per_position: float = 0.25) -> Path:
+               kinds: Sequence[str] | None = None, width_per_position: float = 0.25,
+               starts: Sequence[int] | None = None) -> Path:
     """Write a PNG with one logo per row (atomically).
 
     Parameters
@@ -99,6 +103,9 @@ def save_logos(path: str | Path, matrices: Sequence[np.ndarray], titles: Sequenc
         ``"values"`` or ``"information"`` per row (default values).
     width_per_position : float
         Figure inches per position of the longest matrix.
+    starts : sequence of int or None
+        x position of the first column of every row (e.g. to align database matches with a
+        pattern); shifted so the smallest is 0.
     """
     import matplotlib
 
@@ -108,12 +115,15 @@ def save_logos(path: str | Path, matrices: Sequence[np.ndarray], titles: Sequenc
     from bpnetkit.utils import atomic_path
 
     kinds = list(kinds) if kinds is not None else ["values"] * len(matrices)
-    longest = max((len(m) for m in matrices), default=1)
+    starts = list(starts) if starts is not None else [0] * len(matrices)
+    lo = min(starts, default=0)
+    starts = [s_ - lo for s_ in starts]
+    longest = max((s_ + len(m) for s_, m in zip(starts, matrices)), default=1)
     fig, axes = plt.subplots(len(matrices), 1, squeeze=False,
                              figsize=(max(3.0, longest * width_per_position + 1),
                                       1.3 * max(1, len(matrices))))
-    for ax, m, t, k in zip(axes[:, 0], matrices, titles, kinds):
-        draw_logo(ax, m, kind=k, title=t)
+    for ax, m, t, k, s_ in zip(axes[:, 0], matrices, titles, kinds, starts):
+        draw_logo(ax, m, kind=k, title=t, start=s_)
         ax.set_xlim(-0.5, longest - 0.5)
     fig.tight_layout()
     with atomic_path(path) as tmp:

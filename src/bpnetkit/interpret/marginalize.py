@@ -147,9 +147,13 @@ def load_backgrounds(path: str | None = None, regions: str | None = None,
         from bpnetkit.data.genome import Genome, extract_sequences
         from bpnetkit.data.regions import centered_windows, read_regions
 
-        reg = read_regions(regions)
-        chroms, starts, ends = centered_windows(reg, length)
-        X = extract_sequences(Genome(genome), chroms, starts, ends)
+        g = Genome(genome)
+        chroms, starts, ends = centered_windows(read_regions(regions), length,
+                                                chrom_sizes=g.chrom_sizes)
+        if len(chroms) == 0:
+            raise InputError(f"no region of '{regions}' has a full {length} bp window inside "
+                             f"its chromosome.")
+        X = extract_sequences(g, chroms, starts, ends)
     if X is None:
         probs = np.array([(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2])
         idx = rng.choice(4, size=(n, length), p=probs)

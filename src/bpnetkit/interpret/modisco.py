@@ -41,7 +41,7 @@ class ModiscoParams:
     name: str = "modisco"
     max_seqlets: int = 2000
     n_leiden: int = 2
-    window: int = 400
+    window: int | None = 400
     sliding_window_size: int = 20
     flank_size: int = 5
     trim_to_window_size: int = 30
@@ -59,12 +59,15 @@ class ModiscoParams:
     def validate(self) -> None:
         """Check value ranges."""
         for key in ("max_seqlets", "window", "sliding_window_size", "n_leiden"):
-            if getattr(self, key) < 1:
+            if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise InputError(f"modisco: '{key}' must be >= 1, got {getattr(self, key)}.")
 
 
-def _load_window(path: str | Path, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(one_hot, hypothetical)`` as float32 ``(N, W, 4)`` for the central ``window``."""
+def _load_window(path: str | Path, window: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(one_hot, hypothetical)`` as float32 ``(N, W, 4)`` for the central ``window``.
+
+    ``window`` None, or longer than the sequences, means the whole length (with a note).
+    """
     import h5py
 
     from bpnetkit.errors import require_file
@@ -76,9 +79,12 @@ def _load_window(path: str | Path, window: int) -> tuple[np.ndarray, np.ndarray]
                 raise InputError(f"{path}: dataset '{key}' is missing; expected an "
                                  f"attribution h5 with raw/seq and shap/seq (N, 4, L).")
         length = fh["raw/seq"].shape[2]
+        if window is None:
+            window = length
         if window > length:
-            raise InputError(f"modisco: window {window} is longer than the attributed "
-                             f"sequences ({length}); set 'window' <= {length}.")
+            print(f"modisco: window {window} is longer than the attributed sequences "
+                  f"({length}); using the whole {length} bp.")
+            window = length
         a = length // 2 - window // 2
         X = fh["raw/seq"][:, :, a:a + window].transpose(0, 2, 1).astype(np.float32)
         H = fh["shap/seq"][:, :, a:a + window].transpose(0, 2, 1).astype(np.float32)
@@ -140,12 +146,12 @@ def run_modisco(params: ModiscoParams) -> dict[str, str]:
     h5 = out / f"{params.name}.h5"
     with atomic_path(h5) as tmp:
         if pos is None and neg is None:
-            _save_empty(tmp, params.window)
+            _save_empty(tmp, X.shape[1])
         else:
             import modiscolite.io
 
             with contextlib.redirect_stdout(io.StringIO()):
-                modiscolite.io.save_hdf5(str(tmp), pos, neg, params.window)
+                modiscolite.io.save_hdf5(str(tmp), pos, neg, X.shape[1])
     results = {"modisco_h5": str(h5)}
     patterns = read_modisco_patterns(h5)
     if not patterns:

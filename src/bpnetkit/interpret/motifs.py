@@ -8,9 +8,9 @@ ChromBPNet ``motifs.meme.txt`` (which mixes sources and includes Tn5/DNase bias 
 naming the file and the line.
 
 The built-in database (:func:`builtin_motif_db_path`, :func:`load_builtin_motifs`) is JASPAR
-CORE vertebrates non-redundant, shipped as gzipped package data; see
-:mod:`bpnetkit.motif_db`. :func:`load_motif_db` resolves the ``motif_db`` parameter that
-several commands take (``None`` means the built-in database).
+CORE vertebrates non-redundant, release JASPAR2026 (1019 matrices, CC BY 4.0), shipped as
+gzipped package data; see :mod:`bpnetkit.motif_db`. :func:`load_motif_db` resolves the
+``motif_db`` parameter that several commands take (``None`` means the built-in database).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class Motif:
         Number of sites the matrix was built from, when known.
     url : str
         Optional URL line of the record.
+    meta : dict
+        Free-form extra information (not written to MEME files).
     """
 
     name: str
@@ -239,7 +241,11 @@ def parse_meme(lines: Iterable[str], source: str = "<text>") -> list[Motif]:
             continue
         if state == "matrix":
             fields = line.split()
-            if not all(_NUMBER.match(f) for f in fields):
+            try:
+                vals = [float(f) for f in fields]
+            except ValueError:
+                vals = None
+            if vals is None:
                 if rows:  # something else after the matrix (e.g. a comment word)
                     if expected_w is not None and len(rows) < expected_w:
                         raise InputError(f"{source}, line {lineno}: motif '{cur['name']}': "
@@ -252,7 +258,6 @@ def parse_meme(lines: Iterable[str], source: str = "<text>") -> list[Motif]:
             if len(fields) != 4:
                 raise InputError(f"{source}, line {lineno}: motif '{cur['name']}': matrix "
                                  f"row has {len(fields)} values, expected 4 (A C G T).")
-            vals = [float(f) for f in fields]
             if any(v < 0 or not math.isfinite(v) for v in vals):
                 raise InputError(f"{source}, line {lineno}: motif '{cur['name']}': matrix "
                                  f"row has a negative or non-finite value.")

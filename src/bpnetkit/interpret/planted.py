@@ -99,3 +99,37 @@ def write_attribution_h5(path, one_hot: np.ndarray, hypothetical: np.ndarray,
         if chroms is not None and starts is not None:
             fh.create_dataset("chrom", data=np.array([str(c) for c in chroms], dtype="S"))
             fh.create_dataset("start", data=np.asarray(starts, dtype=np.int64))
+
+
+def pwm_bpnet(motifs: Sequence[Motif], kernel: int | None = None, count_weight: float = 10.0,
+              threshold: float = 0.75):
+    """A :class:`~bpnetkit.models.bpnet.BPNet` with hand-set weights that detects ``motifs``.
+
+    Stem filters ``2k`` and ``2k + 1`` are the log-odds matrices of motif ``k`` and of its
+    reverse complement, with bias ``-threshold x`` the best score, so a filter fires only on
+    strong matches. The single dilated layer is zero (identity residual), the profile head
+    copies the summed activations to both strands, and the count head is ``count_weight x``
+    the mean activation. Attributions of such a model light up exactly on motif matches.
+    """
+    import torch
+
+    from bpnetkit.models.bpnet import BPNet
+
+    longest = max(m.length for m in motifs)
+    kernel = kernel or longest + (1 - longest % 2)
+    if kernel < longest:
+        raise InputError(f"kernel {kernel} is shorter than the longest motif ({longest}).")
+    model = BPNet(n_filters=2 * len(motifs), n_layers=1, n_outputs=2, n_control_tracks=0,
+                  stem_kernel_size=kernel, profile_kernel_size=5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        for i, motif in enumerate(motifs):
+            for j, mm in enumerate([motif, motif.reverse_complement()]):
+                lo = mm.log_odds()
+                a = (kernel - mm.length) // 2
+                model.iconv.weight[2 * i + j, :, a:a + mm.length] = torch.tensor(lo.T)
+                model.iconv.bias[2 * i + j] = -threshold * lo.max(axis=1).sum()
+        model.fconv.weight[:, :, 2] = 1.0
+        model.linear.weight[:] = count_weight
+    return model.eval()

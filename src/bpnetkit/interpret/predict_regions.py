@@ -63,6 +63,9 @@ class PredictParams:
         Two-column chromosome sizes (default: from the FASTA index).
     max_regions : int or None
         Only the first ``max_regions`` windows.
+    shard_index, n_shards : int
+        Process only block ``shard_index`` of ``n_shards`` equal contiguous blocks of the
+        windows (one per process or GPU); outputs get the suffix ``.shard<i>-of-<n>``.
     """
 
     model: str
@@ -79,6 +82,8 @@ class PredictParams:
     bigwigs: bool = True
     chrom_sizes: str | None = None
     max_regions: int | None = None
+    shard_index: int = 0
+    n_shards: int = 1
 
 
 def tile_chromosomes(chrom_sizes: dict[str, int], chroms: list[str], in_window: int,
@@ -122,7 +127,12 @@ def run_predict(params: PredictParams) -> dict[str, str]:
     from bpnetkit.config import dump_config
     from bpnetkit.data.genome import Genome, extract_sequences
     from bpnetkit.data.regions import centered_windows, read_regions, write_bed
-    from bpnetkit.interpret.attribute import model_input_length, read_chrom_sizes
+    from bpnetkit.interpret.attribute import (
+        model_input_length,
+        read_chrom_sizes,
+        shard_bounds,
+        shard_suffix,
+    )
     from bpnetkit.interpret.predict import predict
     from bpnetkit.interpret.window_tracks import write_window_bigwig
     from bpnetkit.io import load_model
@@ -158,20 +168,23 @@ def run_predict(params: PredictParams) -> dict[str, str]:
     if params.max_regions is not None:
         chroms, starts, ends = (chroms[:params.max_regions], starts[:params.max_regions],
                                 ends[:params.max_regions])
-    N = len(chroms)
-    if N == 0:
+    if len(chroms) == 0:
         raise InputError(f"no window of {L} bp fits; check the regions and the genome.")
+    lo, hi = shard_bounds(len(chroms), params.shard_index, params.n_shards)
+    chroms, starts, ends = chroms[lo:hi], starts[lo:hi], ends[lo:hi]
+    sfx = shard_suffix(params.shard_index, params.n_shards)
+    N = len(chroms)
     n_ctl = int(getattr(model, "n_control_tracks", 0) or 0)
     if params.controls and n_ctl and len(params.controls) != n_ctl:
         raise InputError(f"the model expects {n_ctl} control tracks but 'controls' lists "
                          f"{len(params.controls)} bigWigs.")
     wrapped = ControlWrapper(model)
     out_starts, out_ends = starts + trim, starts + trim + L_out
-    outputs = {"regions_bed": str(write_bed(out_dir / "regions.bed", chroms, out_starts,
+    outputs = {"regions_bed": str(write_bed(out_dir / f"regions{sfx}.bed", chroms, out_starts,
                                             out_ends))}
     outputs["params"] = str(dump_config(dataclasses.replace(params, in_window=L),
-                                        out_dir / "predict_params.json"))
-    h5_path = out_dir / "predictions.h5"
+                                        out_dir / f"predict_params{sfx}.json"))
+    h5_path = out_dir / f"predictions{sfx}.h5"
     from tqdm.auto import tqdm
 
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".predict_tmp_") as tmpdir, \
@@ -180,6 +193,7 @@ def run_predict(params: PredictParams) -> dict[str, str]:
         f = stack.enter_context(h5py.File(tmp, "w"))
         f.attrs["in_window"] = L
         f.attrs["out_window"] = L_out
+        f.attrs["first_row"] = lo
         f.create_dataset("chrom", data=np.asarray(chroms).astype("S"))
         f.create_dataset("start", data=out_starts)
         f.create_dataset("end", data=out_ends)
@@ -212,14 +226,14 @@ def run_predict(params: PredictParams) -> dict[str, str]:
             logits_ds[c0:c1] = logits.numpy()
             counts_ds[c0:c1] = log_counts.numpy()
             if tracks is not None:
-                joint = log_counts.shape[1] != logits.shape[1] or logits.shape[1] == 1
+                joint = bool(getattr(model, "joint_strands", log_counts.shape[1] == 1))
                 track = predicted_track(logits, log_counts, joint_strands=joint)
                 tracks[:, c0:c1] = track.numpy().transpose(1, 0, 2)
         stack.close()  # closes the h5 file and moves it into place
         outputs["h5"] = str(h5_path)
         if tracks is not None:
             for s, name in enumerate(_track_names(tracks.shape[0])):
-                p = write_window_bigwig(out_dir / f"predicted_{name}.bw", sizes, chroms,
+                p = write_window_bigwig(out_dir / f"predicted_{name}{sfx}.bw", sizes, chroms,
                                         out_starts, tracks[s])
                 outputs[f"bigwig_{name}"] = str(p)
             del tracks

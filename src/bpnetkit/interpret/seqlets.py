@@ -28,6 +28,11 @@ semantics of :func:`call_seqlets`:
    ``flank`` positions on both sides, clipped to the window. ``attribution`` is the sum of
    scores over the core and ``p_value`` the core's p-value.
 
+Because the null comes from the same tracks, it is only a good null when important positions
+are a small fraction of all positions (as in real attribution windows of 1-2 kb); when motifs
+cover a large fraction of the window, weak positions inside motifs can split or hide
+seqlets.
+
 Positive seqlets (``sign = +1``) are spans with large positive sums, negative seqlets
 (``sign = -1``) spans with large negative sums; ``sign`` selects which are called.
 """
@@ -99,19 +104,27 @@ def _pvalues(obs: np.ndarray, null_sorted: np.ndarray, positive: bool) -> np.nda
 
 def _select(cand_n, cand_i, cand_l, order, n_examples, width, max_per_example):
     """Greedy non-overlapping selection; returns indices into the candidate arrays."""
-    taken = np.zeros((n_examples, width), dtype=bool)
+    taken = np.zeros((n_examples, width), dtype=np.bool_)
     counts = np.zeros(n_examples, dtype=np.int64)
-    keep = []
+    keep = np.empty(order.shape[0], dtype=np.int64)
+    n_keep = 0
     for k in order:
         n, i, ln = cand_n[k], cand_i[k], cand_l[k]
-        if max_per_example and counts[n] >= max_per_example:
+        if max_per_example > 0 and counts[n] >= max_per_example:
             continue
-        if taken[n, i:i + ln].any():
+        free = True
+        for j in range(i, i + ln):
+            if taken[n, j]:
+                free = False
+                break
+        if not free:
             continue
-        taken[n, i:i + ln] = True
+        for j in range(i, i + ln):
+            taken[n, j] = True
         counts[n] += 1
-        keep.append(k)
-    return np.array(keep, dtype=np.int64)
+        keep[n_keep] = k
+        n_keep += 1
+    return keep[:n_keep]
 
 
 _SELECT_JIT = None
@@ -120,7 +133,7 @@ _SELECT_JIT = None
 def _select_numba_safe(cand_n, cand_i, cand_l, order, n_examples, width, max_per_example):
     """Run :func:`_select`, compiled with numba for large candidate sets when available."""
     global _SELECT_JIT
-    if len(order) > 20000:
+    if len(order) > 5000:
         try:
             if _SELECT_JIT is None:
                 import numba
@@ -202,34 +215,41 @@ def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
     n_perm_rows = int(min(n_ex, max(1, np.ceil(n_null / max(1, width - max_length + 1)))))
     rows = rng.choice(n_ex, size=n_perm_rows, replace=False)
     perm = s[rows].copy()
-    for r in range(perm.shape[0]):
-        rng.shuffle(perm[r])
+    perm = rng.permuted(perm, axis=1)
+    nulls: dict[int, np.ndarray] = {}
+
+    def null_of(ln: int) -> np.ndarray:
+        if ln not in nulls:
+            null = _span_sums(perm, ln).ravel()
+            if null.shape[0] > n_null:
+                null = null[rng.integers(0, null.shape[0], size=n_null)]
+            null.sort()
+            nulls[ln] = null
+        return nulls[ln]
+
     signs = {"both": (1, -1), "positive": (1,), "negative": (-1,)}[sign]
     cands = {"n": [], "i": [], "l": [], "p": [], "a": [], "sg": []}
     for sg in signs:
         prev_sig = None
         for ln in range(min_length, max_length + 1):
             obs = _span_sums(s, ln)
-            null = _span_sums(perm, ln).ravel()
-            if null.shape[0] > n_null:
-                null = rng.choice(null, size=n_null, replace=False)
-            null.sort()
-            p = _pvalues(obs, null, positive=sg > 0)
-            sig = p < threshold
-            if sg > 0:
-                sig &= obs > 0
-            else:
-                sig &= obs < 0
+            # only spans whose two sub-spans are significant can be (recursion)
+            sig = obs > 0 if sg > 0 else obs < 0
             if prev_sig is not None:
                 sig &= prev_sig[:, :-1] & prev_sig[:, 1:]
-            prev_sig = sig
-            if not sig.any():
-                break
             nn, ii = np.nonzero(sig)
+            p = _pvalues(obs[nn, ii], null_of(ln), positive=sg > 0)
+            keep = p < threshold
+            nn, ii, p = nn[keep], ii[keep], p[keep]
+            sig = np.zeros_like(sig)
+            sig[nn, ii] = True
+            prev_sig = sig
+            if nn.size == 0:
+                break
             cands["n"].append(nn)
             cands["i"].append(ii)
             cands["l"].append(np.full(nn.shape, ln))
-            cands["p"].append(p[nn, ii])
+            cands["p"].append(p)
             cands["a"].append(obs[nn, ii])
             cands["sg"].append(np.full(nn.shape, sg, dtype=np.int8))
     if not cands["n"]:
@@ -341,18 +361,18 @@ def run_seqlets(params: SeqletsParams) -> dict[str, str]:
     to get seqlets (a larger ``threshold`` or a smaller ``min_length``).
     """
     from bpnetkit.config import dump_config
-    from bpnetkit.interpret.attribution_file import read_attributions
+    from bpnetkit.interpret.attribution_file import read_position_scores
 
     params.validate()
     out = Path(params.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    attr = read_attributions(params.attributions, params.regions)
-    seq = call_seqlets(attr.hypothetical, attr.one_hot, threshold=params.threshold,
+    scores, chroms, starts = read_position_scores(params.attributions, params.regions)
+    seq = call_seqlets(scores, threshold=params.threshold,
                        min_length=params.min_length, max_length=params.max_length,
                        flank=params.flank, sign=params.sign, n_null=params.n_null,
                        max_seqlets_per_example=params.max_seqlets_per_example,
                        random_state=params.random_state)
-    bed = write_seqlet_bed(out / f"{params.name}.bed", seq, attr.chroms, attr.starts)
+    bed = write_seqlet_bed(out / f"{params.name}.bed", seq, chroms, starts)
     if len(seq) == 0:
         log.warning("no seqlets found in %s at threshold %g; try a larger threshold or a "
                     "smaller min_length.", params.attributions, params.threshold)

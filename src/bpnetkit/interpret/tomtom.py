@@ -54,7 +54,7 @@ def _as_ppm(q) -> np.ndarray:
 
 
 def tomtom_matches(queries: Sequence, targets: Sequence[Motif], n_matches: int = 3,
-                   n_jobs: int = 1) -> list[list[Match]]:
+                   n_jobs: int = -1, chunk_size: int = 2000) -> list[list[Match]]:
     """Best database matches of every query.
 
     Parameters
@@ -66,7 +66,10 @@ def tomtom_matches(queries: Sequence, targets: Sequence[Motif], n_matches: int =
     n_matches : int
         Matches kept per query (sorted by p-value).
     n_jobs : int
-        numba threads for memelite.
+        numba threads for memelite (-1: all).
+    chunk_size : int
+        Queries compared per memelite call (bounds memory: the full query x target
+        matrices of one chunk are held at once).
 
     Returns
     -------
@@ -82,19 +85,23 @@ def tomtom_matches(queries: Sequence, targets: Sequence[Motif], n_matches: int =
         raise InputError("the motif database is empty.")
     if len(queries) == 0:
         return []
-    Qs = [np.ascontiguousarray(_as_ppm(q).T) for q in queries]
+    from tqdm.auto import tqdm
+
     Ts = [np.ascontiguousarray(t.pwm.T) for t in targets]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        p, _, offsets, overlaps, strands = tomtom(Qs, Ts, n_jobs=n_jobs)[:5]
-    p = np.nan_to_num(np.asarray(p, dtype=np.float64), nan=1.0)
-    q = bh_qvalues(p)
     n_keep = min(n_matches, len(targets))
-    out = []
-    for i in range(len(Qs)):
-        order = np.argsort(p[i], kind="stable")[:n_keep]
-        out.append([Match(i, r, int(j), targets[j].name, targets[j].alt_name, float(p[i, j]),
-                          float(q[i, j]), int(offsets[i, j]), int(overlaps[i, j]),
-                          "-" if int(strands[i, j]) == 1 else "+")
-                    for r, j in enumerate(order)])
+    out: list[list[Match]] = []
+    starts = range(0, len(queries), chunk_size)
+    for c in tqdm(starts, desc="tomtom", disable=len(starts) < 3):
+        Qs = [np.ascontiguousarray(_as_ppm(q).T) for q in queries[c:c + chunk_size]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p, _, offsets, overlaps, strands = tomtom(Qs, Ts, n_jobs=n_jobs)[:5]
+        p = np.nan_to_num(np.asarray(p, dtype=np.float64), nan=1.0)
+        q = bh_qvalues(p)
+        for i in range(len(Qs)):
+            order = np.argsort(p[i], kind="stable")[:n_keep]
+            out.append([Match(c + i, r, int(j), targets[j].name, targets[j].alt_name,
+                              float(p[i, j]), float(q[i, j]), int(offsets[i, j]),
+                              int(overlaps[i, j]), "-" if int(strands[i, j]) == 1 else "+")
+                        for r, j in enumerate(order)])
     return out

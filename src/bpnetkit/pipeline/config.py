@@ -82,6 +82,8 @@ class PipelineParams:
         Print progress.
     exclusion_lists : list of str or None
         BED files of regions to exclude.
+    attribute_target : {"profile", "counts"}
+        Which output the attributions (and so seqlets and MoDISco) explain.
     truth : str or None
         Optional JSON of planted motifs (written by ``bpnetkit demo``) for the summary table.
     skip_steps : list of str
@@ -118,6 +120,7 @@ class PipelineParams:
     random_state: int = 0
     verbose: bool = True
     exclusion_lists: list[str] | None = None
+    attribute_target: Literal["profile", "counts"] = "profile"
     truth: str | None = None
     skip_steps: list[str] = field(default_factory=list)
     peaks_parameters: dict[str, Any] = field(default_factory=dict)

@@ -117,12 +117,13 @@ def control_paths(cfg: PipelineParams, ctx: StepContext) -> list[str]:
 def _bigwigs(out: dict[str, str] | None, stranded: bool) -> list[str]:
     out = out or {}
     if stranded:
-        plus = pick(out, ("plus", "pos", "+"), (".+.bw", ".plus.bw", "_plus.bw", ".pos.bw"))
-        minus = pick(out, ("minus", "neg", "-"), (".-.bw", ".minus.bw", "_minus.bw",
-                                                   ".neg.bw"))
+        plus = pick(out, ("plus", "bigwig_plus", "pos", "+"),
+                    (".+.bw", ".plus.bw", "_plus.bw", ".pos.bw"))
+        minus = pick(out, ("minus", "bigwig_minus", "neg", "-"),
+                     (".-.bw", ".minus.bw", "_minus.bw", ".neg.bw"))
         if plus and minus:
             return [plus, minus]
-    sig = pick(out, ("signal", "unstranded", "bigwig"), ())
+    sig = pick(out, ("signal", "bigwig_signal", "unstranded", "bigwig"), ())
     if sig:
         return [sig]
     if "signals" in out:
@@ -267,12 +268,17 @@ def build_predict(ctx: StepContext) -> dict:
 
 
 def build_attribute(ctx: StepContext) -> dict:
-    return _eval_like(ctx.config, ctx, "attribute_parameters")
+    cfg: PipelineParams = ctx.config
+    base = _eval_like(cfg, ctx, "attribute_parameters")
+    if "targets" not in (cfg.attribute_parameters or {}):
+        base["targets"] = [cfg.attribute_target]
+    return base
 
 
 def attribution_path(ctx: StepContext) -> str:
-    """The attribution h5 written by the attribute step."""
-    return _need(pick(ctx.outputs.get("attribute"), ("attributions", "h5", "shap"),
+    """The attribution h5 (of ``attribute_target``) written by the attribute step."""
+    target = ctx.config.attribute_target
+    return _need(pick(ctx.outputs.get("attribute"), (f"{target}_h5", "attributions", "h5"),
                       (".h5",)), "attributions")
 
 
@@ -286,7 +292,7 @@ def build_seqlets(ctx: StepContext) -> dict:
 
 def attribution_regions(ctx: StepContext) -> str | None:
     """The BED of the attribution rows, when the attribute step wrote one."""
-    return pick(ctx.outputs.get("attribute"), ("regions", "bed"), (".bed",))
+    return pick(ctx.outputs.get("attribute"), ("regions_bed", "regions", "bed"), (".bed",))
 
 
 def build_annotate(ctx: StepContext) -> dict:

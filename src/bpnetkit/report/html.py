@@ -121,9 +121,12 @@ def section_steps(run_dir: Path, step_names: list[str]) -> str:
 
 
 def section_metrics(outputs: dict[str, str]) -> str:
-    """Metrics written by the evaluate step."""
+    """Metrics written by the evaluate step (and its figures)."""
     parts = []
-    for key, path in sorted(outputs.items()):
+    items = sorted(outputs.items())
+    if outputs.get("metrics_tsv"):  # the same numbers as metrics_json, as one table
+        items = [(k, v) for k, v in items if k != "metrics_json"]
+    for key, path in items:
         p = Path(path)
         if p.suffix not in (".json", ".tsv", ".csv") or key == "params" or \
                 p.name.endswith("params.json") or not p.exists():
@@ -139,6 +142,9 @@ def section_metrics(outputs: dict[str, str]) -> str:
                     if isinstance(v, int | float | str) and not isinstance(v, bool)]
         parts.append(f"<h3>{html.escape(key)} <span class='muted'>({html.escape(p.name)})"
                      f"</span></h3>" + html_table(rows, max_rows=80))
+    for key, path in items:
+        if str(path).endswith(".png") and Path(path).exists():
+            parts.append(f"<h3>{html.escape(key)}</h3>" + _img(Path(path).read_bytes(), key))
     return "\n".join(parts) or _unavailable("the evaluate step wrote no metrics table")
 
 
@@ -444,11 +450,13 @@ def build_report(params: ReportParams) -> tuple[str, list[dict[str, Any]] | None
 
         add("Predicted vs observed profiles at the top peaks", _profiles)
     attr = outs.get("attribute", {})
-    add("Attributions (strongest windows)", section_attributions,
-        attr.get("attributions") or next((v for v in attr.values() if str(v).endswith(".h5")),
-                                         None),
-        attr.get("regions") or next((v for v in attr.values() if str(v).endswith(".bed")),
-                                    None), params.n_attribution_examples)
+    target = cfg.attribute_target if cfg is not None else "profile"
+    add(f"Attributions ({target}; strongest windows)", section_attributions,
+        attr.get(f"{target}_h5") or attr.get("attributions")
+        or next((v for v in attr.values() if str(v).endswith(".h5")), None),
+        attr.get("regions_bed") or attr.get("regions")
+        or next((v for v in attr.values() if str(v).endswith(".bed")), None),
+        params.n_attribution_examples)
     add("TF-MoDISco patterns and database matches", section_modisco, outs.get("modisco", {}),
         params.motif_db, params.max_patterns)
     add("Seqlet annotation", section_table_output, outs.get("annotate", {}),
