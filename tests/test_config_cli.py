@@ -110,3 +110,15 @@ def test_every_command_has_help(capsys):
         except ModuleNotFoundError:
             missing.append(name)
     assert not missing, f"commands without a module: {missing}"
+
+
+def test_atomic_path_gives_usual_file_mode(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "f.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644

@@ -37,8 +37,8 @@ def fixed_batches(X, y, batch_size=64):
 
 @pytest.fixture(scope="module")
 def sim():
-    Xtr, ytr, _ = simulate(256, IN, OUT, seed=1)
-    Xva, yva, _ = simulate(96, IN, OUT, seed=2)
+    Xtr, ytr, _ = simulate(192, IN, OUT, seed=1)
+    Xva, yva, _ = simulate(64, IN, OUT, seed=2)
     Xte, yte, _ = simulate(128, IN, OUT, seed=3)
     return Xtr, ytr, Xva, yva, Xte, yte
 
@@ -47,7 +47,7 @@ def test_learns_planted_signal_and_writes_outputs(sim, tmp_path):
     pytest.importorskip("bpnetkit.io")
     Xtr, ytr, Xva, yva, Xte, yte = sim
     model = tiny_bpnet()
-    tr = Trainer(model, lr=1e-2, count_weight=5.0, max_epochs=8, patience=4, device="cpu",
+    tr = Trainer(model, lr=1e-2, count_weight=5.0, max_epochs=6, patience=4, device="cpu",
                  output_dir=tmp_path, progress=False, provenance={"note": "test"})
     res = tr.fit(batches_fn(Xtr, ytr, batch_size=32), fixed_batches(Xva, yva))
     assert res.best_epoch >= 1 and math.isfinite(res.best_valid_loss)
@@ -61,10 +61,25 @@ def test_learns_planted_signal_and_writes_outputs(sim, tmp_path):
         assert (tmp_path / res.outputs[key].split("/")[-1]).exists()
     rows = (tmp_path / "log.tsv").read_text().strip().split("\n")
     assert len(rows) == res.epochs_run + 1
-    # the logged train loss is the epoch mean: recompute it for the first epoch is not
-    # possible after the fact, but it must lie between the per-epoch extremes
     header = rows[0].split("\t")
     assert header[:3] == ["epoch", "train_loss", "train_profile_loss"]
+
+
+def test_logged_loss_is_example_weighted_epoch_mean(sim):
+    from bpnetkit.train.losses import bpnet_loss
+
+    Xtr, ytr, *_ = sim
+    X, y = torch.from_numpy(Xtr[:40]).float(), torch.from_numpy(ytr[:40])
+    batches = [(X[a:a + 16], y[a:a + 16], None) for a in range(0, 40, 16)]  # 16, 16, 8
+    model = tiny_bpnet()
+    with torch.no_grad():
+        per = [bpnet_loss(*model(b[0]), b[1], count_weight=2.0)[0].item() for b in batches]
+    expected = (16 * per[0] + 16 * per[1] + 8 * per[2]) / 40
+    tr = Trainer(model, lr=1e-12, count_weight=2.0, max_epochs=1, device="cpu",
+                 progress=False)  # a negligible step: the weights stay put
+    res = tr.fit(batches, batches)
+    assert res.history[0]["train_loss"] == pytest.approx(expected, rel=1e-5)
+    assert res.history[0]["valid_loss"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_resume_equals_uninterrupted(sim, tmp_path):

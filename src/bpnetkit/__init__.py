@@ -33,6 +33,10 @@ _LAZY = {
     "deletion_effect": "bpnetkit.variants",
     "insertion_effect": "bpnetkit.variants",
     "greedy_design": "bpnetkit.design",
+    "read_meme": "bpnetkit.interpret.motifs",
+    "load_builtin_motifs": "bpnetkit.interpret.motifs",
+    "call_seqlets": "bpnetkit.interpret.seqlets",
+    "marginalize": "bpnetkit.interpret.marginalize",
     "gradient_design": "bpnetkit.design",
 }
 
