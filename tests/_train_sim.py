@@ -67,8 +67,8 @@ def make_genome_dataset(tmp, chroms=("chr1", "chr2", "chr3", "chr4", "chr5"),
     """A tiny genome FASTA, peak/negative BEDs and signal bigWigs with planted truth.
 
     Every ``spacing`` bp alternately a peak (``min_copies`` to 3 copies of ``motif`` near the
-    centre, reads proportional to the number of copies) or a negative (no motif). With ``bias_motif``, an
-    enzyme-bias site is planted about every ``bias_every`` bp (also in peaks and
+    centre, reads proportional to the number of copies) or a negative (no motif). With
+    ``bias_motif``, an enzyme-bias site is planted about every ``bias_every`` bp (also in peaks and
     negatives); the read rate at its centre is multiplied by ``1 + bias_gain``, as enzyme
     sequence bias acts on accessibility.
 

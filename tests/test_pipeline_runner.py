@@ -175,3 +175,22 @@ def test_not_applicable_and_unavailable_steps(tmp_path):
     assert [r.status for r in s.results] == ["not needed", "unavailable", "blocked", "ran"]
     assert "cannot be imported" in s["missing"].message
     assert calls == [1]
+
+
+def test_folder_input_containing_own_outputs_stays_cached(tmp_path):
+    """A step whose parameters name the whole run folder ignores its own outputs there."""
+    calls = []
+
+    def build(ctx):
+        return {"run_dir": str(ctx.run_dir), "output_dir": str(ctx.step_dir)}
+
+    def fn(params):
+        calls.append(1)
+        out = Path(params["output_dir"]) / "page.html"
+        out.write_text(f"run {len(calls)}")  # differs every time it runs
+        return {"html": str(out)}
+
+    steps = [Step("report", build, fn)]
+    Runner(steps, tmp_path / "run", log=lambda m: None).run()
+    s = Runner(steps, tmp_path / "run", log=lambda m: None).run()
+    assert s["report"].status == "cached" and calls == [1]

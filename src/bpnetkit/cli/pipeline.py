@@ -10,7 +10,9 @@ HELP = "run the whole pipeline, reads to motifs, from one JSON"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
     from bpnetkit.cli.common import add_params_argument
+    from bpnetkit.pipeline.steps import STEP_ORDER
 
+    parser.epilog = "steps, in order: " + ", ".join(STEP_ORDER)
     add_params_argument(parser, "pipeline (ours or bpnet-lite's)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--from", dest="from_step", metavar="STEP",

@@ -171,6 +171,8 @@ def _extract_track(p: Path, t: int, chroms, starts, ends, L, order, clusters, pa
                         reader.fill(c, rlo, rhi, span[rlo - lo:rhi - lo], cov[rlo - lo:rhi - lo])
                     else:
                         v = np.asarray(bw.values(c, rlo, rhi, numpy=True), dtype=np.float32)
+                        if v.shape[0] != rhi - rlo:  # a bigWig with no data at all
+                            v = np.full(rhi - rlo, np.nan, dtype=np.float32)
                         ok = ~np.isnan(v)
                         span[rlo - lo:rhi - lo] = np.where(ok, v, 0)
                         cov[rlo - lo:rhi - lo] = ok

@@ -20,7 +20,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "spec": {"n_chroms": 5, "chrom_length": 300_000, "n_peaks": 1000},
         "pipeline": {"in_window": 500, "out_window": 250, "batch_size": 32},
         "fit": {"n_filters": 32, "n_layers": 5, "max_epochs": 30, "patience": 30,
-                "lr": 0.002, "max_jitter": 32, "batch_size": 16},
+                "lr": 0.002, "max_jitter": 32, "batch_size": 16, "count_weight": 30.0},
         "attribute": {"n_shuffles": 10},
         "modisco": {"max_seqlets": 4000, "window": 200, "min_metacluster_size": 50,
                     "final_min_cluster_size": 20},
@@ -29,9 +29,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "small": {
         "spec": {"n_chroms": 4, "chrom_length": 150_000, "n_peaks": 640},
         "pipeline": {"in_window": 400, "out_window": 200, "batch_size": 32},
-        "fit": {"n_filters": 32, "n_layers": 4, "max_epochs": 15, "patience": 15,
-                "lr": 0.002, "max_jitter": 32, "batch_size": 16},
-        "attribute": {"n_shuffles": 8},
+        "fit": {"n_filters": 32, "n_layers": 4, "max_epochs": 20, "patience": 20,
+                "lr": 0.002, "max_jitter": 32, "batch_size": 16, "count_weight": 30.0},
+        "attribute": {"n_shuffles": 6},
         "modisco": {"max_seqlets": 2000, "window": 160, "min_metacluster_size": 40,
                     "final_min_cluster_size": 15},
         "marginalize": {"n_backgrounds": 16},
@@ -145,7 +145,8 @@ def run_demo(out_dir: str | Path = "bpnetkit_demo", model: str = "bpnet",
     if rep.get("planted_summary"):
         from bpnetkit.report.tables import read_table
 
-        planted = read_table(rep["planted_summary"])
+        planted = [{k: {"True": True, "False": False}.get(v, v) if isinstance(v, str) else v
+                    for k, v in r.items()} for r in read_table(rep["planted_summary"])]
     return DemoResult(data=data, pipeline_json=str(pj), summary=summary, planted=planted,
                       report=rep.get("html"))
 
@@ -172,9 +173,7 @@ def print_result(res: DemoResult, file=sys.stdout) -> None:
 
     print(res.summary.table(), file=file)
     if res.planted is not None:
-        rows = [{k: (v == "True") if v in ("True", "False") else v for k, v in r.items()}
-                for r in res.planted]
         print("\nPlanted motifs:", file=file)
-        print(format_summary(rows), file=file)
+        print(format_summary(res.planted), file=file)
     if res.report:
         print(f"\nreport: {res.report}", file=file)

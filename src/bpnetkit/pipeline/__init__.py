@@ -64,7 +64,7 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
     run_dir = Path(cfg.run_dir)
     if not dry_run:
         run_dir.mkdir(parents=True, exist_ok=True)
-        dump_pipeline_params(cfg, run_dir / "pipeline.json")
+        _write_if_changed(cfg, run_dir / "pipeline.json")
     runner = Runner(steps, run_dir, config=cfg, log=runner_log, version=__version__)
     summary = runner.run(from_step=from_step, only=only, dry_run=dry_run, force=force,
                          stop_on_error=stop_on_error)
@@ -79,3 +79,15 @@ def _stderr(msg: str) -> None:
     import sys
 
     print(msg, file=sys.stderr, flush=True)
+
+
+def _write_if_changed(cfg: PipelineParams, path: Path) -> None:
+    """Write the resolved pipeline JSON unless identical (its stamp feeds the report's hash)."""
+    import json
+
+    from bpnetkit.config import to_dict
+    from bpnetkit.utils import write_text_atomic
+
+    text = json.dumps(to_dict(cfg), indent=2, default=str) + "\n"
+    if not path.exists() or path.read_text() != text:
+        write_text_atomic(path, text)

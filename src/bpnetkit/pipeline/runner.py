@@ -217,6 +217,8 @@ def file_stamps(params: dict, exclude: Path | None = None) -> list[tuple[str, in
         for f in files:
             if f.name == STAMP or f.name.startswith(".") and f.name.endswith(".tmp"):
                 continue
+            if exclude is not None and exclude in f.parents:
+                continue  # the step's own outputs (a folder input may contain them)
             st = f.stat()
             stamps[str(f)] = (str(f), st.st_size, st.st_mtime_ns)
     return sorted(stamps.values())

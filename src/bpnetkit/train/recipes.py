@@ -528,10 +528,12 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, str], dict]:
                 f"(1st percentile of peak counts x {p.bias_threshold_factor}). Give more "
                 f"negatives (e.g. `bpnetkit negatives`) or raise bias_threshold_factor.")
         bn["train"] = filter_outliers(bn["train"], lo, hi)
+        # count_window="valid": the official count head pools the whole valid tower
+        # (2034 positions for a 4-layer bias at 2114 bp), not just the output window.
         bias = BPNet(n_filters=p.bias_n_filters, n_layers=p.bias_n_layers, n_outputs=1,
                      n_control_tracks=0, stem_kernel_size=p.stem_kernel_size,
                      profile_kernel_size=p.profile_kernel_size, trimming=trimming,
-                     name=f"{p.name or 'chrombpnet'}_bias")
+                     count_window="valid", name=f"{p.name or 'chrombpnet'}_bias")
         cw_bias = count_weight_from_counts(bn["train"].counts(), rule="chrombpnet")
         ds = TrainingDataset(bn["train"], None)
         sampler = EpochSampler(len(bn["train"]), 0, batch_size=p.batch_size, max_jitter=0,
@@ -558,7 +560,8 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, str], dict]:
         q.requires_grad_(False)
     acc = BPNet(n_filters=p.n_filters, n_layers=p.n_layers, n_outputs=1, n_control_tracks=0,
                 stem_kernel_size=p.stem_kernel_size, profile_kernel_size=p.profile_kernel_size,
-                trimming=trimming, name=f"{p.name or 'chrombpnet'}_nobias")
+                trimming=trimming, count_window="valid",
+                name=f"{p.name or 'chrombpnet'}_nobias")
     model = ChromBPNet(bias=bias, accessibility=acc, name=p.name)
     tr_p = filter_outliers(data.peaks["train"], lo, hi)
     tr_n = data.negatives["train"]

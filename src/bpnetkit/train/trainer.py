@@ -161,7 +161,8 @@ class Trainer:
         self.progress = progress
         self.is_main_process = is_main_process
         self.save_model_fn = save_model_fn
-        self.n_control_tracks = int(getattr(model, "n_control_tracks", 0) or 0)
+        inner = getattr(model, "module", model)  # DistributedDataParallel keeps it in .module
+        self.n_control_tracks = int(getattr(inner, "n_control_tracks", 0) or 0)
         # state
         self.epoch = 0
         self.best_valid_loss = math.inf
@@ -196,7 +197,7 @@ class Trainer:
             y = y[..., left:left + L]
         prof = multinomial_nll(logits, y, joint_strands=self.joint_strands)
         cnt = log1p_mse(log_counts, y)
-        return prof + self.count_weight * cnt, prof, cnt
+        return prof + self.count_weight * cnt, prof, cnt, y
 
     # -- epochs -----------------------------------------------------------------------------
     def _epoch_batches(self, data: Any, epoch: int) -> Iterable:
@@ -226,7 +227,7 @@ class Trainer:
             X_ctl = None if X_ctl is None else _as_tensor(X_ctl)
             self.optimizer.zero_grad(set_to_none=True)
             logits, log_counts = self._forward(X, X_ctl)
-            loss, prof, cnt = self._losses(logits, log_counts, y)
+            loss, prof, cnt, _ = self._losses(logits, log_counts, y)
             if not torch.isfinite(loss):
                 raise _NonFinite(epoch, i, loss.item(), prof.item(), cnt.item(), X, y)
             loss.backward()
@@ -256,12 +257,12 @@ class Trainer:
             X, y = _as_tensor(X), _as_tensor(y)
             X_ctl = None if X_ctl is None else _as_tensor(X_ctl)
             logits, log_counts = self._forward(X, X_ctl)
-            loss, prof, cnt = self._losses(logits, log_counts, y)
+            loss, prof, cnt, yc = self._losses(logits, log_counts, y)
             b = X.shape[0]
             sums += b * np.array([loss.item(), prof.item(), cnt.item()])
             n += b
             pred.append(log_counts.reshape(b, -1).logsumexp(-1).cpu().numpy())
-            obs.append(np.log1p(y.float().sum(dim=tuple(range(1, y.ndim))).numpy()))
+            obs.append(np.log1p(yc.sum(dim=tuple(range(1, yc.ndim))).cpu().numpy()))
         if n == 0:
             raise InputError("the validation data produced no batches; check that the "
                              "validation chromosomes contain regions.")
