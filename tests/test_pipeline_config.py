@@ -98,6 +98,14 @@ def test_bpnetlite_pipeline_json_is_accepted(data, tmp_path):
     assert cfg.motif_db == "motifs.meme" and cfg.name == "lite"
     assert cfg.training_chroms and "chr8" in cfg.validation_chroms
     assert cfg.fit_parameters["n_filters"] == 64
+    assert cfg.fit_parameters["patience"] == 5 and cfg.fit_parameters["rc"] == "random"
+    assert cfg.attribute_target == "counts"
+    # keys bpnetkit's steps lack are dropped (with a note) when checking a bpnet-lite file
+    from bpnetkit.pipeline.checks import check_step_overrides
+
+    notes = check_step_overrides(cfg, lenient=True)
+    assert any("profile_output_bias" in n for n in notes)
+    assert "profile_output_bias" not in cfg.fit_parameters
 
 
 def test_unknown_key_names_the_nearest(tmp_path):

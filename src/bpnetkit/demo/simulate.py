@@ -89,6 +89,8 @@ class DemoSpec:
         i.e. more learnable).
     assay : {"chip-nexus", "atac"}
         Stranded 5' ends (BAM) or ATAC-like fragments with a Tn5 bias (paired-end BAM).
+    atac_oversampling : float
+        ATAC: insertions drawn per expected read before the Tn5 preference thins them.
     in_window : int
         Peaks are kept at least this far apart and from chromosome ends.
     random_state : int
@@ -114,6 +116,7 @@ class DemoSpec:
     peak_sd: float = 0.25
     sharpen: float = 2.0
     assay: str = "chip-nexus"
+    atac_oversampling: float = 4.0
     in_window: int = 1000
     random_state: int = 0
     motif_db: str | None = None
@@ -479,8 +482,12 @@ def _control_reads(chroms, peaks, spec, rng, read_length: int = 36):
 
 def _atac_fragments(chroms, exp_plus, exp_minus, spec, rng, read_length: int = 36):
     """Paired-end fragments whose two ends are Tn5 insertions re-weighted by sequence."""
-    cp = _profile_counts(chroms, exp_plus, rng)
-    cm = _profile_counts(chroms, exp_minus, rng)
+    # Tn5 preference keeps a fraction of the insertions: draw more to start with
+    scale = spec.atac_oversampling
+    cp = _profile_counts(chroms, {k: [(s, lam * scale) for s, lam in v]
+                                  for k, v in exp_plus.items()}, rng)
+    cm = _profile_counts(chroms, {k: [(s, lam * scale) for s, lam in v]
+                                  for k, v in exp_minus.items()}, rng)
     reads = {}
     for name, codes in chroms.items():
         L = codes.size

@@ -249,6 +249,15 @@ def translate_bpnetlite(data: dict) -> dict:
     for k in ("training_chroms", "validation_chroms"):
         if k in fit and k not in out:
             out[k] = fit.pop(k)
+    # bpnet-lite names of settings bpnetkit's steps also have
+    for old, new in (("early_stopping", "patience"), ("count_loss_weight", "count_weight")):
+        if old in fit:
+            fit[new] = fit.pop(old)
+    if "reverse_complement" in fit:
+        fit["rc"] = "random" if fit.pop("reverse_complement") else "none"
+    attr = out.get("attribute_parameters", {})
+    if attr.get("output") in ("counts", "profile"):
+        out.setdefault("attribute_target", attr.pop("output"))
     return out
 
 

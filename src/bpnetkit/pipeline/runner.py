@@ -211,6 +211,8 @@ def file_stamps(params: dict, exclude: Path | None = None) -> list[tuple[str, in
             continue
         if exclude is not None and (rp == exclude or exclude in rp.parents):
             continue
+        if exclude is not None and rp.is_dir() and rp in exclude.parents:
+            continue  # a folder holding this step (the run folder) is a container, not input
         files = [rp] if rp.is_file() else sorted(q for q in rp.rglob("*") if q.is_file())
         if rp.is_dir() and len(files) > 10000:
             files = files[:10000]

@@ -285,7 +285,8 @@ def section_attributions(h5: str | None, regions: str | None, n: int, width: int
     attr = read_attributions(h5, regions if regions and Path(regions).exists() else None)
     proj = (attr.hypothetical * attr.one_hot).sum(axis=1)  # (N, L)
     kernel = np.ones(10) / 10
-    smooth = np.stack([np.convolve(np.abs(p), kernel, mode="same") for p in proj])
+    # windows where the sequence raises the output most (positive contributions)
+    smooth = np.stack([np.convolve(p, kernel, mode="same") for p in proj])
     best = np.argsort(-smooth.max(axis=1), kind="stable")[:n]
     mats, titles = [], []
     for i in best:
