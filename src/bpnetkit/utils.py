@@ -67,3 +67,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def open_text(path: str | os.PathLike, errors: str = "strict"):
+    """Open a text file for reading, plain or gzip-compressed (detected by its magic bytes).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    errors : str
+        How undecodable bytes are handled (see :func:`open`).
+    """
+    import gzip
+
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8", errors=errors)
+    return open(path, encoding="utf-8", errors=errors)

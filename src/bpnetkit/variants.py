@@ -20,7 +20,6 @@ and bases right of it are shifted by ``len(ALT) - len(REF)``.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from collections import Counter
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.utils import open_text
 
 ALPHABET = "ACGT"
 
@@ -398,19 +398,11 @@ class Skipped:
     reason: str
 
 
-def _open_text(path: Path):
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt")
-    return open(path)
-
-
 def _is_vcf(path: Path) -> bool:
     name = path.name.lower()
     if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
         return True
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         first = fh.readline()
     return first.startswith("##fileformat=VCF")
 
@@ -461,7 +453,7 @@ def iter_variants(path: str | Path) -> Iterator[Variant | Skipped]:
 def _parse_lines(path: Path, vcf: bool, state: dict) -> Iterator[Variant | Skipped]:
     min_cols = 5 if vcf else 4
     kind = "VCF" if vcf else "TSV"
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for lineno, raw in enumerate(fh, start=1):
             state["line"] = lineno
             line = raw.rstrip("\n\r")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpnetkit.cli.common import add_params_argument, load_params
+from bpnetkit.cli.common import add_params_argument, run_step
 
 HELP = "DeepLIFT/SHAP attributions for regions"
 
@@ -16,9 +16,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    from bpnetkit.interpret.attribute import AttributeParams, run_attribute
-
-    params = load_params(AttributeParams, args.params)
-    for name, path in run_attribute(params).items():
-        print(f"{name}\t{path}")
-    return 0
+    return run_step(args.params, "bpnetkit.interpret.attribute", "AttributeParams", "run_attribute")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpnetkit.cli.common import add_params_argument, load_params
+from bpnetkit.cli.common import add_params_argument, run_step
 
 HELP = "count read 5' ends into base-resolution bigWigs"
 
@@ -16,9 +16,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    from bpnetkit.data.reads import Bam2BwParams, run_bam2bw
-
-    params = load_params(Bam2BwParams, args.params)
-    for name, path in run_bam2bw(params).items():
-        print(f"{name}\t{path}")
-    return 0
+    return run_step(args.params, "bpnetkit.data.reads", "Bam2BwParams", "run_bam2bw")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpnetkit.cli.common import add_params_argument, load_params
+from bpnetkit.cli.common import add_params_argument, run_step
 
 HELP = "in-silico marginalization of motifs"
 
@@ -17,9 +17,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    from bpnetkit.interpret.marginalize import MarginalizeParams, run_marginalize
-
-    params = load_params(MarginalizeParams, args.params)
-    for name, path in run_marginalize(params).items():
-        print(f"{name}\t{path}")
-    return 0
+    return run_step(args.params, "bpnetkit.interpret.marginalize",
+                    "MarginalizeParams", "run_marginalize")

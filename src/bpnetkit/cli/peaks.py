@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpnetkit.cli.common import add_params_argument, load_params
+from bpnetkit.cli.common import add_params_argument, run_step
 
 HELP = "call peaks with MACS3"
 
@@ -16,9 +16,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    from bpnetkit.data.peaks import PeaksParams, run_peaks
-
-    params = load_params(PeaksParams, args.params)
-    for name, path in run_peaks(params).items():
-        print(f"{name}\t{path}")
-    return 0
+    return run_step(args.params, "bpnetkit.data.peaks", "PeaksParams", "run_peaks")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpnetkit.cli.common import add_params_argument, load_params
+from bpnetkit.cli.common import add_params_argument, run_step
 
 HELP = "predict profiles and counts; write bigWigs and h5"
 
@@ -16,9 +16,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    from bpnetkit.interpret.predict_regions import PredictParams, run_predict
-
-    params = load_params(PredictParams, args.params)
-    for name, path in run_predict(params).items():
-        print(f"{name}\t{path}")
-    return 0
+    return run_step(args.params, "bpnetkit.interpret.predict_regions",
+                    "PredictParams", "run_predict")

@@ -273,6 +273,23 @@ def _name_codes(chroms: np.ndarray) -> tuple[list[str], np.ndarray]:
     return list(table), codes
 
 
+def as_loci(chroms, starts, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coerce loci to arrays (object chromosome names, int64 starts and ends) of one length.
+
+    Raises
+    ------
+    InputError
+        When the three sequences differ in length.
+    """
+    chroms = np.asarray(chroms, dtype=object)
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    if not (len(starts) == len(ends) == len(chroms)):
+        raise InputError(f"chroms, starts and ends differ in length ({len(chroms)}, "
+                         f"{len(starts)}, {len(ends)}).")
+    return chroms, starts, ends
+
+
 def extract_sequences(genome: Genome | str | os.PathLike, chroms: Sequence[str],
                       starts: Sequence[int] | np.ndarray, ends: Sequence[int] | np.ndarray,
                       pad: bool = False, chunk_size: int = 4096) -> np.ndarray:
@@ -297,13 +314,8 @@ def extract_sequences(genome: Genome | str | os.PathLike, chroms: Sequence[str],
     """
     if not isinstance(genome, Genome):
         genome = Genome(genome)
-    chroms = np.asarray(chroms, dtype=object)
-    starts = np.asarray(starts, dtype=np.int64)
-    ends = np.asarray(ends, dtype=np.int64)
+    chroms, starts, ends = as_loci(chroms, starts, ends)
     n = len(chroms)
-    if not (len(starts) == len(ends) == n):
-        raise InputError(f"chroms, starts and ends differ in length ({n}, {len(starts)}, "
-                         f"{len(ends)}).")
     if n == 0:
         return np.zeros((0, 4, 0), dtype=np.int8)
     widths = ends - starts

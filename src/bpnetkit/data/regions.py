@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.utils import open_text
 
 log = logging.getLogger("bpnetkit.data")
 
@@ -75,14 +76,6 @@ class Regions:
                    None if names is None else np.asarray(names, dtype=object), source=source)
 
 
-def _open_text(path: Path):
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt")
-    return open(path)
-
-
 def read_regions(path: str | os.PathLike, min_columns: int = 3) -> Regions:
     """Read a BED3, BED6+ or narrowPeak file (plain or gzip-compressed).
 
@@ -113,7 +106,7 @@ def read_regions(path: str | os.PathLike, min_columns: int = 3) -> Regions:
     ncol = None
     lineno = 0
     try:
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             for lineno, line in enumerate(fh, 1):  # noqa: B007
                 if not line.strip() or line.startswith(("#", "track", "browser")):
                     continue

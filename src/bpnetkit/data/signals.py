@@ -85,13 +85,10 @@ def extract_signals(paths: Sequence[str | os.PathLike] | str | os.PathLike,
     """
 
     paths = _as_paths(paths)
-    chroms = np.asarray(chroms, dtype=object)
-    starts = np.asarray(starts, dtype=np.int64)
-    ends = np.asarray(ends, dtype=np.int64)
+    from bpnetkit.data.genome import as_loci
+
+    chroms, starts, ends = as_loci(chroms, starts, ends)
     n = len(chroms)
-    if not (len(starts) == len(ends) == n):
-        raise InputError(f"chroms, starts and ends differ in length ({n}, {len(starts)}, "
-                         f"{len(ends)}).")
     L = int(ends[0] - starts[0]) if n else 0
     if n and ((ends - starts) != L).any():
         raise InputError("all loci must have the same length to extract signals.")

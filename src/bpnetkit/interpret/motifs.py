@@ -16,7 +16,6 @@ gzipped package data; see :mod:`bpnetkit.motif_db`. :func:`load_motif_db` resolv
 from __future__ import annotations
 
 import gzip
-import io
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.utils import open_text
 
 ALPHABET = "ACGT"
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -120,12 +120,6 @@ class Motif:
         out = np.zeros((n, 4, self.length), dtype=np.int8)
         out[np.arange(n)[:, None], idx, np.arange(self.length)[None]] = 1
         return out
-
-
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
 
 
 def _parse_kv(text: str) -> dict[str, str]:
@@ -304,7 +298,7 @@ def read_meme(path: str | Path) -> list[Motif]:
         For a malformed record, naming the file and line.
     """
     path = require_file(path, "MEME motif file")
-    with _open_text(path) as fh:
+    with open_text(path, errors="replace") as fh:
         return parse_meme(fh, source=str(path))
 
 
