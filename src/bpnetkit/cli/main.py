@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from bpnetkit import __version__
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     except BpnetkitError as e:
         print(f"bpnetkit {name}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `bpnetkit motifs --list | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"bpnetkit {name}: interrupted", file=sys.stderr)
         return 130

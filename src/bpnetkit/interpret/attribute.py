@@ -137,11 +137,19 @@ def read_chrom_sizes(path: str | Path) -> dict[str, int]:
 
 
 def model_input_length(model, default: int = 2114) -> int:
-    """The input length a model was built for, when it records one, else ``default``."""
+    """The input length a model was built or trained for, when it records one, else ``default``.
+
+    Looked up on the model itself, then in the provenance that ``bpnetkit fit`` writes into
+    the model file (``in_window``), so predictions and attributions use the training window.
+    """
     for attr in ("input_length_default", "in_window"):
         v = getattr(model, attr, None)
         if isinstance(v, int):
             return v
+    prov = (getattr(model, "model_info", None) or {}).get("provenance") or {}
+    v = prov.get("in_window")
+    if isinstance(v, int) and v > 0:
+        return v
     return default
 
 

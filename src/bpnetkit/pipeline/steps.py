@@ -149,6 +149,17 @@ def model_path(cfg: PipelineParams, ctx: StepContext) -> str:
                       (".safetensors",)), "trained model")
 
 
+def interpret_model_path(cfg: PipelineParams, ctx: StepContext) -> str:
+    """The model to explain: for ChromBPNet the bias-free accessibility model, so that
+    attributions and marginalization show the regulatory code rather than the enzyme bias
+    (the official ChromBPNet practice); otherwise the trained model."""
+    if cfg.model_type == "chrombpnet" and not cfg.model:
+        nobias = (ctx.outputs.get("fit") or {}).get("model_nobias")
+        if nobias:
+            return nobias
+    return model_path(cfg, ctx)
+
+
 def split_spec(cfg: PipelineParams, run_dir: Path) -> str:
     """The split: given, written from explicit chromosome lists, or ``fold_0``."""
     if cfg.split:
@@ -270,6 +281,8 @@ def build_predict(ctx: StepContext) -> dict:
 def build_attribute(ctx: StepContext) -> dict:
     cfg: PipelineParams = ctx.config
     base = _eval_like(cfg, ctx, "attribute_parameters")
+    if "model" not in (cfg.attribute_parameters or {}):
+        base["model"] = interpret_model_path(cfg, ctx)
     if "targets" not in (cfg.attribute_parameters or {}):
         base["targets"] = [cfg.attribute_target]
     return base
@@ -318,7 +331,7 @@ def build_marginalize(ctx: StepContext) -> dict:
     cfg: PipelineParams = ctx.config
     mod = ctx.outputs.get("modisco") or {}
     patterns = pick(mod, ("patterns_meme",), (".meme", ".meme.txt"))
-    base = _common(cfg, ctx) | {"model": model_path(cfg, ctx),
+    base = _common(cfg, ctx) | {"model": interpret_model_path(cfg, ctx),
                                 "motif_db": patterns or motif_db_path(cfg),
                                 "regions": negatives_path(cfg, ctx),
                                 "in_window": cfg.in_window}

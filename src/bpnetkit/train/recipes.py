@@ -600,7 +600,11 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, str], dict]:
     qc["footprint_limit"] = fp_limit
     qc["counts_pearson_test_peaks"] = metrics.get("peaks", {}).get("counts_pearson")
     problems = []
-    if not qc["bias_counts_pearson_peaks"] > -0.3:
+    r = qc["bias_counts_pearson_peaks"]
+    # official thresholds: fail below -0.5, warn below -0.3 (NaN counts as a failure)
+    qc["bias_counts_pearson_status"] = ("pass" if r > -0.3 else "warn" if r > -0.5
+                                        else "fail")
+    if not r > -0.3:
         problems.append(f"bias count Pearson in peaks is {qc['bias_counts_pearson_peaks']:.3f} "
                         f"(< -0.3): the bias model may have learned peak signal (official "
                         f"threshold: fail below -0.5)")

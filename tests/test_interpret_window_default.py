@@ -1,0 +1,16 @@
+"""Prediction and attribution default to the input window the model was trained with."""
+
+from __future__ import annotations
+
+from bpnetkit.interpret.attribute import model_input_length
+from bpnetkit.io import load_model, save_model
+from bpnetkit.models import BPNet
+
+
+def test_window_comes_from_training_provenance(tmp_path):
+    model = BPNet(n_filters=4, n_layers=2, n_outputs=2, n_control_tracks=0)
+    save_model(model, tmp_path / "trained", provenance={"in_window": 306, "out_window": 200})
+    save_model(model, tmp_path / "plain")
+    assert model_input_length(load_model(tmp_path / "trained")) == 306
+    assert model_input_length(load_model(tmp_path / "plain")) == 2114
+    assert model_input_length(load_model(tmp_path / "plain"), default=500) == 500
