@@ -129,17 +129,21 @@ def from_dict(cls: type[T], data: dict, where: str = "configuration") -> T:
     return obj
 
 
-def load_config(cls: type[T], path: str | Path) -> T:
-    """Read a JSON file into the dataclass ``cls`` (see :func:`from_dict`)."""
+def read_json(path: str | Path, what: str = "configuration file") -> Any:
+    """Parse a JSON file; a missing file or invalid JSON gives an error naming file and line."""
     path = Path(path)
     if not path.exists():
-        raise MissingFileError(f"configuration file not found: '{path}'.")
+        raise MissingFileError(f"{what} not found: '{path}'.")
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: "
                           f"{e.msg}.") from None
-    return from_dict(cls, data, where=str(path))
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read a JSON file into the dataclass ``cls`` (see :func:`from_dict`)."""
+    return from_dict(cls, read_json(path), where=str(path))
 
 
 def to_dict(obj: Any) -> dict:

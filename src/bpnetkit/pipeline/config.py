@@ -12,12 +12,11 @@ model, output folder) itself.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bpnetkit.errors import ConfigError, MissingFileError
+from bpnetkit.errors import ConfigError
 
 READ_SUFFIXES = (".bam", ".sam", ".tsv", ".tsv.gz", ".bed", ".bed.gz", ".tagAlign",
                  ".tagAlign.gz", ".fragments.tsv.gz")
@@ -277,15 +276,9 @@ def pipeline_params_from_dict(data: dict, where: str = "pipeline JSON") -> Pipel
 
 def load_pipeline_params(path: str | Path) -> PipelineParams:
     """Read a pipeline JSON file (relative paths in it are relative to the current folder)."""
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"pipeline JSON not found: '{path}'.")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: "
-                          f"{e.msg}.") from None
-    return pipeline_params_from_dict(data, where=str(path))
+    from bpnetkit.config import read_json
+
+    return pipeline_params_from_dict(read_json(path, "pipeline JSON"), where=str(path))
 
 
 def dump_pipeline_params(params: PipelineParams, path: str | Path) -> Path:
