@@ -58,7 +58,7 @@ def make_data(d: Path, n_loci: int, seed: int = 0) -> None:
 def child(which: str, d: Path, n_jobs: int) -> None:
     if which == "ours":
         from bpnetkit.data.datasets import extract_examples
-        from bpnetkit.data.genome import Genome
+        from bpnetkit.io.fasta import Genome
     else:
         from tangermeme.io import extract_loci
     def run(bed):

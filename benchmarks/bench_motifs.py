@@ -4,11 +4,11 @@ Run ``python benchmarks/bench_motifs.py [--n 1000 --length 400]``. Prints a tabl
 ours and the peer and their ratio, and for seqlets the precision (fraction of positive
 seqlets on a planted site) and recall (fraction of planted sites covered).
 
-- seqlets: ``bpnetkit.interpret.seqlets.call_seqlets`` vs ``tangermeme.seqlet.recursive_seqlets``
+- seqlets: ``bpnetkit.motifs.seqlets.call_seqlets`` vs ``tangermeme.seqlet.recursive_seqlets``
   (both with threshold 1e-3, lengths 4..25, positive seqlets);
-- MEME: ``bpnetkit.interpret.motifs.read_meme`` vs ``memelite.io.read_meme`` on the built-in
+- MEME: ``bpnetkit.io.meme.read_meme`` vs ``memelite.io.read_meme`` on the built-in
   JASPAR database (plain text);
-- Tomtom: ``bpnetkit.interpret.tomtom.tomtom_matches`` (adds q-values and sorting) vs a bare
+- Tomtom: ``bpnetkit.motifs.tomtom.tomtom_matches`` (adds q-values and sorting) vs a bare
   ``memelite.tomtom`` call, 200 seqlet queries against the database.
 """
 
@@ -50,11 +50,11 @@ def main() -> None:
     from memelite.io import read_meme as peer_read_meme
     from tangermeme.seqlet import recursive_seqlets
 
-    from bpnetkit.interpret.annotate import contribution_ppm
-    from bpnetkit.interpret.motifs import builtin_motif_db_path, read_meme, select_motifs
-    from bpnetkit.interpret.planted import planted_attributions
-    from bpnetkit.interpret.seqlets import call_seqlets
-    from bpnetkit.interpret.tomtom import tomtom_matches
+    from bpnetkit.io.meme import builtin_motif_db_path, read_meme, select_motifs
+    from bpnetkit.motifs.annotate import contribution_ppm
+    from bpnetkit.motifs.seqlets import call_seqlets
+    from bpnetkit.motifs.tomtom import tomtom_matches
+    from bpnetkit.testing.planted import planted_attributions
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1000)

@@ -11,11 +11,11 @@ pytest.importorskip("memelite")
 
 from bpnetkit.cli.main import main  # noqa: E402
 from bpnetkit.errors import InputError  # noqa: E402
-from bpnetkit.interpret.annotate import AnnotateParams, run_annotate  # noqa: E402
-from bpnetkit.interpret.motifs import load_builtin_motifs, select_motifs  # noqa: E402
-from bpnetkit.interpret.planted import planted_attributions, write_attribution_h5  # noqa: E402
-from bpnetkit.interpret.seqlets import SeqletsParams, run_seqlets  # noqa: E402
-from bpnetkit.interpret.tomtom import bh_qvalues, tomtom_matches  # noqa: E402
+from bpnetkit.io.meme import load_builtin_motifs, select_motifs  # noqa: E402
+from bpnetkit.motifs.annotate import AnnotateParams, run_annotate  # noqa: E402
+from bpnetkit.motifs.seqlets import SeqletsParams, run_seqlets  # noqa: E402
+from bpnetkit.motifs.tomtom import bh_qvalues, tomtom_matches  # noqa: E402
+from bpnetkit.testing.planted import planted_attributions, write_attribution_h5  # noqa: E402
 
 NAMES = ["CTCF", "GATA1", "SPI1"]
 

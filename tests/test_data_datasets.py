@@ -15,8 +15,8 @@ from bpnetkit.data.datasets import (
     filter_outliers,
     iter_examples,
 )
-from bpnetkit.data.genome import one_hot_encode
 from bpnetkit.errors import InputError
+from bpnetkit.io.fasta import one_hot_encode
 
 MOTIF = "GATAAGCC"  # not its own reverse complement
 

@@ -10,13 +10,6 @@ import numpy as np
 import pyBigWig
 import pytest
 
-from bpnetkit.data.genome import (
-    Genome,
-    extract_sequences,
-    one_hot_decode,
-    one_hot_encode,
-    reverse_complement,
-)
 from bpnetkit.data.regions import (
     centered_windows,
     read_regions,
@@ -27,6 +20,13 @@ from bpnetkit.data.regions import (
 from bpnetkit.data.signals import extract_signals
 from bpnetkit.data.splits import get_split
 from bpnetkit.errors import InputError, MissingFileError
+from bpnetkit.io.fasta import (
+    Genome,
+    extract_sequences,
+    one_hot_decode,
+    one_hot_encode,
+    reverse_complement,
+)
 
 
 def write_fasta(path, seqs, width=60):

@@ -9,10 +9,10 @@ import pyBigWig
 import pytest
 from scipy.stats import ks_2samp
 
-from bpnetkit.data.genome import Genome
 from bpnetkit.data.negatives import NegativesParams, gc_fraction, match_gc, run_negatives
 from bpnetkit.data.regions import read_regions
 from bpnetkit.errors import InputError
+from bpnetkit.io.fasta import Genome
 
 W = 200
 

@@ -27,8 +27,8 @@ def demo(tmp_path_factory):
 
 
 def test_planted_sites_are_real_motif_instances(demo):
-    from bpnetkit.data.genome import Genome, one_hot_encode
-    from bpnetkit.interpret.motifs import load_builtin_motifs, select_motifs
+    from bpnetkit.io.fasta import Genome, one_hot_encode
+    from bpnetkit.io.meme import load_builtin_motifs, select_motifs
 
     data, _ = demo
     truth = json.loads(open(data.truth).read())
@@ -113,7 +113,7 @@ def test_atac_fragments_follow_tn5_bias(tmp_path):
     assert data.control is None
     reads = list(bam.fetch("chr1"))
     assert all(r.is_paired for r in reads)
-    from bpnetkit.data.genome import Genome
+    from bpnetkit.io.fasta import Genome
 
     g = Genome(data.genome)
     codes = np.frombuffer(g.fetch("chr1", 0, 40_000).upper().encode(), dtype=np.uint8)

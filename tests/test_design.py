@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from bpnetkit.data.genome import one_hot_encode
 from bpnetkit.design import (
     DesignParams,
     gradient_design,
@@ -24,6 +23,7 @@ from bpnetkit.design import (
     run_design,
 )
 from bpnetkit.errors import InputError
+from bpnetkit.io.fasta import one_hot_encode
 from bpnetkit.models import BPNet
 
 MOTIF = "GATTACA"
@@ -193,7 +193,7 @@ def test_bad_design_input(tmp_path):
 
 
 def test_run_design_motif_names_from_meme(tmp_path):
-    from bpnetkit.interpret.motifs import Motif, write_meme
+    from bpnetkit.io.meme import Motif, write_meme
 
     pwm = np.full((K + 4, 4), 0.25)  # uninformative flanks are trimmed away
     for j, b in enumerate(MOTIF):

@@ -11,10 +11,10 @@ import torch
 
 from bpnetkit.cli.main import main
 from bpnetkit.errors import InputError
-from bpnetkit.interpret.attribute import AttributeParams, run_attribute
-from bpnetkit.interpret.predict_regions import PredictParams, run_predict
 from bpnetkit.interpret.window_tracks import nearest_centre_segments
 from bpnetkit.models import BPNet, CountWrapper, predicted_track
+from bpnetkit.steps.attribute import AttributeParams, run_attribute
+from bpnetkit.steps.predict import PredictParams, run_predict
 
 L = 64
 
@@ -66,7 +66,7 @@ def test_attribute_writes_modisco_layout_bed_and_bigwigs(workdir):
             (4, 20, 4)
         assert [c.decode() for c in f["chrom"][:]] == [b[0] for b in bed]
     np.testing.assert_allclose(proj, hyp * raw, rtol=1e-6)
-    from bpnetkit.data.genome import extract_sequences
+    from bpnetkit.io.fasta import extract_sequences
 
     starts = np.array([int(b[1]) for b in bed])
     X = extract_sequences(d / "genome.fa", [b[0] for b in bed], starts, starts + L)
@@ -145,7 +145,7 @@ def test_predict_tiles_chromosomes_and_writes_tracks(workdir):
     assert [int(b[1]) for b in bed] == starts.tolist()
     trim = (L - L_out) // 2
     assert starts[0] == trim and starts[-1] + L_out == 700 - trim  # flush with both ends
-    from bpnetkit.data.genome import extract_sequences
+    from bpnetkit.io.fasta import extract_sequences
 
     X = extract_sequences(d / "genome.fa", ["chr1"] * len(starts), starts - trim,
                           starts - trim + L)

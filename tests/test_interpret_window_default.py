@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bpnetkit.interpret.attribute import model_input_length
 from bpnetkit.io import load_model, save_model
 from bpnetkit.models import BPNet
+from bpnetkit.steps.attribute import model_input_length
 
 
 def test_window_comes_from_training_provenance(tmp_path):

@@ -10,16 +10,16 @@ import torch
 
 from bpnetkit.cli.main import main
 from bpnetkit.errors import InputError
-from bpnetkit.interpret.marginalize import (
+from bpnetkit.io import save_model
+from bpnetkit.io.meme import load_builtin_motifs, select_motifs
+from bpnetkit.motifs.marginalize import (
     MarginalizeParams,
     insert_motif,
     js_distance,
     load_backgrounds,
     marginalize,
 )
-from bpnetkit.interpret.motifs import load_builtin_motifs, select_motifs
-from bpnetkit.interpret.planted import pwm_bpnet
-from bpnetkit.io import save_model
+from bpnetkit.testing.planted import pwm_bpnet
 
 PLANTED = ["CTCF", "SPI1"]
 OTHERS = ["GATA1", "FOXA1", "SOX2", "TEAD1", "NFYA", "REST", "CEBPB", "HNF4A", "MAX", "NRF1",

@@ -9,14 +9,14 @@ pytest.importorskip("modiscolite")
 pytest.importorskip("memelite")
 
 from bpnetkit.errors import InputError  # noqa: E402
-from bpnetkit.interpret.annotate import (  # noqa: E402
+from bpnetkit.io.meme import load_builtin_motifs, read_meme, select_motifs  # noqa: E402
+from bpnetkit.motifs.annotate import (  # noqa: E402
     AnnotateParams,
     read_modisco_patterns,
     run_annotate,
 )
-from bpnetkit.interpret.modisco import ModiscoParams, run_modisco  # noqa: E402
-from bpnetkit.interpret.motifs import load_builtin_motifs, read_meme, select_motifs  # noqa: E402
-from bpnetkit.interpret.planted import planted_attributions, write_attribution_h5  # noqa: E402
+from bpnetkit.motifs.modisco import ModiscoParams, run_modisco  # noqa: E402
+from bpnetkit.testing.planted import planted_attributions, write_attribution_h5  # noqa: E402
 
 NAMES = ["CTCF", "GATA1", "SPI1"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bpnetkit.errors import InputError
-from bpnetkit.interpret.motifs import (
+from bpnetkit.io.meme import (
     Motif,
     load_builtin_motifs,
     read_meme,

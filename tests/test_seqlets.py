@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from bpnetkit.errors import InputError
-from bpnetkit.interpret.motifs import Motif, load_builtin_motifs, select_motifs
-from bpnetkit.interpret.planted import planted_attributions, write_attribution_h5
-from bpnetkit.interpret.seqlets import (
+from bpnetkit.io.meme import Motif, load_builtin_motifs, select_motifs
+from bpnetkit.motifs.seqlets import (
     SeqletsParams,
     call_seqlets,
     read_seqlet_bed,
     run_seqlets,
 )
+from bpnetkit.testing.planted import planted_attributions, write_attribution_h5
 
 
 @pytest.fixture(scope="module")

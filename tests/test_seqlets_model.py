@@ -12,16 +12,16 @@ import torch
 
 pytest.importorskip("memelite")
 
-from bpnetkit.interpret.annotate import AnnotateParams, run_annotate  # noqa: E402
 from bpnetkit.interpret.deeplift import deep_lift_shap  # noqa: E402
-from bpnetkit.interpret.motifs import load_builtin_motifs, select_motifs  # noqa: E402
-from bpnetkit.interpret.planted import (  # noqa: E402
+from bpnetkit.io.meme import load_builtin_motifs, select_motifs  # noqa: E402
+from bpnetkit.models.wrappers import CountWrapper  # noqa: E402
+from bpnetkit.motifs.annotate import AnnotateParams, run_annotate  # noqa: E402
+from bpnetkit.motifs.seqlets import SeqletsParams, call_seqlets, run_seqlets  # noqa: E402
+from bpnetkit.testing.planted import (  # noqa: E402
     planted_attributions,
     pwm_bpnet,
     write_attribution_h5,
 )
-from bpnetkit.interpret.seqlets import SeqletsParams, call_seqlets, run_seqlets  # noqa: E402
-from bpnetkit.models.wrappers import CountWrapper  # noqa: E402
 
 
 def test_deeplift_attributions_of_pwm_model(tmp_path):

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from bpnetkit.data.genome import one_hot_encode
 from bpnetkit.errors import InputError
+from bpnetkit.io.fasta import one_hot_encode
 from bpnetkit.models import BPNet
 from bpnetkit.variants import (
     VariantEffectParams,
@@ -219,7 +219,7 @@ def test_tsv_indels_rc_average(genome_dir, tmp_path):
 
 
 def test_profile_shift_of_genome_indels(genome_dir):
-    from bpnetkit.data.genome import Genome
+    from bpnetkit.io.fasta import Genome
     from bpnetkit.variants import Variant, predict_batches, variant_windows
 
     d, chr1, _ = genome_dir

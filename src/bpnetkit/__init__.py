@@ -33,10 +33,10 @@ _LAZY = {
     "deletion_effect": "bpnetkit.variants",
     "insertion_effect": "bpnetkit.variants",
     "greedy_design": "bpnetkit.design",
-    "read_meme": "bpnetkit.interpret.motifs",
-    "load_builtin_motifs": "bpnetkit.interpret.motifs",
-    "call_seqlets": "bpnetkit.interpret.seqlets",
-    "marginalize": "bpnetkit.interpret.marginalize",
+    "read_meme": "bpnetkit.io.meme",
+    "load_builtin_motifs": "bpnetkit.io.meme",
+    "call_seqlets": "bpnetkit.motifs.seqlets",
+    "marginalize": "bpnetkit.motifs.marginalize",
     "gradient_design": "bpnetkit.design",
 }
 

@@ -11,9 +11,9 @@ HELP = "match seqlets or motifs to a motif database with Tomtom"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
-    add_params_argument(parser, "annotate (see bpnetkit.interpret.annotate.AnnotateParams)")
+    add_params_argument(parser, "annotate (see bpnetkit.motifs.annotate.AnnotateParams)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    return run_step(args.params, "bpnetkit.interpret.annotate", "AnnotateParams", "run_annotate")
+    return run_step(args.params, "bpnetkit.motifs.annotate", "AnnotateParams", "run_annotate")

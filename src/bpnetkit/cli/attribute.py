@@ -11,9 +11,9 @@ HELP = "DeepLIFT/SHAP attributions for regions"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
-    add_params_argument(parser, "attribute (see bpnetkit.interpret.attribute.AttributeParams)")
+    add_params_argument(parser, "attribute (see bpnetkit.steps.attribute.AttributeParams)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    return run_step(args.params, "bpnetkit.interpret.attribute", "AttributeParams", "run_attribute")
+    return run_step(args.params, "bpnetkit.steps.attribute", "AttributeParams", "run_attribute")

@@ -12,10 +12,10 @@ HELP = "in-silico marginalization of motifs"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
     add_params_argument(parser,
-                        "marginalize (see bpnetkit.interpret.marginalize.MarginalizeParams)")
+                        "marginalize (see bpnetkit.motifs.marginalize.MarginalizeParams)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    return run_step(args.params, "bpnetkit.interpret.marginalize",
+    return run_step(args.params, "bpnetkit.motifs.marginalize",
                     "MarginalizeParams", "run_marginalize")

@@ -11,9 +11,9 @@ HELP = "run TF-MoDISco (modisco-lite) on attributions"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
-    add_params_argument(parser, "modisco (see bpnetkit.interpret.modisco.ModiscoParams)")
+    add_params_argument(parser, "modisco (see bpnetkit.motifs.modisco.ModiscoParams)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    return run_step(args.params, "bpnetkit.interpret.modisco", "ModiscoParams", "run_modisco")
+    return run_step(args.params, "bpnetkit.motifs.modisco", "ModiscoParams", "run_modisco")

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import gzip
     import shutil
 
-    from bpnetkit.interpret.motifs import (
+    from bpnetkit.io.meme import (
         builtin_motif_db_path,
         load_motif_db,
         select_motifs,

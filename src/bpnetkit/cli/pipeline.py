@@ -10,7 +10,7 @@ HELP = "run the whole pipeline, reads to motifs, from one JSON"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
     from bpnetkit.cli.common import add_params_argument
-    from bpnetkit.pipeline.steps import STEP_ORDER
+    from bpnetkit.pipeline.builders import STEP_ORDER
 
     parser.epilog = "steps, in order: " + ", ".join(STEP_ORDER)
     add_params_argument(parser, "pipeline (ours or bpnet-lite's)")

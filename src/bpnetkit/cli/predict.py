@@ -11,10 +11,10 @@ HELP = "predict profiles and counts; write bigWigs and h5"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
-    add_params_argument(parser, "predict (see bpnetkit.interpret.predict_regions.PredictParams)")
+    add_params_argument(parser, "predict (see bpnetkit.steps.predict.PredictParams)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    return run_step(args.params, "bpnetkit.interpret.predict_regions",
+    return run_step(args.params, "bpnetkit.steps.predict",
                     "PredictParams", "run_predict")

@@ -11,9 +11,9 @@ HELP = "call seqlets on attribution tracks"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
-    add_params_argument(parser, "seqlets (see bpnetkit.interpret.seqlets.SeqletsParams)")
+    add_params_argument(parser, "seqlets (see bpnetkit.motifs.seqlets.SeqletsParams)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the parameters, run the step and print the outputs."""
-    return run_step(args.params, "bpnetkit.interpret.seqlets", "SeqletsParams", "run_seqlets")
+    return run_step(args.params, "bpnetkit.motifs.seqlets", "SeqletsParams", "run_seqlets")

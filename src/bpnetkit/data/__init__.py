@@ -2,7 +2,7 @@
 
 Submodules are imported on demand so that ``import bpnetkit.data`` stays light::
 
-    from bpnetkit.data.genome import Genome, extract_sequences
+    from bpnetkit.io.fasta import Genome, extract_sequences
     from bpnetkit.data.datasets import extract_examples, EpochSampler, TrainingDataset
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Genome": "genome", "one_hot_encode": "genome", "extract_sequences": "genome",
-    "extract_signals": "signals", "read_regions": "regions", "Regions": "regions",
-    "centered_windows": "regions", "write_bed": "regions", "get_split": "splits",
-    "extract_examples": "datasets", "Examples": "datasets", "EpochSampler": "datasets",
-    "TrainingDataset": "datasets",
+    "Genome": "io.fasta", "one_hot_encode": "io.fasta", "extract_sequences": "io.fasta",
+    "extract_signals": "data.signals", "read_regions": "data.regions", "Regions": "data.regions",
+    "centered_windows": "data.regions", "write_bed": "data.regions", "get_split": "data.splits",
+    "extract_examples": "data.datasets", "Examples": "data.datasets",
+    "EpochSampler": "data.datasets", "TrainingDataset": "data.datasets",
 }
 
 __all__ = list(_EXPORTS)
@@ -23,5 +23,5 @@ __all__ = list(_EXPORTS)
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f"bpnetkit.data.{_EXPORTS[name]}"), name)
+        return getattr(importlib.import_module(f"bpnetkit.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'bpnetkit.data' has no attribute {name!r}")

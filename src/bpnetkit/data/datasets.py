@@ -168,9 +168,9 @@ def extract_examples(genome, loci, signals: Sequence[str | os.PathLike] | str,
         Windows that run off a chromosome are dropped (the count is logged); ``index`` maps
         the kept examples back to the input rows.
     """
-    from bpnetkit.data.genome import Genome, check_chroms, extract_sequences
     from bpnetkit.data.regions import as_regions, centered_windows, overlaps
     from bpnetkit.data.signals import extract_signals
+    from bpnetkit.io.fasta import Genome, check_chroms, extract_sequences
 
     in_window, out_window, max_jitter = int(in_window), int(out_window), int(max_jitter)
     if threads is None:

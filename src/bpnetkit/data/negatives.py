@@ -82,7 +82,7 @@ class NegativesParams:
 def gc_fraction(genome, chroms, starts, ends, chunk: int = 4096
                 ) -> tuple[np.ndarray, np.ndarray]:
     """GC fraction (among A/C/G/T) and non-ACGT fraction of equal-length intervals."""
-    from bpnetkit.data.genome import Genome
+    from bpnetkit.io.fasta import Genome
 
     if not isinstance(genome, Genome):
         genome = Genome(genome)
@@ -205,8 +205,8 @@ def gc_matched_negatives(genome, peaks, width: int = 2114, ratio: float = 2.0,
     """
     from scipy.stats import ks_2samp
 
-    from bpnetkit.data.genome import Genome, check_chroms
     from bpnetkit.data.regions import as_regions, centered_windows, overlaps
+    from bpnetkit.io.fasta import Genome, check_chroms
 
     if not isinstance(genome, Genome):
         genome = Genome(genome)

@@ -251,7 +251,7 @@ def _merge(parts: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _flag_masks(params: Bam2BwParams) -> tuple[int, int]:
-    from bpnetkit.data import _bam
+    from bpnetkit.io import reads as _bam
 
     skip = _bam.UNMAPPED
     if params.skip_duplicates:
@@ -285,7 +285,7 @@ def _bam_header(path: Path) -> tuple[list[str], list[int], str]:
 
 def _iter_bam(path: Path, params: Bam2BwParams, shifts: tuple[int, int], stats: np.ndarray
               ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    from bpnetkit.data._bam import iter_bam_ends
+    from bpnetkit.io.reads import iter_bam_ends
 
     skip, require = _flag_masks(params)
     yield from iter_bam_ends(path, min_mapq=params.min_mapq, skip_mask=skip,
@@ -384,7 +384,7 @@ def _iter_text(path: Path, fmt: str, shifts: tuple[int, int], names: dict[str, i
             name = buf[run_lo[j]:run_hi[j]].decode(errors="replace")
             t = names.get(name)
             if t is None:
-                from bpnetkit.data.genome import suggest_chrom_fix
+                from bpnetkit.io.fasta import suggest_chrom_fix
                 raise InputError(f"{path.name} line {line0 + int(run_line[j]) + 1}: chromosome "
                                  f"'{name}' is not in the chromosome sizes."
                                  + suggest_chrom_fix([name], list(names)))
@@ -481,7 +481,7 @@ def count_read_ends(inputs: Sequence[str | os.PathLike], chrom_sizes: Mapping[st
                                  f"sizes say {chrom_sizes[bad_len[0]]}: the reads were aligned "
                                  f"to a different assembly.")
             if missing and len(missing) == len(names):
-                from bpnetkit.data.genome import check_chroms
+                from bpnetkit.io.fasta import check_chroms
                 check_chroms(names, list(chrom_sizes), f"BAM '{p.name}'", "the chromosome sizes")
             it = _iter_bam(p, params, shifts, stats) if fmt == "bam" else \
                 _iter_sam(p, params, shifts, stats)
@@ -528,7 +528,7 @@ def write_bigwig(path: str | os.PathLike, chrom_sizes: Mapping[str, int],
     path = Path(path)
     with atomic_path(path) as tmp:
         if zoom_levels == 0 and len(chrom_sizes) <= 65535:
-            from bpnetkit.data._bigwig_writer import write_sparse_bigwig
+            from bpnetkit.io._bigwig_writer import write_sparse_bigwig
 
             write_sparse_bigwig(tmp, chrom_sizes, entries, threads=threads, level=3)
             return path
@@ -594,7 +594,7 @@ def run_bam2bw(params: Bam2BwParams) -> dict[str, str]:
     if params.chrom_sizes:
         sizes = read_chrom_sizes(params.chrom_sizes)
     elif params.genome:
-        from bpnetkit.data.genome import Genome
+        from bpnetkit.io.fasta import Genome
         sizes = Genome(params.genome).chrom_sizes
     out = reads_to_bigwig(params.inputs, out_dir / params.name, sizes, params)
     pj = out_dir / f"{params.name}.bam2bw.params.json"

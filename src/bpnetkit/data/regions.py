@@ -230,7 +230,7 @@ def centered_windows(regions: Regions, width: int,
         sizes = np.array([chrom_sizes.get(c, -1) for c in regions.chrom], dtype=np.int64)
         unknown = sizes < 0
         if unknown.all() and len(regions):
-            from bpnetkit.data.genome import check_chroms
+            from bpnetkit.io.fasta import check_chroms
             check_chroms(regions.chrom, list(chrom_sizes), f"'{regions.source}'",
                          "the chromosome sizes")
         keep = (starts >= 0) & (ends <= sizes) & ~unknown

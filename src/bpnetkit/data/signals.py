@@ -85,7 +85,7 @@ def extract_signals(paths: Sequence[str | os.PathLike] | str | os.PathLike,
     """
 
     paths = _as_paths(paths)
-    from bpnetkit.data.genome import as_loci
+    from bpnetkit.io.fasta import as_loci
 
     chroms, starts, ends = as_loci(chroms, starts, ends)
     n = len(chroms)
@@ -121,8 +121,8 @@ def extract_signals(paths: Sequence[str | os.PathLike] | str | os.PathLike,
 def _extract_track(p: Path, t: int, chroms, starts, ends, L, order, clusters, pad, out,
                    engine: str = "auto") -> int:
     """Fill ``out[:, t]`` from one bigWig; returns the number of loci without data."""
-    from bpnetkit.data._bigwig import BigWigReader, UnsupportedBigWig, copy_loci
-    from bpnetkit.data.genome import check_chroms
+    from bpnetkit.io.bigwig import BigWigReader, UnsupportedBigWig, copy_loci
+    from bpnetkit.io.fasta import check_chroms
 
     require_file(p, "bigWig")
     if engine not in ("auto", "pybigwig"):

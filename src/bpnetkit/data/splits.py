@@ -113,7 +113,7 @@ def get_split(spec: str | os.PathLike | Mapping[str, Iterable[str]],
         present = set(chroms)
         out = {k: [c for c in v if c in present] for k, v in out.items()}
         if not out["train"]:
-            from bpnetkit.data.genome import suggest_chrom_fix
+            from bpnetkit.io.fasta import suggest_chrom_fix
             raise InputError(f"{where}: none of its training chromosomes is in the genome "
                              f"(which has {', '.join(list(present)[:5])}...)."
                              + suggest_chrom_fix(split.get("train", []), list(present))

@@ -278,7 +278,7 @@ def _expand(counts: np.ndarray, offset: int) -> np.ndarray:
 
 # -- the simulation ------------------------------------------------------------------------
 def _load_motifs(spec: DemoSpec) -> list:
-    from bpnetkit.interpret.motifs import load_motif_db, select_motifs
+    from bpnetkit.io.meme import load_motif_db, select_motifs
 
     db = load_motif_db(spec.motif_db)
     return select_motifs(db, [t.name for t in spec.tfs])
@@ -300,7 +300,7 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
         Paths of the genome (FASTA + .fai), chromosome sizes, reads BAM, control BAM,
         true peaks (narrowPeak), ground truth JSON and a MEME file of the planted motifs.
     """
-    from bpnetkit.interpret.motifs import write_meme
+    from bpnetkit.io.meme import write_meme
 
     spec = spec or DemoSpec()
     if spec.assay not in ("chip-nexus", "atac"):

@@ -37,7 +37,7 @@ def planted_summary(truth: str | Path, modisco_outputs: dict[str, str],
                     motif_db: str | None = None) -> list[dict[str, Any]]:
     """Rows ``motif, name, n_sites, pattern, pattern_p, rediscovered, tomtom_match,
     tomtom_q, matched, marginal_rank`` for every planted motif."""
-    from bpnetkit.interpret.motifs import load_motif_db, read_meme, select_motifs
+    from bpnetkit.io.meme import load_motif_db, read_meme, select_motifs
 
     truth = Path(truth)
     info = json.loads(truth.read_text())
@@ -48,12 +48,12 @@ def planted_summary(truth: str | Path, modisco_outputs: dict[str, str],
     patterns = []
     h5 = (modisco_outputs or {}).get("modisco_h5")
     if h5 and Path(h5).exists():
-        from bpnetkit.interpret.annotate import read_modisco_patterns
+        from bpnetkit.motifs.annotate import read_modisco_patterns
 
         patterns = [p for p in read_modisco_patterns(h5) if p.name.startswith("pos_")]
     vs_planted = db_matches = None
     if patterns:
-        from bpnetkit.interpret.annotate import annotate_patterns
+        from bpnetkit.motifs.annotate import annotate_patterns
 
         vs_planted = annotate_patterns(patterns, planted, n_matches=len(planted))
         db_matches = annotate_patterns(patterns, load_motif_db(motif_db),

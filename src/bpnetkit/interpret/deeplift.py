@@ -61,7 +61,7 @@ def check_one_hot(X: torch.Tensor, what: str = "X", allow_all_n: bool = False) -
         i, c, j = (int(v) for v in bad.nonzero()[0])
         raise InputError(f"{what} is not one-hot: sequence {i}, channel {c}, position {j} holds "
                          f"{X[i, c, j].item()!r} (expected 0 or 1). Encode sequences with "
-                         f"bpnetkit.data.genome.one_hot_encode.")
+                         f"bpnetkit.io.fasta.one_hot_encode.")
     colsum = X.sum(dim=1)
     if bool((colsum > 1).any()):
         i, j = (int(v) for v in (colsum > 1).nonzero()[0])

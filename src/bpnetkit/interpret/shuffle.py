@@ -59,7 +59,7 @@ def one_hot_to_codes(X: np.ndarray, what: str = "X") -> np.ndarray:
         i, c, j = np.argwhere(~binary)[0]
         raise InputError(f"{what} is not one-hot: sequence {i}, channel {c}, position {j} holds "
                          f"{X[i, c, j]!r} (expected 0 or 1). Encode sequences with "
-                         f"bpnetkit.data.genome.one_hot_encode.")
+                         f"bpnetkit.io.fasta.one_hot_encode.")
     colsum = X.sum(axis=1)
     if (colsum > 1).any():
         i, j = np.argwhere(colsum > 1)[0]

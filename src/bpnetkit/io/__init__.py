@@ -4,7 +4,7 @@
 native format; :func:`convert` turns any supported file into native folders.
 """
 
-from bpnetkit.io.loaders import convert, detect_format, load_model
-from bpnetkit.io.native import read_model_config, save_model
+from bpnetkit.io.models.loaders import convert, detect_format, load_model
+from bpnetkit.io.models.native import read_model_config, save_model
 
 __all__ = ["convert", "detect_format", "load_model", "read_model_config", "save_model"]

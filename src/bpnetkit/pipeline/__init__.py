@@ -1,7 +1,7 @@
 """One command from reads to motifs.
 
 :func:`run_pipeline` checks the inputs (before any long step), writes the resolved pipeline
-JSON into the run folder and runs the steps of :mod:`bpnetkit.pipeline.steps` with the cached,
+JSON into the run folder and runs the steps of :mod:`bpnetkit.pipeline.builders` with the cached,
 resumable :class:`~bpnetkit.pipeline.runner.Runner`.
 """
 
@@ -52,8 +52,8 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
         Status and outputs of every step.
     """
     from bpnetkit import __version__
+    from bpnetkit.pipeline.builders import build_steps
     from bpnetkit.pipeline.checks import check_inputs
-    from bpnetkit.pipeline.steps import build_steps
 
     runner_log = log
     if check:

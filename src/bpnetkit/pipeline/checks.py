@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 from bpnetkit.errors import ConfigError, InputError, MissingToolError, require_file
+from bpnetkit.pipeline.builders import STEP_FUNCTIONS
 from bpnetkit.pipeline.config import PipelineParams, input_kind
-from bpnetkit.pipeline.steps import STEP_FUNCTIONS
 
 
 def read_file_chroms(path: str) -> dict[str, int | None]:
@@ -51,7 +51,7 @@ def read_file_chroms(path: str) -> dict[str, int | None]:
 
 def check_reads_match_genome(path: str, genome_sizes: dict[str, int], genome: str) -> None:
     """Raise when a reads/bigWig file uses chromosome names or lengths the genome lacks."""
-    from bpnetkit.data.genome import suggest_chrom_fix
+    from bpnetkit.io.fasta import suggest_chrom_fix
 
     chroms = read_file_chroms(path)
     if not chroms:
@@ -117,7 +117,7 @@ def check_inputs(cfg: PipelineParams, lenient: bool = False) -> list[str]:
     Returns notes (warnings) and raises :class:`~bpnetkit.errors.BpnetkitError` subclasses
     naming the problem and its fix.
     """
-    from bpnetkit.data.genome import Genome, check_chroms
+    from bpnetkit.io.fasta import Genome, check_chroms
 
     notes: list[str] = []
     require_file(cfg.genome, "genome FASTA ('genome')")
@@ -147,7 +147,7 @@ def check_inputs(cfg: PipelineParams, lenient: bool = False) -> list[str]:
         if path and str(path) not in ("builtin", "jaspar"):
             require_file(path, f"'{key}'")
     if cfg.motif_db and str(cfg.motif_db) not in ("builtin", "jaspar"):
-        from bpnetkit.interpret.motifs import read_meme
+        from bpnetkit.io.meme import read_meme
 
         if not read_meme(cfg.motif_db):
             raise InputError(f"motif database '{cfg.motif_db}' holds no motifs.")

@@ -277,7 +277,7 @@ def section_profiles(observed: list[str], predicted: list[str], peaks: str | Non
 
 def section_attributions(h5: str | None, regions: str | None, n: int, width: int = 60) -> str:
     """Contribution logos of the windows with the strongest attributions."""
-    from bpnetkit.interpret.attribution_file import read_attributions
+    from bpnetkit.io.attributions import read_attributions
     from bpnetkit.report.plots import logo_rows
 
     if not h5 or not Path(h5).exists():
@@ -308,8 +308,8 @@ def section_modisco(outputs: dict[str, str], motif_db: str | None, max_patterns:
                                             if str(v).endswith(".h5")), None)
     if not h5 or not Path(h5).exists():
         return _unavailable("no MoDISco results")
-    from bpnetkit.interpret.annotate import annotate_patterns, read_modisco_patterns
-    from bpnetkit.interpret.motifs import load_motif_db
+    from bpnetkit.io.meme import load_motif_db
+    from bpnetkit.motifs.annotate import annotate_patterns, read_modisco_patterns
 
     patterns = read_modisco_patterns(h5)[:max_patterns]
     if not patterns:
@@ -397,8 +397,8 @@ def section_marginalize(outputs: dict[str, str]) -> str:
 # -- the page ------------------------------------------------------------------------------
 def build_report(params: ReportParams) -> tuple[str, list[dict[str, Any]] | None]:
     """The HTML text of the report (and the planted-motif summary rows, for demo runs)."""
+    from bpnetkit.pipeline.builders import STEP_ORDER, _bigwigs
     from bpnetkit.pipeline.runner import StepContext
-    from bpnetkit.pipeline.steps import STEP_ORDER, _bigwigs
 
     run_dir = Path(params.run_dir)
     outs: dict[str, dict[str, str]] = {k: dict(v) for k, v in (params.outputs or {}).items()}
@@ -433,7 +433,7 @@ def build_report(params: ReportParams) -> tuple[str, list[dict[str, Any]] | None
     add("Training curves", section_training, outs.get("fit", {}))
     if cfg is not None:
         ctx = StepContext(cfg, run_dir / "report", run_dir, outs)
-        from bpnetkit.pipeline.steps import peaks_path, signal_paths
+        from bpnetkit.pipeline.builders import peaks_path, signal_paths
 
         def _profiles():
             try:

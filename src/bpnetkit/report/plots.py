@@ -86,7 +86,7 @@ def logo_rows(matrices: Sequence[np.ndarray], titles: Sequence[str],
               kinds: Sequence[str] | None = None) -> bytes:
     """Logos ``(length, 4)`` one per row (contribution values or probabilities in bits)."""
     plt = _plt()
-    from bpnetkit.interpret.logos import draw_logo
+    from bpnetkit.report.logos import draw_logo
 
     kinds = list(kinds) if kinds is not None else ["values"] * len(matrices)
     longest = max((len(m) for m in matrices), default=1)

@@ -105,9 +105,9 @@ def run_evaluate(params: EvaluateParams) -> dict[str, str]:
     """
     from bpnetkit.config import dump_config
     from bpnetkit.data.datasets import extract_examples
-    from bpnetkit.data.genome import Genome
     from bpnetkit.data.splits import get_split
     from bpnetkit.io import load_model
+    from bpnetkit.io.fasta import Genome
     from bpnetkit.train.metrics import compute_metrics
     from bpnetkit.utils import write_text_atomic
 

@@ -257,8 +257,8 @@ def prepare_data(p: FitParams, peak_jitter: int, negative_jitter: int) -> Prepar
     """Extract peak and negative examples and split them by chromosome, with clear errors
     for empty signals and for splits without enough regions."""
     from bpnetkit.data.datasets import extract_examples
-    from bpnetkit.data.genome import Genome
     from bpnetkit.data.splits import get_split
+    from bpnetkit.io.fasta import Genome
 
     genome = Genome(p.genome)
     split = get_split(p.split, genome.chroms)

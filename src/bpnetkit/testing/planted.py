@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bpnetkit.errors import InputError
-from bpnetkit.interpret.motifs import Motif
+from bpnetkit.io.meme import Motif
 
 
 @dataclass

@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
-from bpnetkit.interpret.motifs import Motif
+from bpnetkit.io.meme import Motif
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,8 @@ def load_backgrounds(path: str | None = None, regions: str | None = None,
     elif regions is not None:
         if genome is None:
             raise InputError("backgrounds from 'regions' need 'genome' (a FASTA).")
-        from bpnetkit.data.genome import Genome, extract_sequences
         from bpnetkit.data.regions import centered_windows, read_regions
+        from bpnetkit.io.fasta import Genome, extract_sequences
 
         g = Genome(genome)
         chroms, starts, ends = centered_windows(read_regions(regions), length,
@@ -324,7 +324,7 @@ class MarginalizeParams:
 def run_marginalize(params: MarginalizeParams) -> dict[str, str]:
     """Marginalize motifs with a model; write ``<name>.tsv``, spacing TSV and an HTML page."""
     from bpnetkit.config import dump_config
-    from bpnetkit.interpret.motifs import load_motif_db, select_motifs
+    from bpnetkit.io.meme import load_motif_db, select_motifs
 
     params.validate()
     out = Path(params.output_dir)
@@ -389,7 +389,7 @@ def _write_html(out: Path, name: str, ranked: list[MotifEffect], motifs: dict[st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bpnetkit.interpret.logos import save_logos
+    from bpnetkit.report.logos import save_logos
     from bpnetkit.utils import atomic_path, write_text_atomic
 
     fig_dir = out / f"{name}_figures"

@@ -34,7 +34,7 @@ def load_basepairmodels(w: Any, input_length: int | None = None,
     """Build our BPNet from the weights of a basepairmodels BPNet (see module docstring)."""
     import torch
 
-    from bpnetkit.io.native import load_state_dict_strict
+    from bpnetkit.io.models.native import load_state_dict_strict
     from bpnetkit.models.bpnet import BPNet
 
     stem = w.get("1st_conv")

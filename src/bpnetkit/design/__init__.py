@@ -237,7 +237,7 @@ def _input_mask(mask: Any, L: int) -> np.ndarray:
 
 def _motif_onehots(motifs: Sequence[Any]) -> list[tuple[str, np.ndarray]]:
     """(name, (4, k) one-hot) for each motif and its reverse complement."""
-    from bpnetkit.data.genome import one_hot_encode
+    from bpnetkit.io.fasta import one_hot_encode
 
     out = []
     for k, m in enumerate(motifs):
@@ -630,7 +630,7 @@ def read_fasta(path: str | Path) -> list[tuple[str, str]]:
 
 
 def _start_sequences(params: DesignParams) -> tuple[list[str], np.ndarray]:
-    from bpnetkit.data.genome import extract_sequences, one_hot_encode
+    from bpnetkit.io.fasta import extract_sequences, one_hot_encode
 
     if params.sequences is not None:
         recs = read_fasta(params.sequences)
@@ -675,7 +675,7 @@ def run_design(params: DesignParams, model: Any = None) -> dict[str, str]:
                          strands=params.strands)
     motifs = list(params.motifs or [])
     if params.motif_names:
-        from bpnetkit.interpret.motifs import load_motif_db, select_motifs, trim_motif
+        from bpnetkit.io.meme import load_motif_db, select_motifs, trim_motif
 
         for m in select_motifs(load_motif_db(params.motif_db), params.motif_names):
             motifs.append(trim_motif(m).consensus())

@@ -361,7 +361,7 @@ def run_seqlets(params: SeqletsParams) -> dict[str, str]:
     to get seqlets (a larger ``threshold`` or a smaller ``min_length``).
     """
     from bpnetkit.config import dump_config
-    from bpnetkit.interpret.attribution_file import read_position_scores
+    from bpnetkit.io.attributions import read_position_scores
 
     params.validate()
     out = Path(params.output_dir)

@@ -125,18 +125,18 @@ def run_predict(params: PredictParams) -> dict[str, str]:
     import torch
 
     from bpnetkit.config import dump_config
-    from bpnetkit.data.genome import Genome, extract_sequences
     from bpnetkit.data.regions import centered_windows, read_regions, write_bed
-    from bpnetkit.interpret.attribute import (
+    from bpnetkit.interpret.predict import predict
+    from bpnetkit.interpret.window_tracks import write_window_bigwig
+    from bpnetkit.io import load_model
+    from bpnetkit.io.fasta import Genome, extract_sequences
+    from bpnetkit.models.wrappers import ControlWrapper, predicted_track
+    from bpnetkit.steps.attribute import (
         model_input_length,
         read_chrom_sizes,
         shard_bounds,
         shard_suffix,
     )
-    from bpnetkit.interpret.predict import predict
-    from bpnetkit.interpret.window_tracks import write_window_bigwig
-    from bpnetkit.io import load_model
-    from bpnetkit.models.wrappers import ControlWrapper, predicted_track
     from bpnetkit.utils import atomic_path, resolve_device
 
     if params.batch_size < 1 or params.chunk_size < 1:

@@ -1,6 +1,6 @@
 """Load ``torch.save`` files: bpnet-lite whole models and plain state dicts.
 
-Files are read with :func:`bpnetkit.io.safe_unpickle.safe_torch_load`, which never runs
+Files are read with :func:`bpnetkit.io.models.safe_unpickle.safe_torch_load`, which never runs
 pickle code and does not need bpnet-lite installed. A bpnet-lite ``BPNet`` or
 ``ChromBPNet`` (possibly inside one of its wrappers) becomes our class with the same
 weights; a plain state dict needs a preset or an architecture, or the BPNet architecture
@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from bpnetkit.errors import InputError
-from bpnetkit.io.safe_unpickle import Placeholder, module_state, safe_torch_load
+from bpnetkit.io.models.safe_unpickle import Placeholder, module_state, safe_torch_load
 
 
 def _attr(obj: Any, name: str, default: Any = None) -> Any:
@@ -67,7 +67,7 @@ def _fill_missing_biases(model, state: dict, prefix: str = "") -> dict:
 
 
 def _bpnet_from_placeholder(obj: Placeholder, where: str, padding: str | None = None):
-    from bpnetkit.io.native import load_state_dict_strict
+    from bpnetkit.io.models.native import load_state_dict_strict
     from bpnetkit.models.bpnet import BPNet
 
     want = padding
@@ -126,7 +126,7 @@ def model_from_state_dict(state: dict, where: str, preset: str | None = None,
     """Build a model for a plain state dict and load it strictly."""
     import torch
 
-    from bpnetkit.io.native import build_model, load_state_dict_strict
+    from bpnetkit.io.models.native import build_model, load_state_dict_strict
     from bpnetkit.models.chrombpnet import ChromBPNet
 
     state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}

@@ -207,7 +207,7 @@ def _chrombpnet_submodel(w: KerasWeights, prefix: str, input_length: int | None,
         name = f"{prefix}bpnet_{i}conv"
         state[f"rconvs.{i - 1}.weight"] = _conv(w.get(name))
         state[f"rconvs.{i - 1}.bias"] = w.get(name, "bias")
-    from bpnetkit.io.native import load_state_dict_strict
+    from bpnetkit.io.models.native import load_state_dict_strict
 
     load_state_dict_strict(model, {k: torch.from_numpy(np.asarray(v)) for k, v in
                                    state.items()}, where=str(w.path))
@@ -257,7 +257,7 @@ def load_keras(path: str | os.PathLike, input_length: int | None = None,
         return ChromBPNet(bias=models[bias[0]], accessibility=models[acc[0]],
                           name="chrombpnet")
     if is_basepairmodels(w):
-        from bpnetkit.io.basepairmodels import load_basepairmodels
+        from bpnetkit.io.models.basepairmodels import load_basepairmodels
 
         return load_basepairmodels(w, input_length=input_length, output_length=output_length)
     raise InputError(f"'{path}': unrecognised Keras model: no 'bpnet_1st_conv' (ChromBPNet) or "

@@ -154,8 +154,8 @@ def model_input_length(model, default: int = 2114) -> int:
 
 
 def _prepare(params: AttributeParams):
-    from bpnetkit.data.genome import Genome
     from bpnetkit.data.regions import centered_windows, read_regions
+    from bpnetkit.io.fasta import Genome
 
     if params.n_shuffles < 1 or params.batch_size < 1 or params.chunk_size < 1:
         raise InputError("n_shuffles, batch_size and chunk_size must be positive.")
@@ -176,11 +176,11 @@ def run_attribute(params: AttributeParams) -> dict[str, str]:
     import torch
 
     from bpnetkit.config import dump_config
-    from bpnetkit.data.genome import extract_sequences
     from bpnetkit.data.regions import write_bed
     from bpnetkit.interpret.deeplift import deep_lift_shap
     from bpnetkit.interpret.window_tracks import write_window_bigwig
     from bpnetkit.io import load_model
+    from bpnetkit.io.fasta import extract_sequences
     from bpnetkit.utils import atomic_path, resolve_device
 
     out_dir = Path(params.output_dir)

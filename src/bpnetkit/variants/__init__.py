@@ -42,7 +42,7 @@ ALPHABET = "ACGT"
 
 def _encode(seq: str) -> np.ndarray:
     """(4, L) int8 one-hot of ``seq`` (non-ACGT -> zero columns)."""
-    from bpnetkit.data.genome import one_hot_encode
+    from bpnetkit.io.fasta import one_hot_encode
 
     return one_hot_encode(seq)
 
@@ -517,7 +517,7 @@ def variant_windows(genome: Any, variants: Sequence[Variant], width: int
     ref, alt : numpy.ndarray
         ``(n, 4, width)`` int8 each.
     """
-    from bpnetkit.data.genome import extract_sequences
+    from bpnetkit.io.fasta import extract_sequences
 
     n = len(variants)
     c = width // 2
@@ -795,7 +795,7 @@ def run_variant_effect(params: VariantEffectParams, model: Any = None) -> dict[s
     from tqdm.auto import tqdm
 
     from bpnetkit.config import dump_config
-    from bpnetkit.data.genome import Genome
+    from bpnetkit.io.fasta import Genome
     from bpnetkit.utils import atomic_path
 
     genome = Genome(params.genome)
@@ -873,7 +873,7 @@ def run_variant_effect(params: VariantEffectParams, model: Any = None) -> dict[s
                dict(sorted(tally.skipped.items())),
                "null_variants": params.null_variants if null is not None else 0}
     if tally.unknown_chroms:
-        from bpnetkit.data.genome import suggest_chrom_fix
+        from bpnetkit.io.fasta import suggest_chrom_fix
 
         names = sorted(tally.unknown_chroms)
         summary["unknown_chromosomes"] = names

@@ -9,7 +9,7 @@ naming the file and the line.
 
 The built-in database (:func:`builtin_motif_db_path`, :func:`load_builtin_motifs`) is JASPAR
 CORE vertebrates non-redundant, release JASPAR2026 (1019 matrices, CC BY 4.0), shipped as
-gzipped package data; see :mod:`bpnetkit.motif_db`. :func:`load_motif_db` resolves the
+gzipped package data; see :mod:`bpnetkit.motifs.builtin`. :func:`load_motif_db` resolves the
 ``motif_db`` parameter that several commands take (``None`` means the built-in database).
 """
 
@@ -361,12 +361,12 @@ def write_meme(motifs: Sequence[Motif], path: str | Path, comments: Sequence[str
 
 def builtin_motif_db_path() -> Path:
     """Path of the built-in JASPAR CORE vertebrates non-redundant MEME file (gzipped)."""
-    from bpnetkit.motif_db import BUILTIN_FILE
+    from bpnetkit.motifs.builtin import BUILTIN_FILE
 
-    p = Path(__file__).resolve().parent.parent / "motif_db" / BUILTIN_FILE
+    p = Path(__file__).resolve().parent.parent / "motifs" / "builtin" / BUILTIN_FILE
     if not p.exists():
         raise InputError(f"the built-in motif database is missing ({p}); reinstall bpnetkit "
-                         f"or regenerate it with 'python -m bpnetkit.motif_db.build'.")
+                         f"or regenerate it with 'python -m bpnetkit.motifs.builtin.build'.")
     return p
 
 

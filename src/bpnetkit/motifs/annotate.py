@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
-from bpnetkit.interpret.motifs import Motif, load_motif_db
+from bpnetkit.io.meme import Motif, load_motif_db
 
 
 @dataclass
@@ -84,7 +84,7 @@ def _write_tsv(path: Path, header: list[str], rows: list[list]) -> Path:
 def annotate_patterns(patterns: list[Pattern], motifs: list[Motif], n_matches: int = 3,
                       trim_threshold: float = 0.3):
     """Tomtom matches of each pattern's trimmed PFM; returns a list of match lists."""
-    from bpnetkit.interpret.tomtom import tomtom_matches
+    from bpnetkit.motifs.tomtom import tomtom_matches
 
     return tomtom_matches([p.trimmed(trim_threshold)[0] for p in patterns], motifs,
                           n_matches=n_matches)
@@ -94,7 +94,7 @@ def write_pattern_report(out_dir: Path, name: str, patterns: list[Pattern],
                          matches, motifs: list[Motif], trim_threshold: float = 0.3,
                          logos: bool = True) -> dict[str, str]:
     """Write ``<name>.pattern_matches.tsv``, logos and a small HTML page."""
-    from bpnetkit.interpret.logos import save_logos
+    from bpnetkit.report.logos import save_logos
 
     rows = []
     for pat, ms in zip(patterns, matches):
@@ -163,7 +163,7 @@ def seqlet_queries(bed: dict[str, np.ndarray], attributions: str | None = None,
     """
     n = len(bed["chrom"])
     if attributions is not None:
-        from bpnetkit.interpret.attribution_file import read_rows
+        from bpnetkit.io.attributions import read_rows
 
         attr, rows = read_rows(attributions, bed["example"], regions)
         pos = {int(r): k for k, r in enumerate(rows)}
@@ -181,7 +181,7 @@ def seqlet_queries(bed: dict[str, np.ndarray], attributions: str | None = None,
                                         int(np.sign(bed["sign"][k]) or 1)))
         return out
     if genome is not None:
-        from bpnetkit.data.genome import Genome, one_hot_encode
+        from bpnetkit.io.fasta import Genome, one_hot_encode
 
         g = Genome(genome)
         return [one_hot_encode(g.fetch(str(bed["chrom"][k]), int(bed["core_start"][k]),
@@ -193,7 +193,7 @@ def seqlet_queries(bed: dict[str, np.ndarray], attributions: str | None = None,
 
 def annotate_seqlets(seqs: list[np.ndarray], motifs: list[Motif], max_p_value: float = 1e-3):
     """Best match of every seqlet sequence: list of (Match or None)."""
-    from bpnetkit.interpret.tomtom import tomtom_matches
+    from bpnetkit.motifs.tomtom import tomtom_matches
 
     # rows with N (all-zero) get a uniform column so that Tomtom sees a valid PPM
     queries = [np.where(s.sum(axis=1, keepdims=True) > 0, s, 0.25) for s in seqs]
@@ -250,7 +250,7 @@ class AnnotateParams:
 def run_annotate(params: AnnotateParams) -> dict[str, str]:
     """Annotate seqlets and/or MoDISco patterns; write the tables described in the module."""
     from bpnetkit.config import dump_config
-    from bpnetkit.interpret.seqlets import read_seqlet_bed
+    from bpnetkit.motifs.seqlets import read_seqlet_bed
 
     params.validate()
     out = Path(params.output_dir)

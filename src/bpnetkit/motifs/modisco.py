@@ -11,7 +11,7 @@ saves ``<name>.h5`` in modisco-lite's format (readable by ``modisco report``). T
 - ``<name>.patterns.meme``: the patterns' PFMs (trimmed) as a MEME file, usable as a
   ``motif_db`` by ``annotate`` and ``marginalize``;
 - ``<name>.pattern_matches.tsv``, ``<name>.patterns.html``, ``logos/``: our report of the
-  patterns next to their best database matches (see :mod:`bpnetkit.interpret.annotate`).
+  patterns next to their best database matches (see :mod:`bpnetkit.motifs.annotate`).
 
 Inputs that yield no patterns (too few or too weak seqlets) produce an h5 without patterns,
 an empty pattern table and a message rather than an error.
@@ -129,12 +129,12 @@ def _save_empty(path: Path, window: int) -> None:
 def run_modisco(params: ModiscoParams) -> dict[str, str]:
     """Run TF-MoDISco on an attribution h5; write results and reports (see module doc)."""
     from bpnetkit.config import dump_config
-    from bpnetkit.interpret.annotate import (
+    from bpnetkit.io.meme import Motif, load_motif_db, write_meme
+    from bpnetkit.motifs.annotate import (
         annotate_patterns,
         read_modisco_patterns,
         write_pattern_report,
     )
-    from bpnetkit.interpret.motifs import Motif, load_motif_db, write_meme
     from bpnetkit.utils import atomic_path
 
     params.validate()
@@ -181,7 +181,7 @@ def _modisco_report(h5: Path, report_dir: Path, params: ModiscoParams) -> dict[s
     import gzip
     import shutil
 
-    from bpnetkit.interpret.motifs import builtin_motif_db_path
+    from bpnetkit.io.meme import builtin_motif_db_path
 
     db = Path(params.motif_db) if params.motif_db else builtin_motif_db_path()
     report_dir.mkdir(parents=True, exist_ok=True)

@@ -91,16 +91,16 @@ def load_model(path: str | os.PathLike, *, device: Any = None, dtype: Any = None
 
     fmt = detect_format(path)
     if fmt == "native":
-        from bpnetkit.io.native import load_native
+        from bpnetkit.io.models.native import load_native
 
         model = load_native(path)
     elif fmt == "keras_h5":
-        from bpnetkit.io.keras import load_keras
+        from bpnetkit.io.models.keras import load_keras
 
         model = load_keras(path, input_length=input_length, output_length=output_length)
         model.model_info = {"provenance": {"source": str(path), "source_format": "keras_h5"}}
     elif fmt == "archive":
-        from bpnetkit.io.archive import extract_member
+        from bpnetkit.io.models.archive import extract_member
 
         with extract_member(path, member=member, fold=fold) as inner:
             model = load_model(inner, device="cpu", preset=preset, architecture=architecture,
@@ -110,7 +110,7 @@ def load_model(path: str | os.PathLike, *, device: Any = None, dtype: Any = None
             prov.update({"source": str(path), "archive_member": inner.name,
                          "source_format": f"archive/{prov.get('source_format', '?')}"})
     else:
-        from bpnetkit.io.torch_files import load_torch_file
+        from bpnetkit.io.models.torch_files import load_torch_file
 
         model = load_torch_file(path, preset=preset, architecture=architecture,
                                 **preset_kwargs)
@@ -148,7 +148,7 @@ def convert(inputs: list[str | os.PathLike] | str | os.PathLike, out_dir: str | 
         Input path -> output folder.
     """
     from bpnetkit import __version__  # noqa: F401  (recorded by save_model)
-    from bpnetkit.io.native import save_model
+    from bpnetkit.io.models.native import save_model
 
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
