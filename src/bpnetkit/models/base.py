@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,3 +63,52 @@ class PretrainedMixin:
             raise InputError(f"'{local_dir}' holds a {type(model).__name__}, not a "
                              f"{cls.__name__}; use bpnetkit.load_model to load any model.")
         return model
+
+
+@dataclass(frozen=True)
+class RCPermutation:
+    """How a model's tracks map under reverse complement.
+
+    Each tuple is a permutation: after running the model on reverse-complemented input and
+    flipping the positions back, ``tracks[:, perm]`` lines the tracks up with the forward
+    prediction. Stranded pairs swap (``(1, 0)`` for ``[plus, minus]``), unstranded tracks map
+    to themselves; multi-task models declare the pairs of each task.
+
+    Attributes
+    ----------
+    profile : tuple of int
+        Permutation of the profile channels ``(N, S, L)``.
+    counts : tuple of int
+        Permutation of the log-count outputs ``(N, T)``.
+    controls : tuple of int
+        Permutation of the control tracks ``(N, C, L)`` given to the model.
+    """
+
+    profile: tuple[int, ...]
+    counts: tuple[int, ...]
+    controls: tuple[int, ...] = ()
+
+
+def strand_swap(n: int, stranded: bool) -> tuple[int, ...]:
+    """The permutation of ``n`` tracks stored as ``[plus, minus]`` pairs (or unstranded)."""
+    if not stranded:
+        return tuple(range(n))
+    if n % 2:
+        raise ValueError(f"{n} tracks cannot be (plus, minus) pairs.")
+    return tuple(j for i in range(0, n, 2) for j in (i + 1, i))
+
+
+def rc_permutation(model: Any) -> RCPermutation | None:
+    """The reverse-complement track permutation a model declares, or None.
+
+    bpnetkit models (and wrappers around them) declare it with a method
+    ``rc_permutation() -> RCPermutation``; other models (e.g. bpnet-lite's) do not, and
+    callers must then say how their tracks map.
+    """
+    method = getattr(model, "rc_permutation", None)
+    if callable(method):
+        return method()
+    inner = getattr(model, "model", None)  # wrappers
+    if inner is not None and inner is not model:
+        return rc_permutation(inner)
+    return None
