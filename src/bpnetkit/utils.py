@@ -69,6 +69,12 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def is_gzip(path: str | os.PathLike) -> bool:
+    """True when ``path`` starts with the gzip magic bytes (plain gzip or BGZF)."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
 def open_text(path: str | os.PathLike, errors: str = "strict"):
     """Open a text file for reading, plain or gzip-compressed (detected by its magic bytes).
 
@@ -81,8 +87,6 @@ def open_text(path: str | os.PathLike, errors: str = "strict"):
     """
     import gzip
 
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
+    if is_gzip(path):
         return gzip.open(path, "rt", encoding="utf-8", errors=errors)
     return open(path, encoding="utf-8", errors=errors)

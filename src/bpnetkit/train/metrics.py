@@ -69,10 +69,18 @@ def _kl(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return terms.sum(-1)
 
 
-def _jsd_rows(q: np.ndarray, p: np.ndarray) -> np.ndarray:
+def js_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon distance (natural log) between distributions along the last axis.
+
+    ``sqrt(0.5 * KL(p || m) + 0.5 * KL(q || m))`` with ``m = (p + q) / 2``; the one
+    implementation in bpnetkit (metrics, marginalization and variant scores use it).
+    """
     m = 0.5 * (p + q)
     div = 0.5 * (_kl(q, m) + _kl(p, m))
     return np.sqrt(np.clip(div, 0.0, None))
+
+
+_jsd_rows = js_distance
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
