@@ -146,7 +146,7 @@ def main() -> None:
         lite_fit = time.perf_counter() - t
         best = lite
         if os.path.exists("lite.torch"):
-            from bpnetkit.io import load_model
+            from bpnetkit.models.files import load_model
 
             with contextlib.suppress(Exception):
                 best = load_model("lite.torch", device="cpu")

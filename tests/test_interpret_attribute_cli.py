@@ -41,7 +41,7 @@ def workdir(tmp_path_factory):
     torch.manual_seed(0)
     model = BPNet(n_filters=8, n_layers=2, n_outputs=2, n_control_tracks=2,
                   stem_kernel_size=5, profile_kernel_size=7)
-    from bpnetkit.io import save_model
+    from bpnetkit.models.files import save_model
 
     save_model(model, d / "model")
     return d, model

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bpnetkit.io import load_model, save_model
 from bpnetkit.models import BPNet
+from bpnetkit.models.files import load_model, save_model
 from bpnetkit.steps.attribute import model_input_length
 
 

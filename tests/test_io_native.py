@@ -14,8 +14,8 @@ import bpnetkit
 from bpnetkit import load_model, save_model
 from bpnetkit.cli.main import main as cli_main
 from bpnetkit.errors import InputError
-from bpnetkit.io import convert, detect_format
 from bpnetkit.models import BPNet, ChromBPNet, ControlWrapper, MultiTaskBPNet, original_bpnet
+from bpnetkit.models.files import convert, detect_format
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "chrombpnet_keras"
 

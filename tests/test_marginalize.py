@@ -10,8 +10,8 @@ import torch
 
 from bpnetkit.cli.main import main
 from bpnetkit.errors import InputError
-from bpnetkit.io import save_model
 from bpnetkit.io.meme import load_builtin_motifs, select_motifs
+from bpnetkit.models.files import save_model
 from bpnetkit.motifs.marginalize import (
     MarginalizeParams,
     insert_motif,

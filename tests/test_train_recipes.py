@@ -102,7 +102,7 @@ def test_chrombpnet_bias_learns_enzyme_motif_accessibility_does_not(tmp_path):
     assert fp[MOTIF]["nobias_max"] > fp[BIAS_MOTIF]["nobias_max"]
     # after the count shift, the bias model's mean residual on its non-peaks is zero
     from bpnetkit.data.datasets import extract_examples
-    from bpnetkit.io import load_model
+    from bpnetkit.models.files import load_model
     from bpnetkit.train._predict import predict_arrays
 
     bias = load_model(out["bias_model"], device="cpu")

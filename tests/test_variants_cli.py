@@ -13,7 +13,7 @@ MOTIF = "GATTACA"
 
 
 def _model(tmp_path):
-    from bpnetkit.io import save_model
+    from bpnetkit.models.files import save_model
     from test_design import motif_bpnet
 
     path = tmp_path / "model"

@@ -90,3 +90,59 @@ def open_text(path: str | os.PathLike, errors: str = "strict"):
     if is_gzip(path):
         return gzip.open(path, "rt", encoding="utf-8", errors=errors)
     return open(path, encoding="utf-8", errors=errors)
+
+
+def progress(iterable: Any, desc: str = "", total: int | None = None, enabled: bool = True,
+             unit: str = "it", interval: float = 5.0) -> Any:
+    """Iterate with a progress display that stays readable in logs.
+
+    On a terminal this is a tqdm bar (on stderr). Elsewhere (a log file, a batch job) it logs
+    one INFO line to the ``bpnetkit.progress`` logger at most every ``interval`` seconds,
+    instead of tqdm's carriage-return updates.
+
+    Parameters
+    ----------
+    iterable : iterable
+        What to iterate over.
+    desc : str
+        A short label.
+    total : int or None
+        Number of items (taken from ``len(iterable)`` when possible).
+    enabled : bool
+        False iterates silently.
+    unit : str
+        The unit shown.
+    interval : float
+        Seconds between log lines when not on a terminal.
+    """
+    import logging
+    import sys
+    import time
+
+    if not enabled:
+        yield from iterable
+        return
+    if total is None:
+        try:
+            total = len(iterable)
+        except TypeError:
+            total = None
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        yield from tqdm(iterable, desc=desc, total=total, unit=unit, leave=False)
+        return
+    log = logging.getLogger("bpnetkit.progress")
+    start = last = time.monotonic()
+    done = 0
+    for item in iterable:
+        yield item
+        done += 1
+        now = time.monotonic()
+        if now - last >= interval:
+            last = now
+            of = f"/{total}" if total else ""
+            log.info("%s: %d%s %s (%.0f s)", desc or "progress", done, of, unit, now - start)
+    if done and time.monotonic() - start >= interval:
+        log.info("%s: done, %d %s in %.0f s", desc or "progress", done, unit,
+                 time.monotonic() - start)

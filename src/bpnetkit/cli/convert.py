@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Convert every input and print ``input -> folder`` lines."""
-    from bpnetkit.io import convert
+    from bpnetkit.models.files import convert
 
     kwargs = {k: v for k, v in {"preset": args.preset, "member": args.member,
                                 "fold": args.fold, "input_length": args.input_length,

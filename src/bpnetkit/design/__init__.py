@@ -667,7 +667,7 @@ def run_design(params: DesignParams, model: Any = None) -> dict[str, str]:
 
     params.validate()
     if model is None:
-        from bpnetkit.io import load_model
+        from bpnetkit.models.files import load_model
 
         model = load_model(params.model)
     names, X = _start_sequences(params)

@@ -41,7 +41,7 @@ class PretrainedMixin:
     def save_pretrained(self, save_directory: str | os.PathLike,
                         provenance: dict[str, Any] | None = None) -> Path:
         """Write this model to ``save_directory`` (see :func:`bpnetkit.io.save_model`)."""
-        from bpnetkit.io import save_model
+        from bpnetkit.models.files import save_model
 
         return save_model(self, save_directory, provenance=provenance)
 
@@ -56,7 +56,7 @@ class PretrainedMixin:
             When the folder holds a different model class.
         """
         from bpnetkit.errors import InputError
-        from bpnetkit.io import load_model
+        from bpnetkit.models.files import load_model
 
         model = load_model(local_dir, device=device, dtype=dtype)
         if not isinstance(model, cls):

@@ -356,7 +356,7 @@ def run_marginalize(params: MarginalizeParams) -> dict[str, str]:
 
 def _load_model(path: str, device):
     try:
-        from bpnetkit.io import load_model
+        from bpnetkit.models.files import load_model
     except ImportError:  # pragma: no cover
         raise InputError("bpnetkit.io.load_model is not available.") from None
     return load_model(path, device=device)

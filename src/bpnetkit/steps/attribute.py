@@ -179,8 +179,8 @@ def run_attribute(params: AttributeParams) -> dict[str, str]:
     from bpnetkit.data.regions import write_bed
     from bpnetkit.interpret.deeplift import deep_lift_shap
     from bpnetkit.interpret.window_tracks import write_window_bigwig
-    from bpnetkit.io import load_model
     from bpnetkit.io.fasta import extract_sequences
+    from bpnetkit.models.files import load_model
     from bpnetkit.utils import atomic_path, resolve_device
 
     out_dir = Path(params.output_dir)

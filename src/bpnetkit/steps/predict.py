@@ -128,8 +128,8 @@ def run_predict(params: PredictParams) -> dict[str, str]:
     from bpnetkit.data.regions import centered_windows, read_regions, write_bed
     from bpnetkit.interpret.predict import predict
     from bpnetkit.interpret.window_tracks import write_window_bigwig
-    from bpnetkit.io import load_model
     from bpnetkit.io.fasta import Genome, extract_sequences
+    from bpnetkit.models.files import load_model
     from bpnetkit.models.wrappers import ControlWrapper, predicted_track
     from bpnetkit.steps.attribute import (
         model_input_length,

@@ -106,8 +106,8 @@ def run_evaluate(params: EvaluateParams) -> dict[str, str]:
     from bpnetkit.config import dump_config
     from bpnetkit.data.datasets import extract_examples
     from bpnetkit.data.splits import get_split
-    from bpnetkit.io import load_model
     from bpnetkit.io.fasta import Genome
+    from bpnetkit.models.files import load_model
     from bpnetkit.train.metrics import compute_metrics
     from bpnetkit.utils import write_text_atomic
 
@@ -116,7 +116,7 @@ def run_evaluate(params: EvaluateParams) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     prov: dict = {}
     try:
-        from bpnetkit.io import read_model_config
+        from bpnetkit.models.files import read_model_config
 
         prov = read_model_config(params.model).get("provenance", {}) or {}
     except Exception:  # noqa: BLE001 - other formats carry no provenance

@@ -402,8 +402,8 @@ def _finite(d: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 def _fit_bpnet_like(p: FitParams, out: Path) -> tuple[dict[str, str], dict]:
     from bpnetkit.data.datasets import EpochSampler, TrainingDataset
-    from bpnetkit.io import save_model
     from bpnetkit.models.bpnet import BPNet
+    from bpnetkit.models.files import save_model
 
     recipe = RECIPES[p.model_type]
     neg_jitter = recipe["negative_jitter"]
@@ -491,9 +491,9 @@ def marginal_footprint(model, motif: str, in_window: int, n_backgrounds: int = 6
 
 def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, str], dict]:
     from bpnetkit.data.datasets import EpochSampler, TrainingDataset, filter_outliers
-    from bpnetkit.io import load_model, save_model
     from bpnetkit.models.bpnet import BPNet
     from bpnetkit.models.chrombpnet import ChromBPNet
+    from bpnetkit.models.files import load_model, save_model
     from bpnetkit.train.losses import count_weight_from_counts
     from bpnetkit.train.metrics import pearson
 

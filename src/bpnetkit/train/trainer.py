@@ -420,7 +420,7 @@ class Trainer:
     def _save_best(self, row: dict) -> None:
         save = self.save_model_fn
         if save is None:
-            from bpnetkit.io import save_model as save
+            from bpnetkit.models.files import save_model as save
         prov = dict(self.provenance)
         prov["training"] = {"best_epoch": self.best_epoch,
                             "best_valid_loss": float(self.best_valid_loss),

@@ -760,7 +760,7 @@ def _chunks(it: Iterable, n: int) -> Iterator[list]:
 
 
 def _load_model(path: str, device: Any):
-    from bpnetkit.io import load_model
+    from bpnetkit.models.files import load_model
 
     return load_model(path, device=device) if device is not None else load_model(path)
 
