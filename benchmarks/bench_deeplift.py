@@ -1,9 +1,11 @@
 """DeepLIFT/SHAP throughput: bpnetkit ``deep_lift_shap`` vs tangermeme ``deep_lift_shap``.
 
-Both explain the same BPNet (tangermeme through a module-based twin with one ``nn.ReLU`` per
-use, which computes the same function) with the same dinucleotide-shuffled references, batch
-size and device; the hypothetical contributions are compared and sequences per second
-printed side by side, for the counts and the profile targets.
+Both explain the same BPNet, the same wrapped model object (bpnetkit models compute every
+nonlinearity with its own module, so tangermeme's hooks see them; the profile target's
+softmax weighting is registered with tangermeme's elementwise rule), with the same
+dinucleotide-shuffled references, batch size and device; the hypothetical contributions are
+compared and sequences per second printed side by side, for the counts and the profile
+targets.
 
     python benchmarks/bench_deeplift.py [--n 2] [--repeats 2] [--shuffles 20] [--batch-size 32]
 """
@@ -18,14 +20,9 @@ import numpy as np
 import torch
 
 from bpnetkit.interpret.deeplift import deep_lift_shap
-from bpnetkit.interpret.hook_models import (
-    HookBPNet,
-    HookCountWrapper,
-    HookProfileWrapper,
-    SoftmaxWeighting,
-)
 from bpnetkit.interpret.shuffle import dinucleotide_shuffle
 from bpnetkit.models import BPNet, CountWrapper, ProfileWrapper
+from bpnetkit.models.layers import SoftmaxWeighting
 
 
 def main() -> None:
@@ -46,30 +43,28 @@ def main() -> None:
 
     torch.manual_seed(0)
     model = BPNet(args.filters, args.layers, n_outputs=2, n_control_tracks=0).eval()
-    twin = HookBPNet(model)
     rng = np.random.default_rng(0)
     X = torch.from_numpy(np.eye(4, dtype=np.float32)[rng.integers(0, 4, (args.n, args.length))]
                          .transpose(0, 2, 1).copy())
     R = dinucleotide_shuffle(X, n=args.shuffles, random_state=1)
-    targets = {"counts": (CountWrapper(model), HookCountWrapper(twin)),
-               "profile": (ProfileWrapper(model), HookProfileWrapper(twin))}
+    targets = {"counts": CountWrapper(model), "profile": ProfileWrapper(model)}
     print(f"BPNet {args.filters} filters x {args.layers} layers, {args.n} x {args.length} bp, "
           f"{args.shuffles} references, batch {args.batch_size} pairs, "
           f"{torch.get_num_threads()} threads, {args.device}")
     print(f"{'target':8s} {'tangermeme seq/s':>17s} {'bpnetkit seq/s':>15s} {'ratio':>6s} "
           f"{'max |diff|':>11s} {'max delta':>10s}")
-    for name, (ours_m, twin_m) in targets.items():
+    for name, wrapped in targets.items():
         t_ours = t_theirs = float("inf")
         for _ in range(args.repeats):  # interleaved, best of each: fair on a busy machine
             t = time.perf_counter()
-            res = deep_lift_shap(ours_m, X, references=R, hypothetical=True,
+            res = deep_lift_shap(wrapped, X, references=R, hypothetical=True,
                                  return_deltas=True, batch_size=args.batch_size,
                                  device=args.device)
             t_ours = min(t_ours, time.perf_counter() - t)
             t = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                theirs = t_dls(twin_m, X, references=R, hypothetical=True,
+                theirs = t_dls(wrapped, X, references=R, hypothetical=True,
                                batch_size=args.batch_size, device=args.device,
                                additional_nonlinear_ops={SoftmaxWeighting: _nonlinear})
             t_theirs = min(t_theirs, time.perf_counter() - t)
@@ -86,7 +81,7 @@ def main() -> None:
                           device=args.device, dtype=torch.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = t_dls(HookProfileWrapper(HookBPNet(md)), Xd, references=Rd, hypothetical=True,
+        theirs = t_dls(ProfileWrapper(md), Xd, references=Rd, hypothetical=True,
                        device=args.device,
                        additional_nonlinear_ops={SoftmaxWeighting: _nonlinear})
     print(f"float64 check (profile, 1 sequence x 2 references): max |diff| = "

@@ -50,8 +50,9 @@ def main() -> None:
     from memelite.io import read_meme as peer_read_meme
     from tangermeme.seqlet import recursive_seqlets
 
-    from bpnetkit.io.meme import builtin_motif_db_path, read_meme, select_motifs
+    from bpnetkit.io.meme import read_meme
     from bpnetkit.motifs.annotate import contribution_ppm
+    from bpnetkit.motifs.database import builtin_motif_db_path, select_motifs
     from bpnetkit.motifs.seqlets import call_seqlets
     from bpnetkit.motifs.tomtom import tomtom_matches
     from bpnetkit.testing.planted import planted_attributions

@@ -25,6 +25,8 @@ import warnings
 import numpy as np
 import torch
 
+from bpnetkit.interpret.predict import predict
+from bpnetkit.io.fasta import ALPHABET
 from bpnetkit.models.bpnet import BPNet
 from bpnetkit.train.metrics import compute_metrics
 from bpnetkit.train.trainer import Trainer
@@ -39,7 +41,7 @@ def simulate(n: int, in_window: int, out_window: int, seed: int):
     trim = (in_window - out_window) // 2
     pos = np.arange(out_window)
     rate = np.full((n, 2, out_window), 0.02)
-    motif = np.array(["ACGT".index(c) for c in MOTIF])
+    motif = np.array([ALPHABET.index(c) for c in MOTIF])
     for i in range(n):
         for _ in range(int(rng.integers(0, 4))):
             p = int(rng.integers(trim + 20, trim + out_window - 20 - len(motif)))
@@ -115,9 +117,7 @@ def main() -> None:
     t = time.perf_counter()
     tr.fit(lambda e: batches(Xtr, ytr, args.batch_size, e), valid)
     ours_fit = time.perf_counter() - t
-    ours.eval()
-    with torch.no_grad():
-        lg, lc = ours(torch.from_numpy(Xte))
+    lg, lc = predict(ours, Xte, device="cpu")
     m_ours = compute_metrics(yte, lg.numpy(), lc.numpy())
 
     # --- bpnet-lite ---------------------------------------------------------------------------
@@ -146,13 +146,10 @@ def main() -> None:
         lite_fit = time.perf_counter() - t
         best = lite
         if os.path.exists("lite.torch"):
-            from bpnetkit.models.files import load_model
-
-            with contextlib.suppress(Exception):
-                best = load_model("lite.torch", device="cpu")
-    best.eval()
-    with torch.no_grad():
-        lg2, lc2 = best(torch.from_numpy(Xte))
+            # bpnet-lite pickles its best-validation model (with numpy scalars, which
+            # bpnetkit's restricted loader refuses); this run just wrote it, so it is trusted
+            best = torch.load("lite.torch", map_location="cpu", weights_only=False)
+    lg2, lc2 = predict(best, Xte, device="cpu")
     m_lite = compute_metrics(yte, lg2.numpy(), lc2.numpy())
 
     # --- throughput of training steps, same model and batch --------------------------------

@@ -1,13 +1,17 @@
 """Variant effects and greedy design: bpnetkit vs tangermeme on the same random BPNet.
 
-1. SNV effects: ``bpnetkit.variants.substitution_effect`` (one row per variant) vs
+1. SNV effects: ``bpnetkit.interpret.edits.substitution_effect`` (one row per variant) vs
    ``tangermeme.variant_effect.substitution_effect`` (one replicated example per variant).
 2. Greedy single-base design of log counts: ``bpnetkit.design.greedy_design`` vs
    ``tangermeme.design.greedy_substitution`` (same number of rounds).
+3. The ``variant-effect`` step in variant-scorer's format (reverse-complement averaging, peak
+   quantiles, null variants) on a random genome: variants per second (variant-scorer
+   itself runs on TensorFlow and is not compared).
 
 Prints wall times, their ratio and the largest difference of the results.
 
     python benchmarks/bench_variants.py [--variants 512] [--length 1000] [--rounds 2]
+        [--scorer-variants 256] [--null-per-variant 2]
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ def main() -> None:
     ap.add_argument("--length", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--design-length", type=int, default=200)
+    ap.add_argument("--scorer-variants", type=int, default=256)
+    ap.add_argument("--null-per-variant", type=int, default=2)
     args = ap.parse_args()
 
     from tangermeme.design import greedy_substitution
     from tangermeme.variant_effect import substitution_effect as tm_sub
 
     from bpnetkit.design import greedy_design, make_target
+    from bpnetkit.interpret.edits import substitution_effect
     from bpnetkit.models import BPNet, CountWrapper
-    from bpnetkit.variants import substitution_effect
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -78,6 +84,36 @@ def main() -> None:
           f"{'max |diff|':>12}")
     for name, n, a, b, d in table:
         print(f"{name:<24}{n:>8}{a:>12.3f}{b:>14.3f}{a / b:>8.2f}{d:>12.2e}")
+    bench_step(model, L, args.scorer_variants, args.null_per_variant, rng)
+
+
+def bench_step(model, L: int, n: int, null_per_variant: int, rng) -> None:
+    """Time the variant-effect step (variant-scorer format) on a random genome."""
+    import tempfile
+    from pathlib import Path
+
+    from bpnetkit.steps.variant_effect import VariantEffectParams, run
+
+    size = 20 * L + n * 50
+    chrom = "".join(rng.choice(list("ACGT"), size=size))
+    with tempfile.TemporaryDirectory() as d:
+        fa = Path(d) / "g.fa"
+        fa.write_text(">chr1\n" + chrom + "\n")
+        pos = np.sort(rng.choice(np.arange(L, size - L), size=n, replace=False))
+        lines = [f"chr1\t{p + 1}\t{chrom[p]}\t{'ACGT'[('ACGT'.index(chrom[p]) + 1) % 4]}\tv{k}"
+                 for k, p in enumerate(pos)]
+        (Path(d) / "v.tsv").write_text("\n".join(lines) + "\n")
+        starts = np.arange(L, size - 2 * L, L)[:10]
+        (Path(d) / "p.bed").write_text("".join(f"chr1\t{s}\t{s + 200}\n" for s in starts))
+        params = VariantEffectParams(variants=str(Path(d) / "v.tsv"), genome=str(fa),
+                                     model="m", output_dir=d, in_window=L, device="cpu",
+                                     peaks=str(Path(d) / "p.bed"),
+                                     null_per_variant=null_per_variant)
+        t = time.perf_counter()
+        run(params, model=model)
+        dt = time.perf_counter() - t
+    print(f"variant-effect (variant_scorer format, rc-averaged, {null_per_variant} null per "
+          f"variant): {n} variants in {dt:.2f} s ({n / dt:.1f} variants/s)")
 
 
 if __name__ == "__main__":

@@ -2,16 +2,9 @@
 
 import numpy as np
 
+from bpnetkit.io.fasta import ALPHABET, one_hot_encode
+
 MOTIF = "GATAAG"
-
-
-def one_hot(seq: str) -> np.ndarray:
-    idx = {"A": 0, "C": 1, "G": 2, "T": 3}
-    out = np.zeros((4, len(seq)), np.int8)
-    for i, c in enumerate(seq):
-        if c in idx:
-            out[idx[c], i] = 1
-    return out
 
 
 def simulate(n: int, length: int, out_len: int, seed: int = 0, stranded: bool = True,
@@ -19,7 +12,7 @@ def simulate(n: int, length: int, out_len: int, seed: int = 0, stranded: bool = 
     """Random sequences; each carries 0-3 copies of ``motif`` near the centre. Counts are
     Poisson with a peak under each copy, so the total grows with the number of copies."""
     rng = np.random.default_rng(seed)
-    seqs = rng.choice(list("ACGT"), size=(n, length))
+    seqs = rng.choice(list(ALPHABET), size=(n, length))
     trim = (length - out_len) // 2
     n_copies = rng.integers(0, 4, size=n)
     S = 2 if stranded else 1
@@ -34,7 +27,7 @@ def simulate(n: int, length: int, out_len: int, seed: int = 0, stranded: bool = 
                 shift = -3 if s == 0 else 3
                 rate[i, s] += gain / S * np.exp(-0.5 * ((pos - c - shift) / 3.0) ** 2) / 7.5
     y = rng.poisson(rate).astype(np.float32)
-    X = np.stack([one_hot("".join(s)) for s in seqs])
+    X = np.stack([one_hot_encode("".join(s)) for s in seqs])
     return X, y, n_copies
 
 
@@ -85,7 +78,7 @@ def make_genome_dataset(tmp, chroms=("chr1", "chr2", "chr3", "chr4", "chr5"),
     peaks, negs = [], []
     fasta = []
     for c in chroms:
-        seq = rng.choice(list("ACGT"), size=chrom_len)
+        seq = rng.choice(list(ALPHABET), size=chrom_len)
         bias = np.ones(chrom_len)
         if bias_motif:
             for p in range(30, chrom_len - 30, bias_every):

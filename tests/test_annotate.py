@@ -11,10 +11,10 @@ pytest.importorskip("memelite")
 
 from bpnetkit.cli.main import main  # noqa: E402
 from bpnetkit.errors import InputError  # noqa: E402
-from bpnetkit.io.meme import load_builtin_motifs, select_motifs  # noqa: E402
-from bpnetkit.motifs.annotate import AnnotateParams, run_annotate  # noqa: E402
-from bpnetkit.motifs.seqlets import SeqletsParams, run_seqlets  # noqa: E402
+from bpnetkit.motifs.database import load_builtin_motifs, select_motifs  # noqa: E402
 from bpnetkit.motifs.tomtom import bh_qvalues, tomtom_matches  # noqa: E402
+from bpnetkit.steps.annotate import AnnotateParams, run_annotate  # noqa: E402
+from bpnetkit.steps.seqlets import SeqletsParams, run_seqlets  # noqa: E402
 from bpnetkit.testing.planted import planted_attributions, write_attribution_h5  # noqa: E402
 
 NAMES = ["CTCF", "GATA1", "SPI1"]
@@ -63,8 +63,8 @@ def test_annotate_seqlets_counts_and_cooccurrence(tmp_path):
                          starts=np.arange(120) * 1000)
     seq = run_seqlets(SeqletsParams(attributions=str(h5), output_dir=str(tmp_path / "s"),
                                     max_length=25))
-    params = {"seqlets": seq["seqlets"], "attributions": str(h5),
-              "output_dir": str(tmp_path / "a")}
+    params = {"seqlets": seq.seqlets, "attributions": str(h5),
+              "output_dir": str(tmp_path / "a"), "mode": "best_match"}
     pj = tmp_path / "annotate.json"
     pj.write_text(json.dumps(params))
     assert main(["annotate", "-p", str(pj)]) == 0
@@ -79,7 +79,7 @@ def test_annotate_seqlets_counts_and_cooccurrence(tmp_path):
         row = next(r for r in counts if r["motif"] == f"{m.name} {m.alt_name}")
         assert int(row["n_positive_seqlets"]) >= 0.85 * n
         n_regions = len(np.unique(ps.sites[ps.sites[:, 3] == i, 0]))
-        assert abs(int(row["n_regions"]) - n_regions) <= max(3, 0.1 * n_regions)
+        assert abs(int(row["n_regions"]) - n_regions) <= max(4, 0.15 * n_regions)
     # co-occurrence against the planted truth: regions holding both motifs
     co = _read_tsv(out / "annotate.cooccurrence.tsv")
     label = {i: f"{m.name} {m.alt_name}" for i, m in enumerate(motifs)}
@@ -90,10 +90,23 @@ def test_annotate_seqlets_counts_and_cooccurrence(tmp_path):
             row = next(r for r in co if r["motif"] == label[a])
             assert abs(int(row[label[b]]) - truth) <= max(3, 0.15 * truth), (a, b)
     matches = _read_tsv(out / "annotate.seqlet_matches.tsv")
-    assert len(matches) == len(open(seq["seqlets"]).read().splitlines()) - 1
+    assert len(matches) == len(open(seq.seqlets).read().splitlines()) - 1
     good = [r for r in matches if r["match"]]
     assert all(float(r["q_value"]) >= float(r["p_value"]) for r in good)
     assert all(r["chrom"] == "chr1" for r in matches)
+
+    # the default mode labels by family: the same three motifs, paralogs collapsed
+    ann = run_annotate(AnnotateParams(output_dir=str(tmp_path / "fam"), seqlets=seq.seqlets,
+                                      attributions=str(h5)))
+    fam = _read_tsv(ann.motif_counts)
+    assert fam[0]["motif"] != "(unannotated)" and fam[-1]["motif"] == "(unannotated)"
+    top3 = [r["motif"] for r in fam[:3]]
+    assert any(x.startswith("CTCF (MA0139.2") for x in top3)
+    assert any(x.startswith("GATA family (GATA1") for x in top3)
+    assert any("SPI1" in x.upper() for x in top3) and len(fam) == 4
+    fm = _read_tsv(ann.seqlet_matches)
+    assert {r["source"] for r in fm} <= {"seqlet", ""}
+    assert all(r["label"] == "" or r["match"] for r in fm)
 
 
 def test_annotate_errors(tmp_path):
@@ -103,6 +116,11 @@ def test_annotate_errors(tmp_path):
         run_annotate(AnnotateParams(output_dir=str(tmp_path), seqlets=str(empty)))
     with pytest.raises(InputError, match="seqlets.*modisco"):
         run_annotate(AnnotateParams(output_dir=str(tmp_path)))
+    with pytest.raises(InputError, match="mode must be one of"):
+        run_annotate(AnnotateParams(output_dir=str(tmp_path), seqlets=str(empty), mode="x"))
+    with pytest.raises(InputError, match="'pattern' needs both"):
+        run_annotate(AnnotateParams(output_dir=str(tmp_path), seqlets=str(empty),
+                                    mode="pattern"))
     bad = tmp_path / "bad.meme"
     bad.write_text("MEME version 4\n\nMOTIF a\nletter-probability matrix: alength= 4 w= 1\n"
                    "0.5 0.5 x 0\n")

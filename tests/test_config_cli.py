@@ -82,12 +82,53 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path):
     assert target.read_text() == "new"
 
 
-def test_resolve_device_defaults_to_available():
+@pytest.mark.parametrize("has_cuda, expected", [(True, "cuda"), (False, "cpu")])
+def test_resolve_device_defaults_to_available(monkeypatch, has_cuda, expected):
     import torch
 
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: has_cuda)
     assert resolve_device(None).type == expected
     assert resolve_device("cpu").type == "cpu"
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_resolve_device_rejects_what_the_machine_lacks(monkeypatch):
+    import torch
+
+    from bpnetkit.errors import InputError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InputError, match="no usable CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(InputError, match="not a valid device"):
+        resolve_device("gpu0")
+
+
+def test_cli_logs_to_stderr_info_by_default_debug_with_v(tmp_path, capsys):
+    import logging
+
+    from bpnetkit.cli.main import StderrHandler, configure_logging
+
+    lib = logging.getLogger("bpnetkit.some.module")
+    try:
+        # library messages reach stderr through the handler the command line installs
+        p = tmp_path / "bad.json"
+        p.write_text(json.dumps({"threshold": 0.5}))
+        assert main(["seqlets", "-p", str(p)]) == 2  # attributions/output_dir missing
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "required key" in err and "Traceback" not in err
+        lib.info("an info line")
+        lib.debug("a debug line")
+        err = capsys.readouterr().err
+        assert "an info line" in err and "a debug line" not in err
+        assert main(["seqlets", "-v", "--print-defaults"]) == 0
+        lib.debug("a debug line")
+        assert "a debug line" in capsys.readouterr().err
+        handlers = [h for h in logging.getLogger("bpnetkit").handlers
+                    if isinstance(h, StderrHandler)]
+        assert len(handlers) == 1  # installed once however often main runs
+    finally:
+        configure_logging(False)
 
 
 def test_version_and_help():

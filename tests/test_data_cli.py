@@ -26,7 +26,9 @@ def test_bam2bw_cli(tmp_path, capsys):
                              "name": "s", "stranded": True, "preset": "atac"}))
     assert main(["bam2bw", "-p", str(p)]) == 0
     out = capsys.readouterr().out
-    assert "plus\t" in out and (tmp_path / "o" / "s.minus.bw").exists()
+    for strand in ("plus", "minus"):  # the step's outputs are printed
+        assert str(tmp_path / "o" / f"s.{strand}.bw") in out
+        assert (tmp_path / "o" / f"s.{strand}.bw").exists()
     resolved = json.loads((tmp_path / "o" / "s.bam2bw.params.json").read_text())
     assert resolved["min_mapq"] == 0 and resolved["preset"] == "atac"
 

@@ -10,16 +10,11 @@ import numpy as np
 import pyBigWig
 import pytest
 
-from bpnetkit.data.regions import (
-    centered_windows,
-    read_regions,
-    remove_blacklisted,
-    write_bed,
-    write_regions,
-)
+from bpnetkit.data.regions import centered_windows, remove_blacklisted
 from bpnetkit.data.signals import extract_signals
 from bpnetkit.data.splits import get_split
 from bpnetkit.errors import InputError, MissingFileError
+from bpnetkit.io.bed import read_regions, write_bed, write_regions
 from bpnetkit.io.fasta import (
     Genome,
     extract_sequences,

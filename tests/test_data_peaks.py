@@ -9,9 +9,10 @@ import numpy as np
 import pysam
 import pytest
 
-from bpnetkit.data.peaks import PeaksParams, find_macs3, macs3_command, run_peaks
-from bpnetkit.data.regions import read_regions
+from bpnetkit.data.peaks import find_macs3, macs3_command
 from bpnetkit.errors import InputError, MissingToolError
+from bpnetkit.io.bed import read_regions
+from bpnetkit.steps.peaks import PeaksParams, run_peaks
 
 SIZE = 200_000
 CENTERS = [30_000, 90_000, 150_000]
@@ -64,13 +65,13 @@ def test_run_peaks_finds_planted_peaks(tmp_path):
     out = run_peaks(PeaksParams(treatment=[str(bam)], output_dir=str(tmp_path / "o"),
                                 format="BAM", genome_size=str(SIZE), qvalue=0.01, nomodel=True,
                                 extsize=100, blacklist=str(bl)))
-    peaks = read_regions(out["peaks"])
+    peaks = read_regions(out.peaks)
     assert len(peaks.extra) == 3  # narrowPeak columns 7-9 kept
     near = [np.abs(peaks.summit - c).min() for c in CENTERS]
     assert near[0] < 100 and near[1] < 100
     assert near[2] > 10  # the excluded one was removed
-    assert len(peaks) <= 6
-    assert (tmp_path / "o" / "peaks.macs3.log").exists()
+    assert len(peaks) <= 6 and out.n_peaks == len(peaks)
+    assert out.macs3_log == str(tmp_path / "o" / "peaks.macs3.log") and out.missing() == []
     with pytest.raises(InputError, match="single-end"):
         run_peaks(PeaksParams(treatment=[str(bam)], output_dir=str(tmp_path / "o2"),
                               format="BAMPE", genome_size=str(SIZE)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from collections import Counter
 
 import numpy as np
@@ -10,14 +11,11 @@ import pyBigWig
 import pysam
 import pytest
 
-from bpnetkit.data.reads import (
-    Bam2BwParams,
-    read_chrom_sizes,
-    reads_to_bigwig,
-    run_bam2bw,
-    write_bigwig,
-)
+from bpnetkit.data.reads import reads_to_bigwig
 from bpnetkit.errors import InputError
+from bpnetkit.io.bigwig import write_bigwig
+from bpnetkit.io.chrom_sizes import read_chrom_sizes
+from bpnetkit.steps.bam2bw import Bam2BwOutputs, Bam2BwParams, run_bam2bw
 
 SIZES = {"chr1": 5000, "chr2": 3000, "chrM": 100}
 
@@ -231,8 +229,13 @@ def test_run_bam2bw_writes_params(tmp_path):
     bam = write_bam(tmp_path / "r.bam", make_reads(200))
     out = run_bam2bw(Bam2BwParams(inputs=[str(bam)], output_dir=str(tmp_path / "out"),
                                   name="x", stranded=False))
-    assert set(out) == {"signal", "params"}
-    assert (tmp_path / "out" / "x.bw").exists()
+    assert isinstance(out, Bam2BwOutputs)
+    assert out.bigwigs == [str(tmp_path / "out" / "x.bw")]
+    assert out.missing() == [] and Bam2BwOutputs.from_dict(out.to_dict()) == out
+    assert json.loads(open(out.params).read())["stranded"] is False
+    both = run_bam2bw(Bam2BwParams(inputs=[str(bam)], output_dir=str(tmp_path / "out"),
+                                   name="y"))
+    assert both.bigwigs == [str(tmp_path / "out" / f"y.{s}.bw") for s in ("plus", "minus")]
 
 
 @pytest.mark.parametrize("zooms", [0, 3])

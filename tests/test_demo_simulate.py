@@ -28,7 +28,7 @@ def demo(tmp_path_factory):
 
 def test_planted_sites_are_real_motif_instances(demo):
     from bpnetkit.io.fasta import Genome, one_hot_encode
-    from bpnetkit.io.meme import load_builtin_motifs, select_motifs
+    from bpnetkit.motifs.database import load_builtin_motifs, select_motifs
 
     data, _ = demo
     truth = json.loads(open(data.truth).read())
@@ -68,7 +68,7 @@ def test_stranded_footprints_flank_the_motif(demo):
 
 
 def test_reads_enriched_at_peaks_and_control_flat(demo):
-    from bpnetkit.data.regions import read_regions
+    from bpnetkit.io.bed import read_regions
 
     data, _ = demo
     peaks = read_regions(data.peaks)

@@ -14,17 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from bpnetkit.design import (
-    DesignParams,
-    gradient_design,
-    greedy_design,
-    make_target,
-    read_fasta,
-    run_design,
-)
+from bpnetkit.design import gradient_design, greedy_design, make_target
 from bpnetkit.errors import InputError
 from bpnetkit.io.fasta import one_hot_encode
 from bpnetkit.models import BPNet
+from bpnetkit.steps.design import DesignOutputs, DesignParams, read_fasta, run
 
 MOTIF = "GATTACA"
 K = len(MOTIF)
@@ -163,15 +157,16 @@ def test_run_design_writes_fasta_and_edits(tmp_path):
     fa.write_text(f">a\n{plant(background(W, 7), ALMOST, 25)}\n>b\n{background(W, 8)}\n")
     params = DesignParams(model="-", output_dir=str(tmp_path / "o"), sequences=str(fa),
                           method="greedy", max_edits=3)
-    out = run_design(params, model=m)
-    recs = read_fasta(out["fasta"])
+    out = run(params, model=m)
+    assert isinstance(out, DesignOutputs) and out.missing() == []
+    recs = read_fasta(out.fasta)
     assert [n for n, _ in recs] == ["a_designed", "b_designed"]
     assert MOTIF in recs[0][1]
-    lines = open(out["edits"]).read().splitlines()
+    lines = open(out.edits).read().splitlines()
     assert lines[0].split("\t")[:4] == ["sequence", "round", "kind", "position"]
     assert lines[1].split("\t")[0] == "a"
-    assert json.loads(open(out["params"]).read())["method"] == "greedy"
-    summary = open(out["summary"]).read().splitlines()
+    assert json.loads(open(out.params).read())["method"] == "greedy"
+    summary = open(out.summary).read().splitlines()
     assert summary[1].split("\t")[0] == "a" and float(summary[1].split("\t")[2]) >= 3 - 1e-4
 
 
@@ -203,11 +198,11 @@ def test_run_design_motif_names_from_meme(tmp_path):
     write_meme([Motif("MA9999.1", pwm, alt_name="TOY")], db)
     fa = tmp_path / "start.fa"
     fa.write_text(f">a\n{background(W, 9)}\n")
-    out = run_design(DesignParams(model="-", output_dir=str(tmp_path / "o"), sequences=str(fa),
+    out = run(DesignParams(model="-", output_dir=str(tmp_path / "o"), sequences=str(fa),
                                   motif_names=["toy"], motif_db=str(db), max_edits=1),
                      model=motif_bpnet())
-    assert MOTIF in read_fasta(out["fasta"])[0][1]
-    assert f"motif:{MOTIF}:+" in open(out["edits"]).read()
+    assert MOTIF in read_fasta(out.fasta)[0][1]
+    assert f"motif:{MOTIF}:+" in open(out.edits).read()
 
 
 def test_track_target_with_output_mask():
@@ -219,3 +214,15 @@ def test_track_target_with_output_mask():
                         motifs=[MOTIF], progress=False)
     (e,) = res.edits
     assert 12 <= e["position"] < 22 and e["alt"] == MOTIF
+
+
+def test_plain_callable_target_matches_module_target():
+    # a target that is a plain function (not a torch module) designs the same sequence
+    m = motif_bpnet()
+    target = make_target(m, "counts")
+    start = one_hot_encode(plant(background(W, 1), ALMOST, 25))
+    a = greedy_design(target, start, goal="max", max_edits=2, progress=False, device="cpu")
+    b = greedy_design(lambda X: target(X), start, goal="max", max_edits=2, progress=False,
+                      device="cpu")
+    assert np.array_equal(a.X, b.X) and a.edits == b.edits
+    assert b.final[0] == pytest.approx(counts(m, decode(b.X[0])), abs=1e-5)

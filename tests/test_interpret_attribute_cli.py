@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import h5py
@@ -71,9 +72,39 @@ def test_attribute_writes_modisco_layout_bed_and_bigwigs(workdir):
     starts = np.array([int(b[1]) for b in bed])
     X = extract_sequences(d / "genome.fa", [b[0] for b in bed], starts, starts + L)
     np.testing.assert_array_equal(raw, X)
-    # contributions sum to f(x) - mean f(reference) (zero controls); loose: 3 references
-    contrib = proj.sum(axis=(1, 2))
-    assert np.abs(contrib).max() > 0
+    # summation to delta: the contributions of each region sum to f(x) - mean_r f(r), with
+    # the references recomputed here (per-row seeds, the dinucleotide shuffle) and f the
+    # model run forward here with zero controls
+    from bpnetkit.interpret.shuffle import (
+        codes_to_one_hot,
+        dinucleotide_shuffle_codes,
+        one_hot_to_codes,
+    )
+
+    seeds = np.random.SeedSequence(0).generate_state(4, dtype=np.uint32).astype(np.int64)
+    refs = codes_to_one_hot(dinucleotide_shuffle_codes(one_hot_to_codes(X), 3, seeds))
+    assert not np.array_equal(refs[:, 0], X)
+
+    model64 = copy.deepcopy(model).double().eval()
+
+    def scores(seqs):
+        x = torch.from_numpy(np.ascontiguousarray(seqs)).double()
+        with torch.no_grad():
+            logits, log_counts = model64(x, torch.zeros(len(x), 2, L, dtype=torch.float64))
+        flat = logits.reshape(len(x), -1)
+        centred = flat - flat.mean(dim=1, keepdim=True)
+        profile = (centred * torch.softmax(centred, dim=1)).sum(dim=1)
+        return {"counts": log_counts[:, 0].numpy(), "profile": profile.numpy()}
+
+    f_x = scores(X)
+    f_r = scores(refs.reshape(-1, 4, L))
+    for target in ("counts", "profile"):
+        with h5py.File(out / f"attributions_{target}.h5") as f:
+            hyp_t, raw_t = f["shap/seq"][:], f["raw/seq"][:]
+        delta = f_x[target] - f_r[target].reshape(4, 3).mean(axis=1)
+        assert np.abs(delta).max() > 1e-4  # a meaningful comparison
+        np.testing.assert_allclose((hyp_t * raw_t).sum(axis=(1, 2)), delta, rtol=1e-3,
+                                   atol=1e-7)
     # the bigWig carries the per-base sums, each base from the window with the nearer centre
     import pyBigWig
 
@@ -104,8 +135,9 @@ def test_attribute_scores_independent_of_chunks_and_shards(workdir):
 
     full = run("attr_full", chunk_size=3)
     shard = run("attr_shard", chunk_size=1, shard_index=1, n_shards=2)
-    assert shard["counts_h5"].endswith("attributions_counts.shard1-of-2.h5")
-    with h5py.File(full["counts_h5"]) as f, h5py.File(shard["counts_h5"]) as g:
+    assert shard.h5["counts"].endswith("attributions_counts.shard1-of-2.h5")
+    assert full.bigwigs == {} and shard.regions_bed.endswith("regions.shard1-of-2.bed")
+    with h5py.File(full.h5["counts"]) as f, h5py.File(shard.h5["counts"]) as g:
         raw, hyp = f["raw/seq"][:], f["shap/seq"][:]
         np.testing.assert_array_equal(g["raw/seq"][:], raw[2:])
         np.testing.assert_allclose(g["shap/seq"][:], hyp[2:], rtol=1e-5, atol=1e-7)
@@ -165,13 +197,37 @@ def test_predict_tiles_chromosomes_and_writes_tracks(workdir):
 
 
 def test_predict_peaks_and_bad_chrom(workdir, tmp_path):
-    d, _ = workdir
+    d, model = workdir
     res = run_predict(PredictParams(model=str(d / "model"), genome=str(d / "genome.fa"),
                                     output_dir=str(tmp_path / "p"),
                                     peaks=str(d / "peaks.narrowPeak"), in_window=L,
                                     device="cpu", bigwigs=False))
-    with h5py.File(res["h5"]) as f:
+    assert res.bigwigs == []
+    with h5py.File(res.h5) as f:
         assert f["logits"].shape[0] == 4
+        logits = f["logits"][:]
+    # reverse-complement averaging uses the model's (plus, minus) pair; tracks in order
+    rc = run_predict(PredictParams(model=str(d / "model"), genome=str(d / "genome.fa"),
+                                   output_dir=str(tmp_path / "rc"),
+                                   peaks=str(d / "peaks.narrowPeak"), in_window=L,
+                                   device="cpu", rc_average=True))
+    assert [p.rsplit("/", 1)[1] for p in rc.bigwigs] == ["predicted_plus.bw",
+                                                          "predicted_minus.bw"]
+    assert rc.missing() == []
+    starts = np.array([int(line.split()[1]) for line in
+                       open(rc.regions_bed).read().splitlines()])
+    chroms = [line.split()[0] for line in open(rc.regions_bed).read().splitlines()]
+    from bpnetkit.io.fasta import extract_sequences
+
+    trim = (L - logits.shape[2]) // 2
+    X = torch.from_numpy(extract_sequences(d / "genome.fa", chroms, starts - trim,
+                                           starts - trim + L)).float()
+    with torch.no_grad():
+        pf, _ = model.eval()(X, torch.zeros(len(X), 2, L))
+        pr, _ = model(X.flip(dims=(1, 2)), torch.zeros(len(X), 2, L))
+    with h5py.File(rc.h5) as f:
+        np.testing.assert_allclose(f["logits"][:], ((pf + pr.flip(dims=(2,))[:, [1, 0]]) / 2)
+                                   .numpy(), rtol=1e-4, atol=1e-5)
     with pytest.raises(InputError, match="not in the genome"):
         run_predict(PredictParams(model=str(d / "model"), genome=str(d / "genome.fa"),
                                   output_dir=str(tmp_path / "q"), chroms=["chrX"],

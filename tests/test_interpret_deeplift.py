@@ -11,17 +11,9 @@ from torch import nn
 
 from bpnetkit.errors import InputError
 from bpnetkit.interpret.deeplift import UnsupportedOpError, deep_lift_shap
-from bpnetkit.interpret.hook_models import (
-    Exp,
-    HookBPNet,
-    HookChromBPNet,
-    HookCountWrapper,
-    HookProfileWrapper,
-    Log,
-    SoftmaxWeighting,
-)
 from bpnetkit.interpret.shuffle import dinucleotide_shuffle
 from bpnetkit.models import BPNet, ChromBPNet, CountWrapper, ProfileWrapper
+from bpnetkit.models.layers import Exp, Log, SoftmaxWeighting
 
 L = 64
 K = 6
@@ -49,11 +41,11 @@ def cases():
     """(name, our model, hookable twin) for BPNet / ChromBPNet counts and profile targets."""
     b = tiny_bpnet()
     c = tiny_chrombpnet()
-    hb, hc = HookBPNet(b), HookChromBPNet(c)
-    return [("bpnet-counts", CountWrapper(b), HookCountWrapper(hb)),
-            ("bpnet-profile", ProfileWrapper(b), HookProfileWrapper(hb)),
-            ("chrombpnet-counts", CountWrapper(c), HookCountWrapper(hc)),
-            ("chrombpnet-profile", ProfileWrapper(c), HookProfileWrapper(hc))]
+    # bpnetkit models are module-based: the hook-based oracle explains the same objects
+    return [("bpnet-counts", CountWrapper(b), CountWrapper(b)),
+            ("bpnet-profile", ProfileWrapper(b), ProfileWrapper(b)),
+            ("chrombpnet-counts", CountWrapper(c), CountWrapper(c)),
+            ("chrombpnet-profile", ProfileWrapper(c), ProfileWrapper(c))]
 
 
 CASES = cases()

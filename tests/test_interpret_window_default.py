@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bpnetkit.models import BPNet
 from bpnetkit.models.files import load_model, save_model
-from bpnetkit.steps.attribute import model_input_length
+from bpnetkit.steps._regions import model_input_length
 
 
 def test_window_comes_from_training_provenance(tmp_path):

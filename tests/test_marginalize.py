@@ -10,16 +10,12 @@ import torch
 
 from bpnetkit.cli.main import main
 from bpnetkit.errors import InputError
-from bpnetkit.io.meme import load_builtin_motifs, select_motifs
 from bpnetkit.models.files import save_model
-from bpnetkit.motifs.marginalize import (
-    MarginalizeParams,
-    insert_motif,
-    js_distance,
-    load_backgrounds,
-    marginalize,
-)
+from bpnetkit.motifs.database import load_builtin_motifs, select_motifs
+from bpnetkit.motifs.marginalize import insert_motif, marginalize, prepare_backgrounds
+from bpnetkit.steps.marginalize import MarginalizeParams, load_backgrounds, read_profiles
 from bpnetkit.testing.planted import pwm_bpnet
+from bpnetkit.train.metrics import js_distance
 
 PLANTED = ["CTCF", "SPI1"]
 OTHERS = ["GATA1", "FOXA1", "SOX2", "TEAD1", "NFYA", "REST", "CEBPB", "HNF4A", "MAX", "NRF1",
@@ -34,7 +30,7 @@ def db():
 def test_planted_motifs_rank_first(db):
     planted = select_motifs(db, PLANTED)
     model = pwm_bpnet(planted, kernel=21)
-    X = load_backgrounds(length=200, n=24, random_state=0)
+    X = prepare_backgrounds(length=200, n=24, random_state=0)
     cands = select_motifs(db, OTHERS[:6] + PLANTED + OTHERS[6:])
     for insertion in ("consensus", "sample"):
         effects = marginalize(model, cands, X, insertion=insertion, random_state=1)
@@ -86,13 +82,32 @@ def test_run_marginalize_end_to_end(tmp_path, db):
         assert float(r["attribution_inserted"]) > float(r["attribution_background"])
     sp = (out / "marginalize.spacing.tsv").read_text().splitlines()
     assert len(sp) == 3 and sp[0].startswith("motif_a\tmotif_b\tspacing")
-    html = (out / "marginalize.html").read_text()
-    assert html.count("<img") >= 2 * len(rows)
     assert (out / "marginalize.params.json").exists()
+    assert not list(out.glob("**/*.png")) and not list(out.glob("**/*.html"))  # data only
+    # mean profiles for the report: the background and one (S, L) profile per motif, each a
+    # distribution over strands and positions; an inserted planted motif changes the shape
+    prof = read_profiles(out / "marginalize.profiles.npz")
+    assert sorted(prof.motifs) == sorted(r["motif"] for r in rows)
+    assert prof.inserted.shape == (len(rows), *prof.background.shape)
+    np.testing.assert_allclose(prof.inserted.sum(axis=(1, 2)), 1.0, rtol=1e-6)
+    ctcf = next(r["motif"] for r in rows if r["name"] == "CTCF")
+    jsd = float(js_distance(prof.background.ravel(), prof.of(ctcf).ravel()))
+    assert jsd > 0.01
+    # the report's HTML of the ranking: a logo and a profile figure per shown motif
+    from bpnetkit.report.motifs import marginalize_html, profile_figure, spacing_figure
+    from bpnetkit.report.tables import read_table
+
+    effects = read_table(out / "marginalize.tsv")
+    html = marginalize_html(effects, prof, db, read_table(out / "marginalize.spacing.tsv"))
+    assert html.count("<img") == 2 * len(rows) + 1
+    from matplotlib.figure import Figure
+
+    assert isinstance(profile_figure(prof.background, prof.of(ctcf)), Figure)
+    assert isinstance(spacing_figure(read_table(out / "marginalize.spacing.tsv")), Figure)
 
 
 def test_bad_inputs(db):
-    X = load_backgrounds(length=10, n=2)
+    X = prepare_backgrounds(length=10, n=2)
     long = select_motifs(db, ["CTCF"])[0]
     with pytest.raises(InputError, match="longer than the sequence window"):
         insert_motif(X, long)
@@ -124,3 +139,21 @@ def test_backgrounds_from_regions_are_dinucleotide_shuffles(tmp_path):
     for a, b in zip(raw, X):
         np.testing.assert_array_equal(dinucs(a), dinucs(b))
         assert not np.array_equal(a, b)
+
+
+def test_models_with_control_tracks_get_zero_controls(db):
+    """Marginalization predicts through the one prediction path, which gives a model with
+    control tracks zeros; the effect equals a direct forward pass with zero controls."""
+    from bpnetkit.models.bpnet import BPNet
+
+    torch.manual_seed(0)
+    model = BPNet(n_filters=8, n_layers=2, n_outputs=2, n_control_tracks=2).eval()
+    X = prepare_backgrounds(length=300, n=6, random_state=2)
+    motif = select_motifs(db, ["CTCF"])[0]
+    eff = marginalize(model, [motif], X)[0]
+    zeros = torch.zeros(X.shape[0], 2, X.shape[2])
+    with torch.no_grad():
+        base = model(torch.tensor(X, dtype=torch.float32), zeros)[1].numpy()
+        after = model(torch.tensor(insert_motif(X, motif), dtype=torch.float32), zeros)[1]
+    assert eff.delta_log_counts == pytest.approx(float((after.numpy() - base).mean()),
+                                                 rel=1e-4, abs=1e-7)

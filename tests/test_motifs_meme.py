@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from bpnetkit.errors import InputError
-from bpnetkit.io.meme import (
-    Motif,
+from bpnetkit.io.meme import Motif, read_meme, write_meme
+from bpnetkit.motifs.database import (
+    builtin_motif_db_path,
     load_builtin_motifs,
-    read_meme,
+    load_motif_db,
+    motif_db_path,
     select_motifs,
     trim_motif,
-    write_meme,
 )
 
 JASPAR_STYLE = """MEME version 4
@@ -178,6 +179,11 @@ def test_builtin_database():
     assert ctcf.name.startswith("MA0139")
     with pytest.raises(InputError, match="not in the motif database"):
         select_motifs(ms, ["NOT_A_TF_XYZ"])
+    # None, "" and "builtin" all mean the packaged file; a path means that file
+    for key in (None, "", "builtin"):
+        assert motif_db_path(key) == builtin_motif_db_path()
+    assert [m.name for m in load_motif_db(None)] == [m.name for m in ms]
+    assert select_motifs(ms, ["ma0139.2"])[0].alt_name.upper() == "CTCF"
 
 
 def test_motif_helpers():
@@ -227,3 +233,27 @@ def test_agrees_with_memelite_reader(tmp_path):
     assert len(peer) == len(ours)
     for m in ours[::50]:
         np.testing.assert_allclose(m.pwm, peer[m.label].T, atol=1e-5)
+
+
+def test_logo_figures_stack_information_content():
+    from matplotlib.figure import Figure
+
+    from bpnetkit.report.logos import logos_figure
+    from bpnetkit.report.motifs import motif_logo_figure
+
+    ctcf = select_motifs(load_builtin_motifs(), ["CTCF"])[0]
+    fig = motif_logo_figure(ctcf)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    # the letters of column i stack up to the information content of position i (bits)
+    ax = fig.axes[0]
+    tops = np.zeros(ctcf.length)
+    for patch in ax.patches:
+        ext = patch.get_path().get_extents()
+        col = int(round((ext.x0 + ext.x1) / 2))
+        tops[col] = max(tops[col], ext.y1)
+    p = ctcf.pwm
+    ic = 2 + np.where(p > 0, p * np.log2(np.where(p > 0, p, 1)), 0).sum(axis=1)
+    np.testing.assert_allclose(tops, ic, atol=1e-6)
+    two = logos_figure([ctcf.pwm, -ctcf.pwm], ["a", "b"], ["information", "values"],
+                       starts=[3, 0])
+    assert len(two.axes) == 2 and two.axes[1].get_ylim()[0] < 0

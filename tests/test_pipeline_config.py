@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,9 +12,14 @@ import numpy as np
 import pytest
 
 from bpnetkit.cli.main import main
+from bpnetkit.config import field_defaults, load_config
 from bpnetkit.errors import ConfigError, InputError, MissingFileError
+from bpnetkit.io.fasta import Genome
 from bpnetkit.pipeline import load_pipeline_params, run_pipeline
-from bpnetkit.pipeline.checks import check_inputs
+from bpnetkit.pipeline.builders import BUILDERS, peaks_choices
+from bpnetkit.pipeline.checks import check_inputs, plan_step_params
+from bpnetkit.pipeline.config import PipelineParams
+from bpnetkit.pipeline.registry import COMMAND_STEPS, PIPELINE_STEPS, get_step
 
 pysam = pytest.importorskip("pysam")
 
@@ -74,6 +80,7 @@ def test_pipeline_json_writes_complete_valid_json(data):
     assert (d["pos_shift"], d["neg_shift"], d["model_type"]) == (4, -4, "chrombpnet")
     cfg = load_pipeline_params(out)  # round-trips
     assert cfg.name == "exp"
+    _assert_every_knob_written(d, cfg)
     # chrombpnet defaults the shifts when not given; bpnet keeps 0
     main(["pipeline-json", "-s", str(g), "-i", str(bam), "-n", "x", "-o", str(out),
           "--model-type", "chrombpnet"])
@@ -173,3 +180,214 @@ def _write(tmp: Path, d: dict) -> Path:
     p = tmp / "p.json"
     p.write_text(json.dumps(d))
     return p
+
+
+def _knobs(spec) -> set[str]:
+    """The Params fields of a step that the pipeline does not fill itself."""
+    return {f.name for f in dataclasses.fields(spec.params_class)} - BUILDERS[spec.name].fills \
+        - {"output_dir"}
+
+
+def _assert_every_knob_written(d: dict, cfg: PipelineParams) -> None:
+    for spec in PIPELINE_STEPS:
+        written = d[spec.key]
+        assert set(written) == _knobs(spec), spec.key
+        defaults, _ = field_defaults(spec.params_class)
+        chosen = peaks_choices(cfg) if spec.name == "peaks" else {}
+        for k, v in written.items():
+            assert v == chosen.get(k, defaults[k]), (spec.key, k)
+    # the data keys are not knobs (the pipeline fills them from the data and earlier steps)
+    assert "signals" not in d["fit_parameters"] and "genome" not in d["fit_parameters"]
+    assert "max_epochs" in d["fit_parameters"] and "n_shuffles" in d["attribute_parameters"]
+
+
+def test_pipeline_json_knobs_change_nothing(data):
+    """Writing every knob at its value for the run builds the same parameters for every
+    step as leaving the objects empty."""
+    tmp, g, bam, peaks = data
+    out = tmp / "p.json"
+    assert main(["pipeline-json", "-s", str(g), "-i", str(bam), "-n", "exp", "-o", str(out),
+                 "--output-dir", str(tmp / "run")]) == 0
+    full = load_pipeline_params(out)
+    empty = load_pipeline_params(out)
+    for key in {s.key for s in PIPELINE_STEPS}:
+        setattr(empty, key, {})
+    sizes = dict(Genome(str(g)).chrom_sizes)
+    planned_full, _ = plan_step_params(full, sizes)
+    planned_empty, _ = plan_step_params(empty, sizes)
+    assert planned_full == planned_empty
+    assert {"bigwigs", "peaks", "negatives", "fit", "attribute", "report"} <= set(planned_full)
+    # the builders connect steps through typed outputs
+    fit = planned_full["fit"]
+    assert fit.signals == [str(tmp / "run" / "bigwigs" / f"bigwigs.planned.{i}")
+                           for i in range(2)]
+    assert fit.peaks == str(tmp / "run" / "peaks" / "peaks.planned")
+    assert planned_full["attribute"].model == str(tmp / "run" / "fit" / "model.planned")
+    assert planned_full["seqlets"].attributions == \
+        str(tmp / "run" / "attribute" / "h5.planned.profile")
+    assert not (tmp / "run").exists()
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("fit_parameters", {"max_epoch": 3}, r"'fit_parameters' has key 'max_epoch'.*"
+                                         r"Did you mean 'max_epochs'"),
+    ("fit_parameters", {"max_epochs": "ten"}, r"'max_epochs' must be an integer"),
+    ("seqlet_parameters", {"treshold": 0.01}, r"'seqlet_parameters' has key 'treshold'.*"
+                                              r"Did you mean 'threshold'"),
+    ("annotation_parameters", {"n_matches": "3"}, r"'n_matches' must be an integer"),
+    ("bam2bw_parameters", {"min_mapq": 2.5}, r"'min_mapq' must be an integer"),
+    ("report_parameters", {"n_profile": 2}, r"'report_parameters' has key 'n_profile'"),
+    ("marginalize_parameters", {"output_dir": "x"}, r"'marginalize_parameters.output_dir' "
+                                                    r"cannot be set"),
+])
+def test_bad_step_parameter_fails_before_any_step(data, key, value, match):
+    tmp, g, bam, peaks = data
+    p = _write(tmp, {"genome": str(g), "inputs": [str(bam)], "peaks": str(peaks),
+                     "output_dir": str(tmp / "run"), key: value})
+    with pytest.raises(ConfigError, match=match):
+        run_pipeline(load_pipeline_params(p), log=lambda m: None)
+    assert not (tmp / "run").exists()  # no step (and no run folder) was started
+    assert main(["pipeline", "-p", str(p)]) == 2
+
+
+def test_invalid_split_fails_before_any_step(data):
+    tmp, g, bam, peaks = data
+    p = _write(tmp, {"genome": str(g), "inputs": [str(bam)], "peaks": str(peaks),
+                     "output_dir": str(tmp / "run"), "training_chroms": ["chr1"],
+                     "validation_chroms": ["chr2"], "test_chroms": ["chr2"]})
+    with pytest.raises(ConfigError, match=r"validation_chroms.*test_chroms.*'chr2' is in both"):
+        run_pipeline(load_pipeline_params(p), log=lambda m: None)
+    assert not (tmp / "run").exists()
+    # a split JSON named in fit_parameters is checked too
+    split = tmp / "split.json"
+    split.write_text(json.dumps({"train": ["chr1", "chr2"], "valid": ["chr2"]}))
+    p = _write(tmp, {"genome": str(g), "inputs": [str(bam)], "peaks": str(peaks),
+                     "output_dir": str(tmp / "run"), "fit_parameters": {"split": str(split)}})
+    with pytest.raises(ConfigError, match=r"'fit_parameters.split'.*'chr2' is in both"):
+        run_pipeline(load_pipeline_params(p), log=lambda m: None)
+    assert not (tmp / "run").exists()
+
+
+def test_bad_values_and_missing_files_in_step_parameters_fail_early(data):
+    tmp, g, bam, peaks = data
+    base = {"genome": str(g), "inputs": [str(bam)], "peaks": str(peaks),
+            "output_dir": str(tmp / "run")}
+    # a value the step's own validate() rejects
+    p = _write(tmp, base | {"seqlet_parameters": {"min_length": 30, "max_length": 20}})
+    with pytest.raises(InputError, match="min_length"):
+        run_pipeline(load_pipeline_params(p), log=lambda m: None)
+    # a file named in a *_parameters object
+    p = _write(tmp, base | {"marginalize_parameters": {"motif_db": str(tmp / "no.meme")}})
+    with pytest.raises(MissingFileError, match="marginalize_parameters.motif_db"):
+        run_pipeline(load_pipeline_params(p), log=lambda m: None)
+    # a chromosome the genome lacks
+    p = _write(tmp, base | {"predict_parameters": {"chroms": ["chr9"]}})
+    with pytest.raises(InputError, match="predict_parameters.chroms.*chr9"):
+        run_pipeline(load_pipeline_params(p), log=lambda m: None)
+    assert not (tmp / "run").exists()
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_STEPS))
+def test_print_defaults_prints_every_key(command, capsys, tmp_path):
+    spec = COMMAND_STEPS[command]
+    assert main([command, "--print-defaults"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    fields = dataclasses.fields(spec.params_class)
+    required = [f.name for f in fields if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING]
+    assert doc.pop("_required", []) == required
+    assert list(doc) == [f.name for f in fields]
+    for f in fields:
+        if f.name in required:
+            assert doc[f.name] is None
+        elif f.default is not dataclasses.MISSING:
+            assert doc[f.name] == (list(f.default) if isinstance(f.default, tuple)
+                                   else f.default), f.name
+    # the printed document is a valid parameter file once the required keys are filled in
+    filled = {k: ([] if k in ("signals", "inputs") else "x") for k in required}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({**doc, **filled, "_required": required}))
+    try:
+        params = load_config(spec.params_class, path)
+    except InputError as e:  # validate() may ask for more than placeholders give
+        assert "must be" not in str(e) and "unknown key" not in str(e), e
+    else:
+        assert {k: getattr(params, k) for k in doc if k not in required} == \
+            {k: v for k, v in doc.items() if k not in required} | \
+            {k: getattr(params, k) for k in doc if k not in required
+             and isinstance(getattr(params, k), tuple)}
+
+
+def test_pipeline_print_defaults(capsys):
+    assert main(["pipeline", "--print-defaults"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {f.name for f in dataclasses.fields(PipelineParams)}
+    _assert_every_knob_written(doc, PipelineParams())
+
+
+def test_missing_params_flag_is_an_error(capsys):
+    assert main(["seqlets"]) == 2
+    assert "--print-defaults" in capsys.readouterr().err
+
+
+# the Outputs fields the pipeline builds on (the contract of each step)
+CONTRACT = {
+    "bam2bw": {"bigwigs", "params"},
+    "peaks": {"peaks", "macs3_log", "params"},
+    "negatives": {"negatives", "report", "params"},
+    "fit": {"model", "model_nobias", "bias_model", "checkpoint", "log", "metrics", "params"},
+    "evaluate": {"metrics_json", "metrics_tsv", "predictions", "params"},
+    "predict": {"regions_bed", "h5", "bigwigs", "params"},
+    "attribute": {"regions_bed", "h5", "bigwigs", "params"},
+    "seqlets": {"seqlets", "params"},
+    "annotate": {"seqlet_matches", "motif_counts", "cooccurrence", "pattern_matches", "params"},
+    "modisco": {"modisco_h5", "patterns_meme", "pattern_matches", "n_patterns", "report_html",
+                "params"},
+    "marginalize": {"effects", "profiles", "params"},
+    "variant_effect": {"scores", "skipped", "summary", "params"},
+    "design": {"fasta", "edits", "summary", "params"},
+    "step": {"html", "params"},  # the report step (bpnetkit.report.step)
+}
+
+
+def test_every_step_module_keeps_the_contract():
+    from bpnetkit.pipeline.registry import STEPS
+    from bpnetkit.steps.base import StepOutputs
+
+    assert set(BUILDERS) == {s.name for s in PIPELINE_STEPS}
+    for spec in STEPS:
+        mod = spec.load()
+        assert dataclasses.is_dataclass(mod.Params) and callable(mod.run), spec.name
+        assert issubclass(mod.Outputs, StepOutputs), spec.name
+        fields = {f.name for f in dataclasses.fields(mod.Outputs)}
+        missing = CONTRACT[spec.module.rsplit(".", 1)[1]] - fields
+        assert not missing, (spec.name, missing)
+
+
+def test_verbose_and_exclusion_lists_reach_every_step_that_has_them(data):
+    from bpnetkit.pipeline.builders import accepts_list
+
+    tmp, g, bam, peaks = data
+    excl = [tmp / "a.bed", tmp / "b.bed"]
+    for e in excl:
+        e.write_text("chr1\t0\t10\n")
+    sizes = dict(Genome(str(g)).chrom_sizes)
+    cfg = load_pipeline_params(_write(tmp, {"genome": str(g), "inputs": [str(bam)],
+                                            "output_dir": str(tmp / "run"), "verbose": False,
+                                            "exclusion_lists": [str(excl[0])]}))
+    planned, _ = plan_step_params(cfg, sizes)
+    with_verbose = [n for n, p in planned.items() if hasattr(p, "verbose")]
+    assert "fit" in with_verbose
+    assert all(planned[n].verbose is False for n in with_verbose)
+    assert planned["fit"].exclusion_lists == [str(excl[0])]
+    assert planned["negatives"].blacklist in (str(excl[0]), [str(excl[0])])
+    assert planned["peaks"].blacklist in (str(excl[0]), [str(excl[0])])
+    # two lists: every step that takes a list gets both; a step taking one file is an error
+    cfg.exclusion_lists = [str(e) for e in excl]
+    cls = get_step("negatives").params_class
+    if accepts_list(cls, "blacklist"):
+        planned, _ = plan_step_params(cfg, sizes)
+        assert planned["negatives"].blacklist == cfg.exclusion_lists
+    else:
+        with pytest.raises(ConfigError, match="'exclusion_lists' names 2 files"):
+            plan_step_params(cfg, sizes)

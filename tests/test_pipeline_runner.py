@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bpnetkit.errors import ConfigError
-from bpnetkit.pipeline.runner import Runner, Step, StepNotApplicable, read_stamp
+from bpnetkit.pipeline.runner import STAMP, Runner, Step, StepNotApplicable, read_stamp
+from bpnetkit.steps.base import StepOutputs
 
 
 @dataclass
@@ -17,6 +18,21 @@ class CopyParams:
     source: str
     output_dir: str
     suffix: str = "!"
+
+
+@dataclass
+class TextOutputs(StepOutputs):
+    text: str
+
+
+@dataclass
+class NoOutputs(StepOutputs):
+    pass
+
+
+@dataclass
+class PageOutputs(StepOutputs):
+    html: str
 
 
 class Recorder:
@@ -27,29 +43,40 @@ class Recorder:
         self.fail: set[str] = set()
 
     def make(self, name: str):
-        def func(params: CopyParams) -> dict[str, str]:
+        def func(params: CopyParams) -> TextOutputs:
             self.calls.append(name)
             if name in self.fail:
                 raise RuntimeError(f"{name} interrupted")
             out = Path(params.output_dir) / f"{name}.txt"
             out.write_text(Path(params.source).read_text() + params.suffix)
-            return {"text": str(out)}
+            return TextOutputs(text=str(out))
         return func
 
 
-def make_steps(rec: Recorder, source: Path, suffix: str = "!") -> list[Step]:
+def make_steps(rec: Recorder, source: Path, suffix: str = "!",
+               extra: dict | None = None) -> list[Step]:
+    """Three copy steps a -> b -> c; ``extra`` adds keys to what b's builder returns."""
     def first(ctx):
         return {"source": str(source), "output_dir": str(ctx.step_dir), "suffix": suffix}
 
-    def after(prev):
+    def after(prev, more=None):
         def build(ctx):
             return {"source": ctx.output(prev, "text"), "output_dir": str(ctx.step_dir),
-                    "extra_key_the_step_lacks": 1}
+                    **(more or {})}
         return build
 
-    return [Step("a", first, rec.make("a"), params_class=CopyParams),
-            Step("b", after("a"), rec.make("b"), requires=("a",), params_class=CopyParams),
-            Step("c", after("b"), rec.make("c"), requires=("b",), params_class=CopyParams)]
+    return [Step("a", first, rec.make("a"), params_class=CopyParams,
+                 outputs_class=TextOutputs),
+            Step("b", after("a", extra), rec.make("b"), requires=("a",),
+                 params_class=CopyParams, outputs_class=TextOutputs),
+            Step("c", after("b"), rec.make("c"), requires=("b",), params_class=CopyParams,
+                 outputs_class=TextOutputs)]
+
+
+def _snapshot(run_dir: Path) -> dict[str, tuple[int, str]]:
+    """mtime and content of every file of a run folder."""
+    return {str(p.relative_to(run_dir)): (p.stat().st_mtime_ns, p.read_text())
+            for p in sorted(run_dir.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -64,16 +91,41 @@ def test_rerun_does_no_work(setup):
     tmp, src, rec = setup
     s1 = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
     assert [r.status for r in s1.results] == ["ran"] * 3
-    assert Path(s1["c"].outputs["text"]).read_text() == "x!!!"
+    assert Path(s1["c"].outputs.text).read_text() == "x!!!"
     assert rec.calls == ["a", "b", "c"]
-    # resolved params written; unknown keys dropped
+    # the resolved params and the typed outputs are written
     params = json.loads((tmp / "run" / "b" / "params.json").read_text())
-    assert "extra_key_the_step_lacks" not in params and params["suffix"] == "!"
-    mtime = Path(s1["c"].outputs["text"]).stat().st_mtime_ns
+    assert params == {"source": s1["a"].outputs.text, "output_dir": str(tmp / "run" / "b"),
+                      "suffix": "!"}
+    assert read_stamp(tmp / "run" / "c")["outputs"] == {"text": s1["c"].outputs.text}
+    before = _snapshot(tmp / "run")
     s2 = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
     assert [r.status for r in s2.results] == ["cached"] * 3
     assert rec.calls == ["a", "b", "c"]  # nothing ran again
-    assert Path(s2["c"].outputs["text"]).stat().st_mtime_ns == mtime
+    # cached outputs come back typed, equal to the first run's
+    assert [s2[n].outputs for n in "abc"] == [s1[n].outputs for n in "abc"]
+    assert isinstance(s2["c"].outputs, TextOutputs)
+    assert _snapshot(tmp / "run") == before  # no file (output, params, stamp) was touched
+
+
+def test_unknown_key_is_an_error_not_dropped(setup):
+    tmp, src, rec = setup
+    steps = make_steps(rec, src, extra={"sufix": "?"})
+    s = Runner(steps, tmp / "run", log=lambda m: None).run()
+    assert [r.status for r in s.results] == ["ran", "failed", "blocked"]
+    assert "sufix" in s["b"].message and "Did you mean 'suffix'" in s["b"].message
+    assert rec.calls == ["a"]
+    assert not (tmp / "run" / "b" / "params.json").exists()
+    with pytest.raises(ConfigError, match="unknown key 'sufix'.*Did you mean 'suffix'"):
+        Runner(make_steps(rec, src, extra={"sufix": "?"}), tmp / "run",
+               log=lambda m: None).run(stop_on_error=True)
+
+
+def test_step_must_return_its_outputs(tmp_path):
+    steps = [Step("a", lambda ctx: {}, lambda params: {"text": "x"})]
+    s = Runner(steps, tmp_path / "run", log=lambda m: None).run()
+    assert s["a"].status == "failed" and "returned dict" in s["a"].message
+    assert not (tmp_path / "run" / "a" / STAMP).exists()
 
 
 def test_changed_param_or_input_reruns_downstream(setup):
@@ -83,7 +135,7 @@ def test_changed_param_or_input_reruns_downstream(setup):
     s = Runner(make_steps(rec, src, suffix="?"), tmp / "run", log=lambda m: None).run()
     # a's params changed -> a reruns; its output changed -> b and c rerun
     assert rec.calls == ["a", "b", "c"]
-    assert Path(s["c"].outputs["text"]).read_text() == "x?!!"
+    assert Path(s["c"].outputs.text).read_text() == "x?!!"
     rec.calls.clear()
     src.write_text("yy")  # input file changed (size and mtime)
     Runner(make_steps(rec, src, suffix="?"), tmp / "run", log=lambda m: None).run()
@@ -103,13 +155,13 @@ def test_interrupted_run_resumes(setup):
     s2 = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
     assert rec.calls == ["b", "c"]  # a was not redone
     assert [r.status for r in s2.results] == ["cached", "ran", "ran"]
-    assert Path(s2["c"].outputs["text"]).read_text() == "x!!!"
+    assert Path(s2["c"].outputs.text).read_text() == "x!!!"
 
 
 def test_deleted_output_reruns_step(setup):
     tmp, src, rec = setup
     s1 = Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
-    Path(s1["c"].outputs["text"]).unlink()
+    Path(s1["c"].outputs.text).unlink()
     rec.calls.clear()
     Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
     assert rec.calls == ["c"]
@@ -165,7 +217,7 @@ def test_not_applicable_and_unavailable_steps(tmp_path):
 
     def fn(params):
         calls.append(params["x"])
-        return {}
+        return NoOutputs()
 
     steps = [Step("opt", skip, fn),
              Step("missing", build, "bpnetkit.no_such_module:run_x"),
@@ -188,7 +240,7 @@ def test_folder_input_containing_own_outputs_stays_cached(tmp_path):
         calls.append(1)
         out = Path(params["output_dir"]) / "page.html"
         out.write_text(f"run {len(calls)}")  # differs every time it runs
-        return {"html": str(out)}
+        return PageOutputs(html=str(out))
 
     steps = [Step("report", build, fn)]
     Runner(steps, tmp_path / "run", log=lambda m: None).run()

@@ -1,106 +1,232 @@
-"""The HTML report: self-contained, the right peaks and logos, missing parts said plainly."""
+"""The HTML report, built from a real run folder written by the real steps on tiny data.
+
+A tiny simulated data set (planted motifs) goes through the whole pipeline once; the
+report then shows what the steps wrote, read through their typed ``Outputs``. Every value
+checked here is read independently from the step's own files (JSON, TSV, bigWigs).
+"""
 
 from __future__ import annotations
 
 import base64
+import csv
+import dataclasses
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 
-from bpnetkit.report.html import ReportParams, marginal_ranking, run_report
+from bpnetkit.pipeline.registry import outputs_from_dict
+from bpnetkit.pipeline.runner import STAMP, read_stamp
+from bpnetkit.report.html import NOT_RUN
+from bpnetkit.report.sections import register_section, registered_sections, unregister_section
+from bpnetkit.report.step import ReportOutputs, ReportParams, build_report, run_report
 
 pyBigWig = pytest.importorskip("pyBigWig")
-h5py = pytest.importorskip("h5py")
+pytest.importorskip("modiscolite")
+pytest.importorskip("memelite")
 
 
-def _bigwig(path, chrom_len, values: dict[int, float]):
-    bw = pyBigWig.open(str(path), "w")
-    bw.addHeader([("chr1", chrom_len)])
-    pos = sorted(values)
-    bw.addEntries(["chr1"] * len(pos), pos, ends=[p + 1 for p in pos],
-                  values=[float(values[p]) for p in pos])
-    bw.close()
-    return str(path)
+def _outputs(run_dir, step):
+    stamp = read_stamp(run_dir / step)
+    assert stamp is not None and stamp["status"] == "done", f"{step} did not finish"
+    return outputs_from_dict(step, stamp["outputs"])
 
 
-@pytest.fixture
-def run(tmp_path):
-    from bpnetkit.config import dump_config
-    from bpnetkit.pipeline.config import PipelineParams
-
-    L = 5000
-    g = tmp_path / "g.fa"
-    rng = np.random.default_rng(0)
-    g.write_text(">chr1\n" + "".join(rng.choice(list("ACGT"), L)) + "\n")
-    peaks = tmp_path / "peaks.bed"
-    peaks.write_text("chr1\t900\t1100\tp1\nchr1\t2900\t3100\tp2\nchr1\t3900\t4100\tp3\n")
-    # observed: most reads at the peak around 3000
-    obs_p = _bigwig(tmp_path / "obs.plus.bw", L, {3000: 50, 1000: 5, 4000: 2})
-    obs_m = _bigwig(tmp_path / "obs.minus.bw", L, {3010: 40, 1010: 4})
-    pred_p = _bigwig(tmp_path / "pred.plus.bw", L, {3001: 45, 1000: 6})
-    pred_m = _bigwig(tmp_path / "pred.minus.bw", L, {3011: 35})
-    run_dir = tmp_path / "run"
-    cfg = PipelineParams(genome=str(g), inputs=[obs_p, obs_m], peaks=str(peaks),
-                         out_window=200, in_window=400, output_dir=str(run_dir), name="t")
-    run_dir.mkdir()
-    dump_config(cfg, run_dir / "pipeline.json")
-    (run_dir / "fit").mkdir()
-    log = run_dir / "fit" / "log.tsv"
-    log.write_text("epoch\ttrain_loss\tvalid_loss\n1\t10.0\t11.0\n2\t8.0\t9.5\n3\t7.0\t9.0\n")
-    (run_dir / "evaluate").mkdir()
-    metrics = run_dir / "evaluate" / "metrics.json"
-    metrics.write_text(json.dumps({"test": {"counts_pearson": 0.81, "profile_jsd": 0.42}}))
-    # attributions: a strong block of contributions in row 1 at positions 50-58
-    X = np.zeros((2, 4, 100), dtype=np.int8)
-    X[:, rng.integers(0, 4, 100), np.arange(100)] = 1
-    H = rng.normal(0, 0.001, (2, 4, 100)).astype(np.float32)
-    H[1, :, 50:58] = 1.0
-    (run_dir / "attribute").mkdir()
-    h5 = run_dir / "attribute" / "attr.h5"
-    with h5py.File(h5, "w") as fh:
-        fh["raw/seq"] = X
-        fh["shap/seq"] = H
-    marg = run_dir / "marg.tsv"
-    marg.write_text("rank\tmotif\tname\tdelta_log_counts\n1\tMA1\tAAA\t0.9\n2\tMA2\tBBB\t0.1\n")
-    outputs = {"fit": {"log": str(log), "model": str(run_dir / "fit")},
-               "evaluate": {"metrics": str(metrics)},
-               "predict": {"plus": pred_p, "minus": pred_m},
-               "attribute": {"attributions": str(h5)},
-               "marginalize": {"effects": str(marg)}}
-    return run_dir, outputs
+def _tsv(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
 
 
-def test_report_is_self_contained_with_expected_content(run):
-    run_dir, outputs = run
-    res = run_report(ReportParams(run_dir=str(run_dir), output_dir=str(run_dir / "report"),
-                                  name="t", outputs=outputs,
-                                  pipeline=str(run_dir / "pipeline.json"), n_profiles=1,
-                                  n_attribution_examples=1))
-    text = open(res["html"]).read()
-    # self-contained: no external images, scripts or stylesheets
-    assert not re.search(r"src=['\"](?!data:)", text)
-    assert "<link" not in text and "<script" not in text
-    imgs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
-    assert len(imgs) >= 4  # curves, profiles, attribution logo, marginalization bars
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished pipeline run on a tiny simulated data set."""
+    import torch
+
+    from bpnetkit.demo.run import demo_pipeline_params
+    from bpnetkit.demo.simulate import DemoSpec, simulate
+    from bpnetkit.pipeline import run_pipeline
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("report_run")
+    data = simulate(root / "data", DemoSpec(n_chroms=3, chrom_length=40_000, n_peaks=60,
+                                            in_window=400, random_state=1))
+    cfg = demo_pipeline_params(data, root / "run", size="small", call_peaks=False,
+                               device="cpu")
+    cfg = dataclasses.replace(
+        cfg, truth=None,
+        fit_parameters=cfg.fit_parameters | {"n_filters": 8, "n_layers": 2, "max_epochs": 2,
+                                             "patience": 2},
+        attribute_parameters={"n_shuffles": 2},
+        # a 2-epoch model's attributions are weak: a lenient threshold still gives seqlets
+        seqlet_parameters={"threshold": 0.05},
+        marginalize_parameters=cfg.marginalize_parameters | {"n_backgrounds": 4})
+    summary = run_pipeline(cfg, log=lambda m: None)
+    assert summary.ok, summary.table()
+    return cfg, summary
+
+
+@pytest.fixture(scope="module")
+def page(run):
+    cfg, summary = run
+    rep = summary["report"].outputs
+    assert isinstance(rep, ReportOutputs)
+    return open(rep.html).read()
+
+
+def test_report_is_self_contained(page):
+    assert not re.search(r"src=['\"](?!data:)", page)
+    assert "<link" not in page and "<script" not in page
+    imgs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    # GC match, training curves, profiles, attribution logos, marginalization bars
+    assert len(imgs) >= 5
     for b in imgs:
         assert base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n"
-    # metrics from the evaluate step
-    assert "test.counts_pearson" in text and "0.81" in text
-    # the single profile shown is the peak with the most observed reads (summit 3000)
-    assert "chr1:2900-3100" in text and "chr1:900-1100" not in text
-    # the attribution logo is centred on the planted block of row 1 (positions 50-58)
-    m = re.search(r"row1:(\d+)-(\d+)", text)
-    assert m and int(m.group(1)) <= 50 and int(m.group(2)) >= 58
-    # missing steps are reported, not crashed on
-    assert "Not available: no MoDISco results" in text
-    assert "did not run / unavailable" in text
 
 
-def test_marginal_ranking_orders_by_rank(tmp_path):
-    p = tmp_path / "m.tsv"
-    p.write_text("motif\tdelta_log_counts\nA\t0.1\nB\t-0.9\nC\t0.5\n")
-    rows = marginal_ranking({"effects": str(p)})
-    assert [r["motif"] for r in rows] == ["B", "C", "A"]
-    assert [r["rank"] for r in rows] == [1, 2, 3]
+def test_sections_show_what_the_steps_wrote(run, page):
+    cfg, _ = run
+    run_dir = cfg.run_dir
+    # every built-in section is on the page, in registration order
+    titles = [s.title for s in registered_sections() if s.name != "planted_motifs"]
+    positions = [page.index(f">{t}</h2>") for t in titles]
+    assert positions == sorted(positions)
+
+    # negatives: the KS statistic of the step's GC report
+    neg = _outputs(run_dir, "negatives")
+    ks = json.loads(open(neg.report).read())["ks_statistic"]
+    assert f"{ks:.4g}" in page
+
+    # fit: as many epochs as the log TSV has rows
+    fit = _outputs(run_dir, "fit")
+    n_epochs = len(_tsv(fit.log))
+    assert n_epochs >= 1 and f"{n_epochs} epochs" in page
+
+    # evaluate: every number of metrics_json, under its dotted key
+    ev = _outputs(run_dir, "evaluate")
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from leaves(v, f"{prefix}{k}.")
+            elif isinstance(v, float):
+                yield f"{prefix}{k}", v
+
+    metrics = dict(leaves(json.loads(open(ev.metrics_json).read())))
+    assert metrics
+    for key, v in list(metrics.items())[:10]:
+        assert f"<td>{key}</td><td>{v:.4g}</td>" in page
+
+    # annotate: the motif count table's first motif
+    ann = _outputs(run_dir, "annotate")
+    if ann.motif_counts:
+        first = _tsv(ann.motif_counts)[0]
+        assert str(next(iter(first.values()))) in page
+
+    # modisco: every pattern and its best match from pattern_matches
+    mod = _outputs(run_dir, "modisco")
+    if mod.n_patterns:
+        best = {r["pattern"]: r for r in _tsv(mod.pattern_matches) if r["rank"] == "1"}
+        for name, r in best.items():
+            assert name in page and r["match"] in page
+    else:
+        assert "TF-MoDISco found no patterns." in page
+
+    # marginalize: the rank-1 motif of the effects TSV heads the ranking table
+    mar = _outputs(run_dir, "marginalize")
+    top = min(_tsv(mar.effects), key=lambda r: int(r["rank"]))
+    section = page[page.index(">Marginalization ranking</h2>"):]
+    first_row = re.search(r"<tr><td>1</td>(.*?)</tr>", section).group(1)
+    assert top["motif"] in first_row
+
+
+def test_profiles_show_the_window_with_most_observed_reads(run, page):
+    cfg, _ = run
+    pred = _outputs(cfg.run_dir, "predict")
+    obs = _outputs(cfg.run_dir, "bigwigs").bigwigs
+    totals = {}
+    with open(pred.regions_bed) as fh:
+        for line in fh:
+            c, s, e = line.split()[:3]
+            tot = 0.0
+            for path in obs:
+                bw = pyBigWig.open(path)
+                tot += float(np.nansum(bw.values(c, int(s), int(e), numpy=True)))
+                bw.close()
+            totals[f"{c}:{s}-{e}"] = tot
+    best = max(totals, key=totals.get)
+    section = page[page.index(">Predicted vs observed profiles</h2>"):]
+    assert re.search(r"<tr><td>([^<]+)</td>", section).group(1) == best
+
+
+def test_a_missing_step_shows_not_run_and_registered_sections_appear(run, tmp_path):
+    cfg, _ = run
+    run_dir = tmp_path / "run"
+    shutil.copytree(cfg.run_dir, run_dir)
+    (run_dir / "modisco" / STAMP).unlink()
+    # the copy's stamps still name the files of the original run folder, which exist
+
+    def extra(outputs, context):
+        return f"<p>extra section: {len(outputs)} steps with outputs</p>"
+
+    register_section("test_extra", 1, extra, title="Extra")
+    try:
+        text = build_report(ReportParams(run_dir=str(run_dir), output_dir=str(tmp_path),
+                                         name="t", pipeline=str(run_dir / "pipeline.json")))
+    finally:
+        unregister_section("test_extra")
+    assert f"modisco: {NOT_RUN}" in text
+    assert ">Extra</h2>" in text and text.index(">Extra</h2>") < text.index(">Steps</h2>")
+    n_done = sum(1 for d in run_dir.iterdir() if (d / STAMP).exists() and d.name != "report"
+                 and read_stamp(d)["status"] == "done")
+    assert f"extra section: {n_done} steps with outputs" in text
+
+
+def test_empty_run_folder_says_not_run(tmp_path):
+    res = run_report(ReportParams(run_dir=str(tmp_path), output_dir=str(tmp_path / "r"),
+                                  name="empty"))
+    text = open(res.html).read()
+    for step in ("fit", "evaluate", "predict", "attribute", "modisco", "annotate",
+                 "marginalize", "negatives"):
+        assert f"{step}: {NOT_RUN}" in text
+    assert json.loads(open(res.params).read())["run_dir"] == str(tmp_path)
+
+
+def test_figures_are_figure_objects_and_leave_the_backend_alone():
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from bpnetkit.report.html import img
+    from bpnetkit.report.plots import profile_panels
+
+    before = matplotlib.get_backend()
+    obs = np.zeros((2, 50))
+    obs[0, 25], obs[1, 30] = 5.0, 3.0
+    fig = profile_panels([{"title": "chr1:0-50", "observed": obs, "predicted": obs * 0.9}])
+    assert isinstance(fig, Figure)
+    data = base64.b64decode(re.search(r"base64,([A-Za-z0-9+/=]+)", img(fig)).group(1))
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.get_backend() == before
+
+
+def test_a_section_name_is_registered_once():
+    from bpnetkit.errors import ConfigError
+
+    def first(outputs, context):
+        return "first"
+
+    def second(outputs, context):
+        return "second"
+
+    register_section("test_unique", 1, first)
+    try:
+        register_section("test_unique", 1, first)  # the same function again (a re-import)
+        with pytest.raises(ConfigError, match="test_unique"):
+            register_section("test_unique", 1, second)
+        register_section("test_unique", 2, second, replace=True)
+        sec = next(s for s in registered_sections() if s.name == "test_unique")
+        assert sec.func is second and sec.order == 2
+    finally:
+        unregister_section("test_unique")
+    assert all(s.name != "test_unique" for s in registered_sections())

@@ -6,13 +6,10 @@ import numpy as np
 import pytest
 
 from bpnetkit.errors import InputError
-from bpnetkit.io.meme import Motif, load_builtin_motifs, select_motifs
-from bpnetkit.motifs.seqlets import (
-    SeqletsParams,
-    call_seqlets,
-    read_seqlet_bed,
-    run_seqlets,
-)
+from bpnetkit.io.meme import Motif
+from bpnetkit.motifs.database import load_builtin_motifs, select_motifs
+from bpnetkit.motifs.seqlets import call_seqlets
+from bpnetkit.steps.seqlets import SeqletsOutputs, SeqletsParams, read_seqlet_bed, run_seqlets
 from bpnetkit.testing.planted import planted_attributions, write_attribution_h5
 
 
@@ -29,8 +26,8 @@ def _overlaps(s, k, sites):
 
 
 def test_seqlets_fall_on_planted_sites(planted):
-    s = call_seqlets(planted.hypothetical, planted.one_hot, threshold=1e-3, max_length=25,
-                     flank=3)
+    s = call_seqlets(planted.hypothetical, planted.one_hot, method="threshold", threshold=1e-3,
+                     max_length=25, flank=3)
     pos = np.where(s.sign > 0)[0]
     on_site = np.array([_overlaps(s, k, planted.sites) for k in pos])
     assert on_site.mean() > 0.97  # positive seqlets are planted motifs
@@ -82,25 +79,27 @@ def test_run_seqlets_bed_in_genome_coordinates(tmp_path, planted):
                            for i, s in enumerate(starts)))
     out = run_seqlets(SeqletsParams(attributions=str(h5), regions=str(bed),
                                     output_dir=str(tmp_path / "out"), max_length=25))
-    cols = read_seqlet_bed(out["seqlets"])
+    assert isinstance(out, SeqletsOutputs) and out.missing() == []
+    cols = read_seqlet_bed(out.seqlets)
     assert len(cols["chrom"]) > 0 and set(cols["chrom"]) == {"chr2"}
     rel = cols["core_start"] - starts[cols["example"]]
     direct = call_seqlets(planted.hypothetical, planted.one_hot, max_length=25)
     np.testing.assert_array_equal(rel, direct.core_start)
     np.testing.assert_allclose(cols["p_value"], direct.p_value, rtol=1e-3)
-    assert (tmp_path / "out" / "seqlets.params.json").exists()
+    assert out.params == str(tmp_path / "out" / "seqlets.params.json")
 
 
-def test_empty_and_bad_inputs(tmp_path, capsys):
+def test_empty_and_bad_inputs(tmp_path, caplog):
     rng = np.random.default_rng(0)
     X = np.zeros((10, 4, 50), dtype=np.int8)
     X[np.arange(10)[:, None], rng.integers(0, 4, (10, 50)), np.arange(50)] = 1
     flat = np.full((10, 4, 50), 0.01, dtype=np.float32)  # no position stands out
     h5 = tmp_path / "flat.h5"
     write_attribution_h5(h5, X, flat)
-    out = run_seqlets(SeqletsParams(attributions=str(h5), output_dir=str(tmp_path)))
-    assert "no seqlets found" in capsys.readouterr().out
-    assert len(read_seqlet_bed(out["seqlets"])["chrom"]) == 0
+    with caplog.at_level("WARNING", logger="bpnetkit"):
+        out = run_seqlets(SeqletsParams(attributions=str(h5), output_dir=str(tmp_path)))
+    assert "no seqlets found" in caplog.text
+    assert len(read_seqlet_bed(out.seqlets)["chrom"]) == 0
     with pytest.raises(InputError, match="longer than the attribution window"):
         call_seqlets(flat, X, max_length=60)
     with pytest.raises(InputError, match="min_length <= max_length"):
@@ -112,3 +111,67 @@ def test_empty_and_bad_inputs(tmp_path, capsys):
             fh["x"] = 1
         run_seqlets(SeqletsParams(attributions=str(tmp_path / "bad.h5"),
                                   output_dir=str(tmp_path)))
+
+
+def _bumps(n, width, height, length=1000, sd=1.0, seed=0):
+    """Gaussian noise tracks with two planted rectangular bumps per row (one per half)."""
+    rng = np.random.default_rng(seed)
+    s = rng.normal(0, sd, (n, length))
+    sites = []
+    for e in range(n):
+        for lo in (0, length // 2):
+            a = int(rng.integers(lo, lo + length // 2 - width))
+            s[e, a:a + width] += height * sd
+            sites.append((e, a, a + width))
+    return s, np.array(sites)
+
+
+@pytest.mark.parametrize("sd", [1e-3, 1.0, 50.0])
+def test_fdr_default_calls_almost_nothing_on_noise(sd):
+    rng = np.random.default_rng(int(sd * 1000) % 97)
+    noise = rng.normal(0, sd, (300, 1000))
+    s = call_seqlets(noise)
+    assert len(s) / 300 <= 0.01  # seqlets per 1-kb region
+    heavy = rng.standard_t(3, (300, 1000)) * sd  # heavy-tailed noise too
+    assert len(call_seqlets(heavy)) / 300 <= 0.01
+    # the old mode has no such control: about one seqlet per kb at 0.001
+    assert len(call_seqlets(noise, method="threshold")) / 300 > 0.5
+
+
+def test_fdr_default_recalls_planted_bumps():
+    s, sites = _bumps(200, width=10, height=3.0, seed=2)
+    out = call_seqlets(s)
+    covered = [((out.example == e) & (out.core_start < b) & (out.core_end > a)).any()
+               for e, a, b in sites]
+    assert np.mean(covered) >= 0.95
+    on = [((sites[:, 0] == e) & (sites[:, 1] < ce) & (sites[:, 2] > cs)).any()
+          for e, cs, ce in zip(out.example, out.core_start, out.core_end)]
+    assert np.mean(on) >= 0.95  # and the seqlets are the bumps
+    assert (out.sign > 0).all()
+    # independent check of the recursion: every sub-span of a core down to min_length has a
+    # z-score (exact permutation moments) above min_z
+    ls = np.arange(4, 21)
+    L = s.shape[1]
+    m, v = s.mean(axis=1), s.var(axis=1)
+    mu = ls * m.mean()
+    sd = np.sqrt(ls * v.mean() * (L - ls) / (L - 1) + ls ** 2 * m.var())
+    for k in range(0, len(out), 37):
+        row = s[out.example[k]]
+        for ln in range(4, out.core_end[k] - out.core_start[k] + 1):
+            for a in range(out.core_start[k], out.core_end[k] - ln + 1):
+                assert (row[a:a + ln].sum() - mu[ln - 4]) / sd[ln - 4] >= 3.0
+    assert (out.p_value > 0).all() and (out.p_value <= 1).all()
+
+
+def test_fdr_deterministic_and_controls_level():
+    s, _ = _bumps(60, width=8, height=2.5, seed=4)
+    a, b = call_seqlets(s, random_state=7), call_seqlets(s, random_state=7)
+    for f in a.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    # a stricter fdr calls a subset (a higher threshold on the same recursive scores)
+    strict = call_seqlets(s, fdr=0.001, random_state=7)
+    assert len(strict) <= len(a)
+    with pytest.raises(InputError, match="fdr must be"):
+        call_seqlets(s, fdr=0)
+    with pytest.raises(InputError, match="method must be"):
+        call_seqlets(s, method="bh")

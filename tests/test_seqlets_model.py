@@ -13,10 +13,11 @@ import torch
 pytest.importorskip("memelite")
 
 from bpnetkit.interpret.deeplift import deep_lift_shap  # noqa: E402
-from bpnetkit.io.meme import load_builtin_motifs, select_motifs  # noqa: E402
 from bpnetkit.models.wrappers import CountWrapper  # noqa: E402
-from bpnetkit.motifs.annotate import AnnotateParams, run_annotate  # noqa: E402
-from bpnetkit.motifs.seqlets import SeqletsParams, call_seqlets, run_seqlets  # noqa: E402
+from bpnetkit.motifs.database import load_builtin_motifs, select_motifs  # noqa: E402
+from bpnetkit.motifs.seqlets import call_seqlets  # noqa: E402
+from bpnetkit.steps.annotate import AnnotateParams, run_annotate  # noqa: E402
+from bpnetkit.steps.seqlets import SeqletsParams, run_seqlets  # noqa: E402
 from bpnetkit.testing.planted import (  # noqa: E402
     planted_attributions,
     pwm_bpnet,
@@ -48,9 +49,9 @@ def test_deeplift_attributions_of_pwm_model(tmp_path):
     h5 = tmp_path / "attr.h5"
     write_attribution_h5(h5, X, hyp)
     bed = run_seqlets(SeqletsParams(attributions=str(h5), output_dir=str(tmp_path),
-                                    max_length=25, sign="positive"))["seqlets"]
+                                    max_length=25, sign="positive")).seqlets
     out = run_annotate(AnnotateParams(output_dir=str(tmp_path), seqlets=bed,
                                       attributions=str(h5)))
-    lines = open(out["motif_counts"]).read().splitlines()[1:]
+    lines = open(out.motif_counts).read().splitlines()[1:]
     top2 = {line.split("\t")[0] for line in lines[:2]}
     assert top2 == {f"{m.name} {m.alt_name}" for m in motifs}

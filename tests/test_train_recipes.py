@@ -15,7 +15,7 @@ import pytest
 from _train_sim import MOTIF, make_genome_dataset
 from bpnetkit.cli.main import main
 from bpnetkit.errors import ConfigError, InputError
-from bpnetkit.train.recipes import FitParams, run_fit
+from bpnetkit.steps.fit import FitOutputs, FitParams, run_fit
 
 TINY = {"in_window": 120, "out_window": 84, "n_filters": 16, "n_layers": 2,
         "stem_kernel_size": 11, "profile_kernel_size": 15, "progress": False, "device": "cpu"}
@@ -43,8 +43,13 @@ def test_bpnet_learns_planted_counts_on_heldout_chromosomes(bpnet_run):
     assert metrics["peaks"]["counts_pearson"] > 0.5, metrics["peaks"]
     assert metrics["peaks"]["profile_jsd_normalized"] > 0.05, metrics["peaks"]
     for f in ("model/config.json", "model/model.safetensors", "checkpoint.pt", "log.tsv",
-              "training_curve.png", "fit_params.json"):
+              "fit_params.json"):
         assert (out / f).exists(), f
+    assert not list(out.glob("*.png"))  # figures are the report's job
+    rows = (out / "log.tsv").read_text().strip().split("\n")
+    header = rows[0].split("\t")
+    assert header[:2] == ["epoch", "train_loss"] and len(rows) == 1 + 10
+    assert all(float(r.split("\t")[header.index("valid_loss")]) > 0 for r in rows[1:])
     cfg = json.loads((out / "model" / "config.json").read_text())
     prov = cfg["provenance"]
     assert prov["data"]["signals"] == d["signals"]
@@ -67,9 +72,25 @@ def test_evaluate_command_matches_fit_metrics(bpnet_run):
     assert set(got) == {"peaks", "negatives", "all"}
     assert got["peaks"]["counts_pearson"] == pytest.approx(ref["peaks"]["counts_pearson"],
                                                            abs=1e-5)
-    for f in ("metrics.tsv", "counts_scatter.png", "example_profiles.png",
-              "evaluate_params.json"):
+    for f in ("metrics.tsv", "predictions.npz", "evaluate_params.json"):
         assert (tmp / "ev" / f).exists()
+    assert not list((tmp / "ev").glob("*.png"))
+    # the plot data: observed counts equal an independent read of the test peaks' signal
+    from bpnetkit.data.datasets import extract_examples
+
+    ex = extract_examples(d["genome"], d["peaks"], d["signals"], in_window=120,
+                          out_window=84).select_chroms(["chr1"])
+    with np.load(tmp / "ev" / "predictions.npz") as z:
+        assert list(z["groups"]) == ["peaks", "negatives"]
+        np.testing.assert_allclose(z["peaks_observed_log_counts"],
+                                   np.log1p(ex.counts()), rtol=1e-6)
+        r = np.corrcoef(z["peaks_observed_log_counts"], z["peaks_predicted_log_counts"])[0, 1]
+        assert r == pytest.approx(got["peaks"]["counts_pearson"], abs=1e-5)
+        obs, pred = z["profiles_observed"], z["profiles_predicted"]
+        assert obs.shape == pred.shape == (4, 2, 84)
+        # the examples kept are those with most reads; predictions carry the observed totals
+        assert obs.sum(axis=(1, 2)).min() >= np.sort(ex.counts())[-4] - 1e-6
+        np.testing.assert_allclose(pred.sum(axis=(1, 2)), obs.sum(axis=(1, 2)), rtol=1e-5)
     # reverse-complement averaging runs and keeps a sensible model
     ev["rc_average"] = True
     ev["output_dir"] = str(tmp / "ev_rc")
@@ -90,9 +111,11 @@ def test_chrombpnet_bias_learns_enzyme_motif_accessibility_does_not(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = run_fit(p)
-    for key in ("model", "model_nobias", "bias_model", "metrics"):
-        assert Path(out[key]).exists()
-    qc = json.loads(Path(out["metrics"]).read_text())["qc"]
+    assert isinstance(out, FitOutputs) and not out.missing()
+    for key in ("model", "model_nobias", "bias_model", "metrics", "bias_log", "log",
+                "checkpoint", "params"):
+        assert Path(getattr(out, key)).exists(), key
+    qc = json.loads(Path(out.metrics).read_text())["qc"]
     fp, limit = qc["footprints"], qc["footprint_limit"]
     # the bias model has a strong footprint of the enzyme motif ...
     assert fp[BIAS_MOTIF]["bias_max"] > limit
@@ -102,18 +125,18 @@ def test_chrombpnet_bias_learns_enzyme_motif_accessibility_does_not(tmp_path):
     assert fp[MOTIF]["nobias_max"] > fp[BIAS_MOTIF]["nobias_max"]
     # after the count shift, the bias model's mean residual on its non-peaks is zero
     from bpnetkit.data.datasets import extract_examples
+    from bpnetkit.interpret.predict import predict
     from bpnetkit.models.files import load_model
-    from bpnetkit.train._predict import predict_arrays
 
-    bias = load_model(out["bias_model"], device="cpu")
+    bias = load_model(out.bias_model, device="cpu")
     neg = extract_examples(d["genome"], d["negatives"], d["signals"], in_window=120,
                            out_window=84).select_chroms(["chr2", "chr3", "chr4", "chr5"])
     neg = neg.subset(neg.counts() < qc["bias_nonpeak_threshold"])
     X, y, _ = neg.center()
-    _, lc = predict_arrays(bias, X, device="cpu")
-    residual = np.log1p(y.sum(axis=(1, 2))) - lc[:, 0]
+    _, lc = predict(bias, X, device="cpu")
+    residual = np.log1p(y.sum(axis=(1, 2))) - lc[:, 0].numpy()
     assert abs(residual.mean()) < 0.05
-    model = load_model(out["model"], device="cpu")
+    model = load_model(out.model, device="cpu")
     assert type(model).__name__ == "ChromBPNet"
 
 
@@ -175,10 +198,11 @@ def test_procapnet_recipe_defaults(small_data):
     tmp, d = small_data
     out = run_fit(_params(tmp, d, model_type="procapnet", output_dir=str(tmp / "pc"),
                           negatives=d["negatives"], max_jitter=8))
-    resolved = json.loads(Path(out["params"]).read_text())
+    resolved = json.loads(Path(out.params).read_text())
     assert resolved["lr"] == 5e-4 and resolved["batch_size"] == 32
     assert resolved["negative_ratio"] == pytest.approx(0.125 / 0.875)
-    prov = json.loads((Path(out["model"]) / "config.json").read_text())["provenance"]
+    assert resolved["recipe"] == "procapnet"
+    prov = json.loads((Path(out.model) / "config.json").read_text())["provenance"]
     assert prov["count_weight"] == 100.0 and prov["joint_strands"] is True
     assert prov["recipe"] == "procapnet"
 
@@ -195,3 +219,39 @@ def test_fit_resume_from_command_line(small_data):
     assert main(["fit", "-p", str(tmp / "r.json"), "--resume"]) == 0
     rows = (tmp / "resume" / "log.tsv").read_text().strip().split("\n")
     assert [r.split("\t")[0] for r in rows[1:]] == ["1", "2"]
+
+
+def test_every_exclusion_list_applies_and_verbose_drives_progress(small_data, monkeypatch):
+    """Two exclusion lists each remove their peaks/negatives from the test chromosome;
+    ``verbose`` switches the trainer's progress bars."""
+    import bpnetkit.train.trainer as trainer_mod
+
+    tmp, d = small_data
+    # peaks are centred every 400 bp from 200 (negatives in between); a 6-bp interval on a
+    # centre excludes exactly that region
+    (tmp / "ex_a.bed").write_text("chr1\t597\t603\n")
+    (tmp / "ex_b.bed").write_text("chr1\t1397\t1403\nchr1\t797\t803\n")
+    rows = [r.split("\t") for r in Path(d["peaks"]).read_text().splitlines()]
+    negs = [r.split("\t") for r in Path(d["negatives"]).read_text().splitlines()]
+    centres = {(c, (int(s) + int(e)) // 2) for c, s, e in rows}
+    assert {("chr1", 600), ("chr1", 1400)} <= centres  # the excluded ones are peaks
+    n_peaks = sum(r[0] == "chr1" for r in rows)
+    n_negs = sum(r[0] == "chr1" for r in negs)
+
+    seen = []
+    monkeypatch.setattr(trainer_mod, "progress",
+                        lambda it, desc="", total=None, enabled=True, unit="it":
+                        seen.append(enabled) or iter(it))
+    out = run_fit(_params(tmp, d, output_dir=str(tmp / "excl"), negatives=d["negatives"],
+                          max_jitter=8, exclusion_lists=[str(tmp / "ex_a.bed"),
+                                                         str(tmp / "ex_b.bed")],
+                          progress=True, verbose=False))
+    test = json.loads(Path(out.metrics).read_text())["test"]
+    assert test["peaks"]["n"] == n_peaks - 2
+    assert test["negatives"]["n"] == n_negs - 1
+    prov = json.loads((Path(out.model) / "config.json").read_text())["provenance"]
+    assert prov["data"]["exclusion_lists"] == [str(tmp / "ex_a.bed"), str(tmp / "ex_b.bed")]
+    assert seen and not any(seen)
+    seen.clear()
+    run_fit(_params(tmp, d, output_dir=str(tmp / "verbose"), progress=True, verbose=True))
+    assert seen and all(seen)

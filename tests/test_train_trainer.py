@@ -44,7 +44,6 @@ def sim():
 
 
 def test_learns_planted_signal_and_writes_outputs(sim, tmp_path):
-    pytest.importorskip("bpnetkit.io")
     Xtr, ytr, Xva, yva, Xte, yte = sim
     model = tiny_bpnet()
     tr = Trainer(model, lr=1e-2, count_weight=5.0, max_epochs=6, patience=4, device="cpu",
@@ -57,12 +56,19 @@ def test_learns_planted_signal_and_writes_outputs(sim, tmp_path):
     m = compute_metrics(yte, logits.numpy(), lc.numpy())
     assert m["counts_pearson"] > 0.6, m
     assert m["profile_jsd_normalized"] > 0.1, m
-    for key in ("model", "checkpoint", "log", "training_curve"):
+    assert set(res.outputs) == {"model", "checkpoint", "log"}
+    for key in ("model", "checkpoint", "log"):
         assert (tmp_path / res.outputs[key].split("/")[-1]).exists()
+    assert not list(tmp_path.glob("*.png"))
     rows = (tmp_path / "log.tsv").read_text().strip().split("\n")
     assert len(rows) == res.epochs_run + 1
     header = rows[0].split("\t")
     assert header[:3] == ["epoch", "train_loss", "train_profile_loss"]
+    # the log holds the history the trainer returned (the data of the training curve)
+    logged = [float(r.split("\t")[header.index("valid_loss")]) for r in rows[1:]]
+    np.testing.assert_allclose(logged, [h["valid_loss"] for h in res.history], rtol=1e-5)
+    best = int(np.argmin(logged)) + 1
+    assert best == res.best_epoch
 
 
 def test_logged_loss_is_example_weighted_epoch_mean(sim):

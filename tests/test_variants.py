@@ -17,18 +17,14 @@ import pytest
 import torch
 
 from bpnetkit.errors import InputError
+from bpnetkit.interpret.edits import deletion_effect, insertion_effect, substitution_effect
+from bpnetkit.interpret.predict import predict
 from bpnetkit.io.fasta import one_hot_encode
+from bpnetkit.io.vcf import Variant, iter_variants
 from bpnetkit.models import BPNet
-from bpnetkit.variants import (
-    VariantEffectParams,
-    deletion_effect,
-    effect_scores,
-    empirical_percentile,
-    insertion_effect,
-    iter_variants,
-    run_variant_effect,
-    substitution_effect,
-)
+from bpnetkit.steps.variant_effect import VariantEffectOutputs, VariantEffectParams, run
+from bpnetkit.variants.scores import effect_scores, empirical_percentile
+from bpnetkit.variants.windows import variant_windows
 
 MOTIF = "GATTACA"
 K = len(MOTIF)
@@ -108,6 +104,14 @@ def test_substitution_breaking_motif_lowers_counts():
     assert sc["log2_fc"][0] == pytest.approx(-1 / np.log(2), abs=1e-5)
     assert sc["jsd"][0] > 0.05 and sc["max_abs_diff"][0] > 0
     assert sc["jsd"][2] == pytest.approx(0, abs=1e-6)
+    # independent oracle: scipy's Jensen-Shannon distance (natural log) of the profiles as
+    # distributions over strands and positions
+    from scipy.spatial.distance import jensenshannon
+    from scipy.special import softmax
+
+    p = softmax(before[0][0].double().numpy().ravel())
+    q = softmax(after[0][0].double().numpy().ravel())
+    assert sc["jsd"][0] == pytest.approx(jensenshannon(p, q), rel=1e-9)
 
 
 def test_indel_shifts_profile_by_indel_length():
@@ -173,24 +177,26 @@ def test_vcf_scores_and_bad_records(genome_dir, tmp_path):
         fh.write(_vcf(recs))
     params = VariantEffectParams(variants=str(vcf), genome=str(d / "genome.fa"), model="-",
                                  output_dir=str(tmp_path / "out"), in_window=W, batch_size=4,
-                                 null_variants=40, random_state=1)
-    out = run_variant_effect(params, model=motif_bpnet())
-    rows = {r["id"] + r["alt"]: r for r in _read_tsv(out["scores"])}
+                                 null_variants=40, random_state=1, output_format="bpnetkit",
+                                 rc_average=False)
+    out = run(params, model=motif_bpnet())
+    assert isinstance(out, VariantEffectOutputs) and out.missing() == []
+    rows = {r["id"] + r["alt"]: r for r in _read_tsv(out.scores)}
     assert set(rows) == {"breakG", "neutral" + alt_far, "multiA"}
     brk = rows["breakG"]
     assert float(brk["log2_fc"]) == pytest.approx(-1 / np.log(2), abs=1e-4)
     assert float(brk["jsd"]) > 0.05
     assert float(brk["log2_fc_percentile"]) >= 95.0  # shuffles rarely make partial sites
     assert float(rows["neutral" + alt_far]["log2_fc"]) == pytest.approx(0, abs=1e-5)
-    summary = json.loads(open(out["summary"]).read())
+    summary = json.loads(open(out.summary).read())
     assert summary["records"] == 10 and summary["scored"] == 3 and summary["skipped"] == 7
     assert summary["skipped_by_reason"] == {
         "breakend": 1, "off_chromosome_end": 1, "ref_mismatch": 1, "spanning_deletion": 1,
         "symbolic_allele": 2, "unknown_chromosome": 1}
     assert summary["unknown_chromosomes"] == ["chrX"]
-    skipped = {r["id"] + r["alt"]: r["reason"] for r in _read_tsv(out["skipped"])}
+    skipped = {r["id"] + r["alt"]: r["reason"] for r in _read_tsv(out.skipped)}
     assert skipped["mismatch" + "A"] == "ref_mismatch"
-    assert json.loads(open(out["params"]).read())["in_window"] == W
+    assert json.loads(open(out.params).read())["in_window"] == W
 
 
 def test_tsv_indels_rc_average(genome_dir, tmp_path):
@@ -202,16 +208,16 @@ def test_tsv_indels_rc_average(genome_dir, tmp_path):
                    f"chr1\t{v + 1}\t{chr1[v:v + 3]}\t{chr1[v]}\tdel2\n"
                    f"chr1\t{MOTIF_AT + 4}\t{chr1[MOTIF_AT + 3]}\tG\tbreak\n")
     base = dict(variants=str(tsv), genome=str(d / "genome.fa"), model="-", in_window=W,
-                batch_size=2)
-    out = run_variant_effect(VariantEffectParams(output_dir=str(tmp_path / "a"), **base),
+                batch_size=2, output_format="bpnetkit")
+    out = run(VariantEffectParams(output_dir=str(tmp_path / "a"), rc_average=False, **base),
                              model=motif_bpnet())
-    rows = {r["id"]: r for r in _read_tsv(out["scores"])}
+    rows = {r["id"]: r for r in _read_tsv(out.scores)}
     for vid in ("ins3", "del2"):  # the motif is kept, only shifted: counts unchanged
         assert float(rows[vid]["log2_fc"]) == pytest.approx(0, abs=1e-5)
         assert float(rows[vid]["jsd"]) > 0.1
-    out = run_variant_effect(VariantEffectParams(output_dir=str(tmp_path / "b"),
+    out = run(VariantEffectParams(output_dir=str(tmp_path / "b"),
                                                  rc_average=True, **base), model=motif_bpnet())
-    rows_rc = {r["id"]: r for r in _read_tsv(out["scores"])}
+    rows_rc = {r["id"]: r for r in _read_tsv(out.scores)}
     # the detector sees the motif on the forward strand only: averaging halves the effect
     assert float(rows_rc["break"]["ref_log_counts"]) == pytest.approx(2.0, abs=1e-4)
     assert float(rows_rc["break"]["log2_fc"]) == pytest.approx(
@@ -220,7 +226,6 @@ def test_tsv_indels_rc_average(genome_dir, tmp_path):
 
 def test_profile_shift_of_genome_indels(genome_dir):
     from bpnetkit.io.fasta import Genome
-    from bpnetkit.variants import Variant, predict_batches, variant_windows
 
     d, chr1, _ = genome_dir
     v = MOTIF_AT - 30
@@ -229,20 +234,22 @@ def test_profile_shift_of_genome_indels(genome_dir):
           Variant("chr1", v, chr1[v:v + 4], chr1[v], ".", 0)]
     ref, alt = variant_windows(g, vs, W)
     m = motif_bpnet()
-    pr = predict_batches(m, ref)[0][:, 0].argmax(-1)
-    pa = predict_batches(m, alt)[0][:, 0].argmax(-1)
+    pr = predict(m, ref)[0][:, 0].argmax(-1)
+    pa = predict(m, alt)[0][:, 0].argmax(-1)
     assert (pa - pr).tolist() == [4, -3]
 
 
 def test_parse_errors_name_the_line(tmp_path):
     bad = tmp_path / "bad.vcf"
     bad.write_text(_vcf([("chr1", 5, ".", "A", "C")]) + "chr1\tnotanumber\t.\tA\tC\n")
-    with pytest.raises(InputError, match="line 4"):
+    with pytest.raises(InputError, match=r"bad\.vcf:4: column 2 \(POS\)"):
         list(iter_variants(bad))
     short = tmp_path / "short.tsv"
     short.write_text("chr1\t5\tA\tC\nchr1\t7\n")
-    with pytest.raises(InputError, match="line 2"):
+    with pytest.raises(InputError, match=r"short\.tsv:2: "):
         list(iter_variants(short))
+    with pytest.raises(InputError, match=r"short\.tsv:2: expected 5 columns"):
+        list(iter_variants(short, schema="chrombpnet"))
 
 
 def test_empirical_percentile():
@@ -252,15 +259,15 @@ def test_empirical_percentile():
 
 
 def test_attribution_scores(genome_dir, tmp_path):
-    pytest.importorskip("bpnetkit.interpret.deeplift")
     d, chr1, _ = genome_dir
     tsv = tmp_path / "v.tsv"
     tsv.write_text(f"chr1\t{MOTIF_AT + 4}\t{chr1[MOTIF_AT + 3]}\tG\tbreak\n")
-    out = run_variant_effect(VariantEffectParams(
+    out = run(VariantEffectParams(
         variants=str(tsv), genome=str(d / "genome.fa"), model="-", in_window=W,
-        output_dir=str(tmp_path / "o"), attributions=True, n_shuffles=4),
+        output_dir=str(tmp_path / "o"), attributions=True, n_shuffles=4,
+        output_format="bpnetkit"),
         model=motif_bpnet())
-    row = _read_tsv(out["scores"])[0]
+    row = _read_tsv(out.scores)[0]
     assert float(row["counts_attr_ref"]) > 0
     assert float(row["counts_attr_diff"]) < 0
 

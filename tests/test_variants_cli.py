@@ -42,14 +42,15 @@ def test_variant_effect_cli(tmp_path, capsys):
     params = tmp_path / "p.json"
     params.write_text(json.dumps({"variants": str(vcf), "genome": str(fa), "model": str(model),
                                   "output_dir": str(tmp_path / "out"), "in_window": 60,
-                                  "device": "cpu"}))
+                                  "device": "cpu", "rc_average": False}))
     assert main(["variant-effect", "-p", str(params)]) == 0
     printed = capsys.readouterr().out
     assert "scored 1 of 3 records; skipped 2" in printed
     rows = open(tmp_path / "out" / "variants.scores.tsv").read().splitlines()
     assert len(rows) == 2
-    log2_fc = float(rows[1].split("\t")[7])
-    assert log2_fc == pytest.approx(-1 / np.log(2), abs=1e-4)
+    row = dict(zip(rows[0].split("\t"), rows[1].split("\t"), strict=True))
+    assert row["variant_id"] == "brk" and row["pos"] == str(153)
+    assert float(row["logfc"]) == pytest.approx(-1 / np.log(2), abs=1e-4)
     # an unknown key is an error naming the nearest valid key, printed without a traceback
     params.write_text(json.dumps({"variants": str(vcf), "genome": str(fa), "model": str(model),
                                   "output_dir": str(tmp_path / "out"), "in_windw": 60}))
@@ -93,3 +94,33 @@ def test_design_cli_from_regions(tmp_path):
     assert main(["design", "-p", str(params)]) == 0
     lines = open(tmp_path / "o" / "design.fa").read().splitlines()
     assert lines[0].startswith(">chr1:70-130_designed") and MOTIF in lines[1]
+
+
+def test_variant_effect_cli_folds_and_schema(tmp_path, capsys):
+    """Two model files (folds), a bed-layout file: per-model tables and their means."""
+    model = _model(tmp_path)
+    fa, chr1 = _genome(tmp_path)
+    bed = tmp_path / "v.bed"
+    bed.write_text(f"chr1\t152\t153\t{chr1[152]}\tC\tbrk\n"
+                   f"chr1\t100\t102\t{chr1[100:102]}\t-\tdel\n")
+    params = tmp_path / "p.json"
+    params.write_text(json.dumps({"variants": str(bed), "genome": str(fa),
+                                  "models": [str(model), str(model)], "schema": "bed",
+                                  "output_dir": str(tmp_path / "out"), "in_window": 60,
+                                  "device": "cpu", "rc_average": False}))
+    assert main(["variant-effect", "-p", str(params)]) == 0
+    assert "scored 2 of 2 records" in capsys.readouterr().out
+    out = tmp_path / "out"
+
+    def rows(name):
+        lines = open(out / name).read().splitlines()
+        return [dict(zip(lines[0].split("\t"), ln.split("\t"), strict=True)) for ln in lines[1:]]
+
+    per = [rows(f"variants.model_{k}.scores.tsv") for k in (0, 1)]
+    mean = rows("variants.scores.tsv")
+    assert [r["pos"] for r in mean] == ["152", "100"]  # bed positions stay 0-based
+    assert float(per[0][0]["logfc"]) == pytest.approx(-1 / np.log(2), abs=1e-4)
+    for k in range(2):
+        assert float(mean[k]["logfc.mean"]) == pytest.approx(float(per[0][k]["logfc"]),
+                                                             rel=1e-6)
+        assert per[0][k] == per[1][k]

@@ -29,15 +29,15 @@ _LAZY = {
     "deep_lift_shap": "bpnetkit.interpret.deeplift",
     "saturation_mutagenesis": "bpnetkit.interpret.ism",
     "dinucleotide_shuffle": "bpnetkit.interpret.shuffle",
-    "substitution_effect": "bpnetkit.variants",
-    "deletion_effect": "bpnetkit.variants",
-    "insertion_effect": "bpnetkit.variants",
-    "greedy_design": "bpnetkit.design",
+    "substitution_effect": "bpnetkit.interpret.edits",
+    "deletion_effect": "bpnetkit.interpret.edits",
+    "insertion_effect": "bpnetkit.interpret.edits",
+    "greedy_design": "bpnetkit.design.greedy",
     "read_meme": "bpnetkit.io.meme",
-    "load_builtin_motifs": "bpnetkit.io.meme",
+    "load_builtin_motifs": "bpnetkit.motifs.database",
     "call_seqlets": "bpnetkit.motifs.seqlets",
     "marginalize": "bpnetkit.motifs.marginalize",
-    "gradient_design": "bpnetkit.design",
+    "gradient_design": "bpnetkit.design.gradient",
 }
 
 __all__ = ["__version__", *_LAZY]

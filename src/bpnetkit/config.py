@@ -129,6 +129,15 @@ def from_dict(cls: type[T], data: dict, where: str = "configuration") -> T:
     return obj
 
 
+def check_value(cls: type, key: str, value: Any, where: str = "configuration") -> Any:
+    """Check one value against the type of field ``key`` of the dataclass ``cls``.
+
+    Returns the value (ints accepted as floats); raises :class:`ConfigError` naming ``key``
+    and the expected type. ``key`` must be a field of ``cls``.
+    """
+    return _coerce(value, typing.get_type_hints(cls)[key], key, where)
+
+
 def read_json(path: str | Path, what: str = "configuration file") -> Any:
     """Parse a JSON file; a missing file or invalid JSON gives an error naming file and line."""
     path = Path(path)
@@ -156,3 +165,54 @@ def dump_config(obj: Any, path: str | Path) -> Path:
     from bpnetkit.utils import write_text_atomic
 
     return write_text_atomic(path, json.dumps(to_dict(obj), indent=2, default=str) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def field_defaults(cls: type) -> tuple[dict[str, Any], list[str]]:
+    """Every field of the dataclass ``cls`` with its default, JSON-ready.
+
+    Returns
+    -------
+    defaults : dict
+        Field name -> default value, in field order; required fields (no default) map to
+        None.
+    required : list of str
+        The names of the required fields.
+    """
+    defaults: dict[str, Any] = {}
+    required: list[str] = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = _jsonable(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = _jsonable(f.default_factory())
+        else:
+            defaults[f.name] = None
+            required.append(f.name)
+    return defaults, required
+
+
+def defaults_document(cls: type) -> dict[str, Any]:
+    """The full default JSON of a parameter dataclass, as ``--print-defaults`` shows it.
+
+    Every field appears with its default. Required fields appear as ``null`` and are listed
+    under ``"_required"`` (keys starting with ``_`` are ignored when the file is read, so the
+    document loads once the required values are filled in).
+    """
+    defaults, required = field_defaults(cls)
+    doc: dict[str, Any] = {}
+    if required:
+        doc["_required"] = required
+    doc.update(defaults)
+    return doc

@@ -17,12 +17,39 @@ def resolve_device(device: Any = None):
     ----------
     device : str, torch.device or None
         Requested device; None picks CUDA when available, else CPU.
+
+    Raises
+    ------
+    InputError
+        For a string that names no device, or a device this machine does not have.
     """
     import torch
 
+    from bpnetkit.errors import InputError
+
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    if isinstance(device, torch.device):
+        dev = device
+    else:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise InputError(f"device {device!r} is not a valid device; use \"cpu\", \"cuda\", "
+                             f"\"cuda:0\", \"mps\" or null (CUDA when available, else CPU)."
+                             ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {str(device)!r} was requested but this machine has no "
+                             f"usable CUDA GPU (torch {torch.__version__}); use \"cpu\" or null.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"device {str(device)!r} does not exist: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s).")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                  and torch.backends.mps.is_available()):
+        raise InputError(f"device {str(device)!r} was requested but MPS is not available here; "
+                         f"use \"cpu\" or null.")
+    return dev
 
 
 def as_generator(random_state: Any = None):

@@ -1,4 +1,4 @@
-"""Helpers shared by the command modules: ``-p params.json`` loading and output folders."""
+"""Helpers shared by the command modules: ``-p params.json`` loading."""
 
 from __future__ import annotations
 
@@ -33,15 +33,3 @@ def load_params(cls: type[T], path: str | Path, resolved_to: str | Path | None =
     if resolved_to is not None:
         dump_config(cfg, resolved_to)
     return cfg
-
-
-def run_step(params_path: str | Path, module: str, params_class: str, function: str) -> int:
-    """Load ``params_path`` into ``module.params_class``, call ``module.function`` on it and
-    print the outputs it returns (one ``name<TAB>path`` line each)."""
-    import importlib
-
-    mod = importlib.import_module(module)
-    params = load_params(getattr(mod, params_class), params_path)
-    for name, path in getattr(mod, function)(params).items():
-        print(f"{name}\t{path}")
-    return 0

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from bpnetkit.cli.common import add_params_argument
+from bpnetkit.cli.step import add_step_arguments, load_step_params, run_step_command
+from bpnetkit.pipeline.registry import COMMAND_STEPS
 
-HELP = "train a BPNet, ChromBPNet or ProCapNet model"
+SPEC = COMMAND_STEPS["fit"]
+HELP = SPEC.description
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``-p`` and ``--resume``."""
-    add_params_argument(parser, "training (see bpnetkit.train.recipes.FitParams)")
+    """Add ``-p``, ``--print-defaults`` and ``--resume``."""
+    add_step_arguments(parser, SPEC)
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from output_dir/checkpoint.pt")
 
@@ -20,12 +22,10 @@ def run(args: argparse.Namespace) -> int:
     """Load the JSON, train, print the outputs."""
     import dataclasses
 
-    from bpnetkit.cli.common import load_params
-    from bpnetkit.train.recipes import FitParams, run_fit
-
-    params = load_params(FitParams, args.params)
-    if args.resume:
-        params = dataclasses.replace(params, resume=True)
-    for name, path in run_fit(params).items():
-        print(f"{name}\t{path}")
+    params = None
+    if not args.print_defaults:
+        params = load_step_params(SPEC, args)
+        if args.resume:
+            params = dataclasses.replace(params, resume=True)
+    run_step_command(SPEC, args, params)
     return 0

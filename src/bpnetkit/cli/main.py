@@ -1,44 +1,49 @@
 """Entry point of the ``bpnetkit`` command.
 
-Each subcommand lives in its own module ``bpnetkit.cli.<module>`` that defines
+Step commands come from the step registry (:data:`bpnetkit.pipeline.registry.STEPS`): each
+reads ``-p params.json`` into the step's ``Params``, runs it and prints its ``Outputs``
+(:mod:`bpnetkit.cli.step`); ``--print-defaults`` prints the step's full default JSON. A step
+whose command needs more flags has its own module (``STEP_MODULES``). The other commands
+each live in a module ``bpnetkit.cli.<module>`` that defines
 
 - ``HELP``: a one-line description,
 - ``add_arguments(parser)``: adds the command's arguments to an argparse parser,
 - ``run(args) -> int | None``: does the work (returns an exit code, None meaning 0).
 
 Modules are imported only when their command runs, so ``bpnetkit --help`` stays fast.
-Errors derived from :class:`bpnetkit.errors.BpnetkitError` are printed without a traceback.
+Library code logs to the ``bpnetkit`` logger; :func:`main` sends it to stderr (INFO, or DEBUG
+with ``-v``). Errors derived from :class:`bpnetkit.errors.BpnetkitError` are printed as one
+line without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
+from typing import Any
 
 from bpnetkit import __version__
 from bpnetkit.errors import BpnetkitError
+from bpnetkit.pipeline.registry import COMMAND_STEPS
 
-# command name -> (module, one-line help); the help is repeated here so that the top-level
+STEP = "step"
+"""Module name in :data:`COMMANDS` of the step commands served by :mod:`bpnetkit.cli.step`."""
+
+# step commands with flags beyond -p/--print-defaults: command -> module
+STEP_MODULES: dict[str, str] = {"fit": "fit", "variant-effect": "variant_effect"}
+
+# command name -> (module, one-line help); the help is written here so that the top-level
 # --help does not import every module.
 COMMANDS: dict[str, tuple[str, str]] = {
     "pipeline-json": ("pipeline_json", "write a complete pipeline JSON from data pointers"),
     "pipeline": ("pipeline", "run the whole pipeline, reads to motifs, from one JSON"),
-    "bam2bw": ("bam2bw", "count read 5' ends into base-resolution bigWigs"),
-    "peaks": ("peaks", "call peaks with MACS3"),
-    "negatives": ("negatives", "pick GC-matched background regions"),
-    "fit": ("fit", "train a BPNet, ChromBPNet or ProCapNet model"),
-    "evaluate": ("evaluate", "evaluate a model on held-out regions"),
-    "predict": ("predict", "predict profiles and counts; write bigWigs and h5"),
-    "attribute": ("attribute", "DeepLIFT/SHAP attributions for regions"),
-    "seqlets": ("seqlets", "call seqlets on attribution tracks"),
-    "modisco": ("modisco", "run TF-MoDISco (modisco-lite) on attributions"),
-    "annotate": ("annotate", "match seqlets or motifs to a motif database with Tomtom"),
-    "marginalize": ("marginalize", "in-silico marginalization of motifs"),
-    "variant-effect": ("variant_effect", "score variants from a VCF or TSV"),
-    "design": ("design", "design sequences greedily or by gradients"),
+    **{cmd: (STEP_MODULES.get(cmd, STEP), spec.description)
+       for cmd, spec in COMMAND_STEPS.items()},
     "convert": ("convert", "convert Keras / bpnet-lite / state-dict models to bpnetkit files"),
+    "export": ("export", "export a model to ONNX or TorchScript"),
     "motifs": ("motifs", "export or inspect the built-in motif database"),
     "demo": ("demo", "build a semi-synthetic dataset and run the whole pipeline on it"),
 }
@@ -56,9 +61,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_command(name: str):
+def _load_command(name: str) -> Any:
+    """The command's module (or, for a plain step command, a module-like object)."""
     module, _ = COMMANDS[name]
+    if module == STEP:
+        from bpnetkit.cli.step import step_command
+
+        return step_command(name)
     return importlib.import_module(f"bpnetkit.cli.{module}")
+
+
+class StderrHandler(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is when a record is emitted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self):  # type: ignore[override]
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
+def configure_logging(verbose: bool = False) -> logging.Handler:
+    """Send the ``bpnetkit`` logger to stderr: INFO, or DEBUG when ``verbose``.
+
+    Returns the handler (added once; a second call only changes the level).
+    """
+    root = logging.getLogger("bpnetkit")
+    handler = next((h for h in root.handlers if isinstance(h, StderrHandler)), None)
+    if handler is None:
+        handler = StderrHandler()
+        root.addHandler(handler)
+    level = logging.DEBUG if verbose else logging.INFO
+    root.setLevel(level)
+    handler.setLevel(level)
+    return handler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     module = _load_command(name)
     sub = argparse.ArgumentParser(prog=f"bpnetkit {name}", description=module.HELP)
     module.add_arguments(sub)
+    flags = [f for f in ("-v", "--verbose") if f not in sub._option_string_actions]
+    if flags:
+        sub.add_argument(*flags, action="store_true", dest="log_debug",
+                         help="log debugging messages too")
     args = sub.parse_args(rest)
+    configure_logging(getattr(args, "log_debug", False))
     try:
         code = module.run(args)
     except BpnetkitError as e:

@@ -33,12 +33,8 @@ def run(args: argparse.Namespace) -> int:
     import gzip
     import shutil
 
-    from bpnetkit.io.meme import (
-        builtin_motif_db_path,
-        load_motif_db,
-        select_motifs,
-        write_meme,
-    )
+    from bpnetkit.io.meme import write_meme
+    from bpnetkit.motifs.database import builtin_motif_db_path, load_motif_db, select_motifs
 
     motifs = load_motif_db(args.db)
     source = args.db or str(builtin_motif_db_path())

@@ -9,11 +9,15 @@ HELP = "run the whole pipeline, reads to motifs, from one JSON"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
-    from bpnetkit.cli.common import add_params_argument
-    from bpnetkit.pipeline.builders import STEP_ORDER
+    from bpnetkit.pipeline.registry import STEP_ORDER
 
     parser.epilog = "steps, in order: " + ", ".join(STEP_ORDER)
-    add_params_argument(parser, "pipeline (ours or bpnet-lite's)")
+    parser.add_argument("-p", "--params", metavar="JSON", default=None,
+                        help="the pipeline JSON (ours or bpnet-lite's)")
+    parser.add_argument("--print-defaults", action="store_true",
+                        help="print a pipeline JSON with every key and every step's knobs at "
+                             "their defaults, and exit (bpnetkit pipeline-json fills in the "
+                             "data)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--from", dest="from_step", metavar="STEP",
                        help="re-run this step and all later ones")
@@ -26,15 +30,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the pipeline; exit code 1 when a step failed or was unavailable."""
+    from bpnetkit.errors import ConfigError
     from bpnetkit.pipeline import load_pipeline_params, run_pipeline
 
+    if args.print_defaults:
+        import json
+
+        from bpnetkit.cli.pipeline_json import complete
+        from bpnetkit.config import to_dict
+        from bpnetkit.pipeline.config import PipelineParams
+
+        print(json.dumps(to_dict(complete(PipelineParams())), indent=2))
+        return 0
+    if not args.params:
+        raise ConfigError("give the pipeline JSON as -p pipeline.json (write one with "
+                          "bpnetkit pipeline-json).")
     cfg = load_pipeline_params(args.params)
     if args.output_dir:
         cfg.output_dir = args.output_dir
     summary = run_pipeline(cfg, from_step=args.from_step, only=args.only,
                            dry_run=args.dry_run, force=args.force)
     print(summary.table())
-    report = summary.outputs().get("report", {}).get("html")
-    if report:
-        print(f"\nreport: {report}")
+    report = summary.outputs().get("report")
+    if report is not None:
+        print(f"\nreport: {report.html}")
     return 0 if summary.ok else 1

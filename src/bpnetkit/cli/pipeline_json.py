@@ -2,12 +2,16 @@
 
 bpnet-lite's flags work as there (``-s -i -c -p -neg -n -u -f -ps -ns -m -o -pe``); the JSON
 written uses bpnetkit's keys (see :class:`bpnetkit.pipeline.PipelineParams`) with every
-default filled in, so it documents every knob.
+default filled in, and every ``*_parameters`` object lists every knob of its step (the
+``Params`` fields the pipeline does not fill itself) with its value for this run, so the
+file documents every knob.
 """
 
 from __future__ import annotations
 
 import argparse
+
+from bpnetkit.pipeline.config import PipelineParams
 
 HELP = "write a complete pipeline JSON from data pointers (genome, reads, peaks, ...)"
 
@@ -65,9 +69,18 @@ def _one(values: list[str], flag: str) -> str | None:
     return values[0] if values else None
 
 
+def complete(params: PipelineParams) -> PipelineParams:
+    """``params`` with every ``*_parameters`` object holding every knob of its step."""
+    from bpnetkit.pipeline.builders import step_knobs
+
+    for key, knobs in step_knobs(params).items():
+        setattr(params, key, knobs)
+    return params
+
+
 def run(args: argparse.Namespace) -> int:
     """Build, validate and write the pipeline JSON."""
-    from bpnetkit.pipeline.config import PipelineParams, dump_pipeline_params
+    from bpnetkit.pipeline.config import dump_pipeline_params
 
     defaults = MODEL_DEFAULTS[args.model_type]
     stranded = (not args.unstranded) if args.unstranded is not None else defaults["stranded"]
@@ -87,6 +100,6 @@ def run(args: argparse.Namespace) -> int:
     if args.out_window:
         params.out_window = args.out_window
     params.validate()
-    dump_pipeline_params(params, args.output)
+    dump_pipeline_params(complete(params), args.output)
     print(args.output)
     return 0

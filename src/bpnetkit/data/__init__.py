@@ -12,10 +12,13 @@ import importlib
 
 _EXPORTS = {
     "Genome": "io.fasta", "one_hot_encode": "io.fasta", "extract_sequences": "io.fasta",
-    "extract_signals": "data.signals", "read_regions": "data.regions", "Regions": "data.regions",
-    "centered_windows": "data.regions", "write_bed": "data.regions", "get_split": "data.splits",
+    "extract_signals": "data.signals", "read_regions": "io.bed", "Regions": "io.bed",
+    "centered_windows": "data.regions", "write_bed": "io.bed", "get_split": "data.splits",
     "extract_examples": "data.datasets", "Examples": "data.datasets",
     "EpochSampler": "data.datasets", "TrainingDataset": "data.datasets",
+    "derive_split": "data.splits", "split_for_genome": "data.splits",
+    "detect_shift": "data.shift_qc", "default_shifts": "data.shift_qc",
+    "check_shift_settings": "data.shift_qc",
 }
 
 __all__ = list(_EXPORTS)

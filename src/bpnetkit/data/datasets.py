@@ -43,7 +43,7 @@ import numpy as np
 
 from bpnetkit.errors import InputError
 
-log = logging.getLogger("bpnetkit.data")
+log = logging.getLogger(__name__)
 
 #: default maximum jitter per recipe
 DEFAULT_JITTER = {"bpnet": 128, "chrombpnet": 500, "procapnet": 200}

@@ -5,87 +5,53 @@ overlapping (padded) peak windows or an exclusion list, and optionally bins whos
 above a threshold are dropped. Candidates are then drawn so that their GC distribution matches
 that of the peak windows, histogram bin by histogram bin: each GC bin gets ``ratio`` times the
 number of peaks in it, and a bin without enough candidates borrows from its nearest
-neighbours. The match is reported with the two-sample Kolmogorov-Smirnov statistic.
+neighbours. The match is reported with the two-sample Kolmogorov-Smirnov statistic and GC
+histograms of both sets (what :func:`bpnetkit.report.data.gc_match_figure` draws).
+
+The ``bpnetkit negatives`` step (parameters, output folder) is :mod:`bpnetkit.steps.negatives`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from bpnetkit.data.regions import Regions, centered_windows, overlaps
 from bpnetkit.errors import InputError
+from bpnetkit.io.fasta import Genome, check_chroms
+from bpnetkit.utils import as_generator, progress
 
-log = logging.getLogger("bpnetkit.data")
+__all__ = ["gc_fraction", "match_gc", "gc_histogram", "gc_matched_negatives",
+           "GC_HISTOGRAM_BINS"]
 
+log = logging.getLogger(__name__)
 
-@dataclass
-class NegativesParams:
-    """Parameters of ``bpnetkit negatives``.
-
-    Attributes
-    ----------
-    genome : str
-        FASTA path.
-    peaks : str
-        Peaks (BED/narrowPeak); their windows of ``width`` around summits define the target
-        GC distribution and are excluded.
-    output_dir : str
-        Output folder.
-    name : str
-        Output name: ``<name>.bed``, ``<name>.gc_report.json``, ``<name>.gc.png``.
-    width : int
-        Bin width, normally the model's input length.
-    stride : int or None
-        Step between bins (default ``width``: non-overlapping).
-    ratio : float
-        Negatives per peak.
-    max_n_fraction : float
-        Bins with a larger fraction of non-ACGT bases are dropped.
-    peak_pad : int
-        Extra bp around each peak window that negatives must avoid.
-    gc_bins : int
-        Number of GC histogram bins used for matching (100 = steps of 0.01).
-    blacklist : str or None
-        Exclusion list BED.
-    signals : list of str
-        Optional bigWigs; with ``max_signal`` bins whose total signal exceeds it are dropped.
-    max_signal : float or None
-        Signal threshold (sum over the bin and all ``signals``).
-    chroms : list of str or None
-        Chromosomes to draw from; default: those with at least one peak.
-    random_state : int
-        Seed.
-    """
-
-    genome: str = ""
-    peaks: str = ""
-    output_dir: str = "."
-    name: str = "negatives"
-    width: int = 2114
-    stride: int | None = None
-    ratio: float = 2.0
-    max_n_fraction: float = 0.01
-    peak_pad: int = 0
-    gc_bins: int = 100
-    blacklist: str | None = None
-    signals: list[str] = field(default_factory=list)
-    max_signal: float | None = None
-    chroms: list[str] | None = None
-    random_state: int = 0
+#: Number of equal-width GC bins over [0, 1] of the histograms in the report.
+GC_HISTOGRAM_BINS = 50
 
 
-def gc_fraction(genome, chroms, starts, ends, chunk: int = 4096
+def gc_fraction(genome: Genome, chroms: Sequence[str], starts: Sequence[int] | np.ndarray,
+                ends: Sequence[int] | np.ndarray, chunk: int = 4096
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """GC fraction (among A/C/G/T) and non-ACGT fraction of equal-length intervals."""
-    from bpnetkit.io.fasta import Genome
+    """GC fraction (among A/C/G/T) and non-ACGT fraction of equal-length intervals.
 
-    if not isinstance(genome, Genome):
-        genome = Genome(genome)
+    Parameters
+    ----------
+    genome : Genome
+        The reference.
+    chroms, starts, ends : array-like
+        Intervals, all of one length.
+    chunk : int
+        Intervals read per pass.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(gc, n_fraction)``; ``gc`` is 0 for an interval without any A/C/G/T.
+    """
     chroms = np.asarray(chroms, dtype=object)
     starts = np.asarray(starts, dtype=np.int64)
     L = int(np.asarray(ends)[0] - starts[0]) if len(starts) else 0
@@ -120,33 +86,6 @@ def _tile_gc(genome, chrom: str, width: int, stride: int, chunk_bins: int = 2000
     return starts, gc, nfrac
 
 
-def _bin_signal(paths, chrom, starts, width) -> np.ndarray:
-    """Total signal per bin (sum over files)."""
-    from bpnetkit.data.signals import open_bigwig
-
-    total = np.zeros(len(starts))
-    if not len(starts):
-        return total
-    regular = len(starts) > 1 and (np.diff(starts) == width).all()
-    for p in paths:
-        bw = open_bigwig(p)
-        try:
-            if chrom not in bw.chroms():
-                continue
-            if regular:
-                lo = int(starts[0])
-                v = bw.stats(chrom, lo, lo + width * len(starts), type="sum",
-                             nBins=len(starts), exact=True)
-                total += np.nan_to_num(np.array(v, dtype=float))
-            else:
-                for i, s in enumerate(starts):
-                    v = bw.stats(chrom, int(s), int(s) + width, type="sum", exact=True)[0]
-                    total[i] += 0.0 if v is None or np.isnan(v) else v
-        finally:
-            bw.close()
-    return total
-
-
 def match_gc(target_gc: np.ndarray, cand_gc: np.ndarray, n_per_target: float = 1.0,
              n_bins: int = 100, random_state=0) -> np.ndarray:
     """Indices of candidates whose GC histogram matches ``target_gc`` scaled by
@@ -154,8 +93,6 @@ def match_gc(target_gc: np.ndarray, cand_gc: np.ndarray, n_per_target: float = 1
 
     Candidates are drawn without replacement; fewer are returned when the pool runs out.
     """
-    from bpnetkit.utils import as_generator
-
     rng = as_generator(random_state)
     tb = np.clip((np.asarray(target_gc) * n_bins).astype(int), 0, n_bins - 1)
     cb = np.clip((np.asarray(cand_gc) * n_bins).astype(int), 0, n_bins - 1)
@@ -189,144 +126,192 @@ def _round_preserving_sum(x: np.ndarray) -> np.ndarray:
     return fl.astype(np.int64)
 
 
-def gc_matched_negatives(genome, peaks, width: int = 2114, ratio: float = 2.0,
+def gc_histogram(gc: np.ndarray, n_bins: int = GC_HISTOGRAM_BINS) -> list[int]:
+    """Counts of GC fractions in ``n_bins`` equal-width bins over [0, 1] (1.0 in the last)."""
+    counts, _ = np.histogram(np.asarray(gc, dtype=float), bins=np.linspace(0, 1, n_bins + 1))
+    return [int(x) for x in counts]
+
+
+def gc_matched_negatives(genome: Genome, peaks: Regions, width: int = 2114, ratio: float = 2.0,
                          stride: int | None = None, max_n_fraction: float = 0.01,
-                         peak_pad: int = 0, gc_bins: int = 100, blacklist=None,
-                         signals: list | None = None, max_signal: float | None = None,
-                         chroms: list | None = None, random_state=0):
+                         peak_pad: int = 0, gc_bins: int = 100,
+                         blacklist: Regions | None = None,
+                         signal: Callable[[str, np.ndarray, int], np.ndarray] | None = None,
+                         max_signal: float | None = None, chroms: list[str] | None = None,
+                         random_state=0, verbose: bool = True, adapt: bool = True):
     """Pick GC-matched background bins.
+
+    On small genomes (or dense peaks) the default tiling may leave fewer candidate bins than
+    the ``ratio * n_peaks`` negatives wanted. With ``adapt`` the search then widens, one step
+    at a time and only as far as needed: (1) chromosomes without peaks are tiled too (when
+    ``chroms`` is None); (2) the stride is halved, down to ``width // 4`` (overlapping bins);
+    (3) ``peak_pad`` is dropped; (4) bins may overlap the outer half of peak windows (only
+    the central ``width // 2`` around each summit is excluded). If candidates are still
+    short, fewer negatives are drawn. Each step taken is listed in the report's
+    ``reductions`` and logged as a warning; only when no candidate is left at all is this an
+    error, saying what to change.
+
+    Parameters
+    ----------
+    genome : Genome
+        The reference.
+    peaks : Regions
+        Peaks; their summit-centred windows of ``width`` define the target GC distribution
+        and are excluded (padded by ``peak_pad``).
+    width, stride : int
+        Bin width and step (``stride`` None: ``width``).
+    ratio : float
+        Negatives per peak.
+    max_n_fraction : float
+        Bins with a larger fraction of non-ACGT bases are dropped.
+    peak_pad : int
+        Extra bp around each peak window that negatives avoid.
+    gc_bins : int
+        GC histogram bins used for matching.
+    blacklist : Regions or None
+        Excluded intervals.
+    signal : callable or None
+        ``signal(chrom, starts, width)`` -> total signal per bin (e.g.
+        ``functools.partial(bpnetkit.io.bigwig.bin_sums, paths)``); with ``max_signal`` bins
+        above it are dropped.
+    max_signal : float or None
+        Signal threshold.
+    chroms : list of str or None
+        Chromosomes to draw from; default: those with a peak window.
+    random_state : int or numpy.random.Generator
+        Seed.
+    verbose : bool
+        Show progress over chromosomes.
+    adapt : bool
+        Widen the search when candidates are short (see above); False: draw fewer negatives
+        (and fail when there is no candidate).
 
     Returns
     -------
     tuple
         ``(chroms, starts, ends, gc, report, peak_gc)``: the negatives, their GC fractions,
-        a report with counts and the KS statistic between the peak and negative GC
-        distributions, and the peaks' GC fractions.
+        a report (counts, the KS statistic between the peak and negative GC distributions,
+        GC histograms of both in ``gc_histogram``, and ``reductions``: what was relaxed) and
+        the peaks' GC fractions.
     """
     from scipy.stats import ks_2samp
 
-    from bpnetkit.data.regions import as_regions, centered_windows, overlaps
-    from bpnetkit.io.fasta import Genome, check_chroms
-
-    if not isinstance(genome, Genome):
-        genome = Genome(genome)
     width = int(width)
     stride = int(stride or width)
     if width <= 0 or stride <= 0:
         raise InputError(f"width and stride must be positive, got {width} and {stride}.")
-    peaks = as_regions(peaks)
     check_chroms(peaks.chrom, genome.chroms, f"peaks '{Path(peaks.source).name}'",
                  f"genome '{genome.path.name}'")
     pc, ps, pe = centered_windows(peaks, width, genome.chrom_sizes)
     if not len(pc):
-        raise InputError(f"no peak window of {width} bp fits on its chromosome.")
+        longest = max(genome.chrom_sizes.values())
+        raise InputError(f"no peak window of {width} bp fits on its chromosome (the longest "
+                         f"chromosome has {longest} bp); lower 'width'.")
     peak_gc, _ = gc_fraction(genome, pc, ps, pe)
     peak_gc = peak_gc[np.isfinite(peak_gc)]
-    excl = peaks.__class__.from_arrays(pc, ps, pe)
-    bl = as_regions(blacklist) if blacklist is not None else None
-    use = list(dict.fromkeys(chroms if chroms is not None else [str(c) for c in pc]))
-    if chroms is not None:
-        check_chroms(use, genome.chroms, "'chroms'", f"genome '{genome.path.name}'")
-    from tqdm.auto import tqdm
-
-    cs, ss, gs = [], [], []
-    n_tiles = n_n = n_peak = n_bl = n_sig = 0
-    for c in tqdm(use, desc="tiling", unit=" chrom", disable=None, leave=False):
-        starts, gc, nfrac = _tile_gc(genome, c, width, stride)
-        n_tiles += len(starts)
-        keep = nfrac <= max_n_fraction
-        n_n += int((~keep).sum())
-        hit = overlaps([c] * len(starts), starts, starts + width, excl, pad=peak_pad)
-        n_peak += int((keep & hit).sum())
-        keep &= ~hit
-        if bl is not None:
-            hit = overlaps([c] * len(starts), starts, starts + width, bl)
-            n_bl += int((keep & hit).sum())
-            keep &= ~hit
-        if signals and max_signal is not None:
-            high = _bin_signal(signals, c, starts, width) > max_signal
-            n_sig += int((keep & high).sum())
-            keep &= ~high
-        cs.append(np.full(int(keep.sum()), c, dtype=object))
-        ss.append(starts[keep])
-        gs.append(gc[keep])
-    cand_c = np.concatenate(cs) if cs else np.zeros(0, dtype=object)
-    cand_s = np.concatenate(ss) if ss else np.zeros(0, dtype=np.int64)
-    cand_gc = np.concatenate(gs) if gs else np.zeros(0)
-    if not len(cand_c):
-        raise InputError("no candidate background bins are left after removing bins with N, "
-                         "peaks, excluded regions and high signal; lower 'width' or relax the "
-                         "filters.")
-    pick = match_gc(peak_gc, cand_gc, ratio, gc_bins, random_state)
     wanted = int(round(ratio * len(peak_gc)))
+    full = peaks.__class__.from_arrays(pc, ps, pe)
+    core = width // 4
+    mid = (ps + pe) // 2
+    cores = peaks.__class__.from_arrays(pc, np.maximum(mid - core, 0), mid + core)
+    if chroms is not None:
+        check_chroms(list(chroms), genome.chroms, "'chroms'", f"genome '{genome.path.name}'")
+    use = list(dict.fromkeys(chroms if chroms is not None else [str(c) for c in pc]))
+    state = {"use": use, "stride": stride, "pad": int(peak_pad), "excl": full,
+             "exclusion": "peak windows"}
+    reductions: list[str] = []
+    cand = _candidates(genome, state, width, max_n_fraction, blacklist, signal, max_signal,
+                       verbose)
+
+    def short() -> bool:
+        return len(cand[0]) < wanted
+
+    if adapt and short() and chroms is None and len(use) < len(genome.chroms):
+        state["use"] = genome.chroms
+        cand = _candidates(genome, state, width, max_n_fraction, blacklist, signal,
+                           max_signal, verbose)
+        reductions.append(f"tiled all {len(genome.chroms)} chromosomes, not only the "
+                          f"{len(use)} with peaks")
+    while adapt and short() and state["stride"] > max(1, width // 4):
+        state["stride"] = max(max(1, width // 4), state["stride"] // 2)
+        cand = _candidates(genome, state, width, max_n_fraction, blacklist, signal,
+                           max_signal, verbose)
+        reductions.append(f"stride lowered to {state['stride']} bp (bins overlap)")
+    if adapt and short() and state["pad"] > 0:
+        state["pad"] = 0
+        cand = _candidates(genome, state, width, max_n_fraction, blacklist, signal,
+                           max_signal, verbose)
+        reductions.append(f"peak_pad {peak_pad} bp dropped")
+    if adapt and short():
+        state["excl"], state["exclusion"] = cores, f"peak cores (summit +/- {core} bp)"
+        cand = _candidates(genome, state, width, max_n_fraction, blacklist, signal,
+                           max_signal, verbose)
+        reductions.append(f"bins may overlap the outer half of peak windows (only summit "
+                          f"+/- {core} bp excluded)")
+    cand_c, cand_s, cand_gc, drops = cand
+    if not len(cand_c):
+        total = sum(genome.chrom_sizes[c] for c in state["use"])
+        raise InputError(
+            f"no candidate background bins of {width} bp are left in {len(state['use'])} "
+            f"chromosome(s) ({total} bp) after removing bins with N (>{max_n_fraction}), "
+            f"peaks ({len(peak_gc)}), excluded regions and high signal"
+            + (" even after relaxing the search" if adapt else "")
+            + "; lower 'width', give fewer peaks, add chromosomes ('chroms'), or relax "
+              "'max_n_fraction', 'blacklist' or 'max_signal'.")
+    pick = match_gc(peak_gc, cand_gc, ratio, gc_bins, random_state)
     if len(pick) < wanted:
-        log.warning("only %d background bins available for %d requested negatives.",
-                    len(pick), wanted)
+        reductions.append(f"only {len(pick)} of {wanted} requested negatives (ratio "
+                          f"{len(pick) / max(len(peak_gc), 1):.2f} instead of {ratio:g})")
+    if reductions:
+        log.warning("negatives: too few background bins for the defaults; %s.",
+                    "; ".join(reductions))
     neg_gc = cand_gc[pick]
     ks = ks_2samp(peak_gc, neg_gc) if len(neg_gc) else None
     report = {
         "n_peaks": int(len(peak_gc)), "n_negatives": int(len(pick)), "n_requested": wanted,
-        "n_bins": int(n_tiles), "dropped_n": n_n, "dropped_peaks": n_peak,
-        "dropped_blacklist": n_bl, "dropped_signal": n_sig, "n_candidates": int(len(cand_c)),
+        **drops, "n_candidates": int(len(cand_c)),
         "ks_statistic": None if ks is None else float(ks.statistic),
         "ks_pvalue": None if ks is None else float(ks.pvalue),
         "peak_gc_mean": float(peak_gc.mean()), "negative_gc_mean":
             float(neg_gc.mean()) if len(neg_gc) else None,
+        "gc_histogram": {"bin_edges": [float(x) for x in np.linspace(0, 1,
+                                                                     GC_HISTOGRAM_BINS + 1)],
+                         "peaks": gc_histogram(peak_gc), "negatives": gc_histogram(neg_gc)},
+        "reductions": reductions, "stride_used": int(state["stride"]),
+        "peak_pad_used": int(state["pad"]), "exclusion": state["exclusion"],
+        "n_chroms_tiled": len(state["use"]),
     }
     log.info("negatives: %d picked from %d candidates; GC KS statistic %.4f", len(pick),
              len(cand_c), report["ks_statistic"] or float("nan"))
     return cand_c[pick], cand_s[pick], cand_s[pick] + width, neg_gc, report, peak_gc
 
 
-def run_negatives(params: NegativesParams) -> dict[str, str]:
-    """Run the ``negatives`` step.
-
-    Returns
-    -------
-    dict
-        ``negatives`` (BED), ``report`` (JSON with the KS statistic), ``plot`` (PNG),
-        ``params``.
-    """
-    from bpnetkit.config import dump_config
-    from bpnetkit.data.regions import write_bed
-    from bpnetkit.utils import write_text_atomic
-
-    if not params.genome or not params.peaks:
-        raise InputError("negatives: 'genome' and 'peaks' are required.")
-    out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    c, s, e, gc, report, peak_gc = gc_matched_negatives(
-        params.genome, params.peaks, params.width, params.ratio, params.stride,
-        params.max_n_fraction, params.peak_pad, params.gc_bins, params.blacklist,
-        params.signals, params.max_signal, params.chroms, params.random_state)
-    bed = write_bed(out_dir / f"{params.name}.bed", c, s, e,
-                    names=[f"neg_{i}" for i in range(len(c))], scores=np.round(gc, 4))
-    rep = write_text_atomic(out_dir / f"{params.name}.gc_report.json",
-                            json.dumps(report, indent=2) + "\n")
-    png = out_dir / f"{params.name}.gc.png"
-    _plot_gc(peak_gc, gc, png, report.get("ks_statistic"))
-    pj = dump_config(params, out_dir / f"{params.name}.negatives.params.json")
-    return {"negatives": str(bed), "report": str(rep), "plot": str(png), "params": str(pj)}
-
-
-def _plot_gc(peak_gc: np.ndarray, neg_gc: np.ndarray, path: str | os.PathLike,
-             ks: float | None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bpnetkit.utils import atomic_path
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    bins = np.linspace(0, 1, 51)
-    ax.hist(peak_gc, bins=bins, density=True, alpha=0.6, label=f"peaks (n={len(peak_gc)})")
-    ax.hist(neg_gc, bins=bins, density=True, alpha=0.6, label=f"negatives (n={len(neg_gc)})")
-    ax.set_xlabel("GC fraction")
-    ax.set_ylabel("density")
-    ax.set_title(f"GC match (KS = {ks:.3f})" if ks is not None else "GC match")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+def _candidates(genome, state, width, max_n_fraction, blacklist, signal, max_signal, verbose):
+    """Candidate bins under the current search settings: (chroms, starts, gc, drop counts)."""
+    cs, ss, gs = [], [], []
+    n_tiles = n_n = n_peak = n_bl = n_sig = 0
+    for c in progress(state["use"], desc="tiling", unit="chrom", enabled=verbose):
+        starts, gc, nfrac = _tile_gc(genome, c, width, state["stride"])
+        n_tiles += len(starts)
+        keep = nfrac <= max_n_fraction
+        n_n += int((~keep).sum())
+        hit = overlaps([c] * len(starts), starts, starts + width, state["excl"],
+                       pad=state["pad"])
+        n_peak += int((keep & hit).sum())
+        keep &= ~hit
+        if blacklist is not None:
+            hit = overlaps([c] * len(starts), starts, starts + width, blacklist)
+            n_bl += int((keep & hit).sum())
+            keep &= ~hit
+        if signal is not None and max_signal is not None:
+            high = np.asarray(signal(c, starts, width)) > max_signal
+            n_sig += int((keep & high).sum())
+            keep &= ~high
+        cs.append(np.full(int(keep.sum()), c, dtype=object))
+        ss.append(starts[keep])
+        gs.append(gc[keep])
+    drops = {"n_bins": int(n_tiles), "dropped_n": n_n, "dropped_peaks": n_peak,
+             "dropped_blacklist": n_bl, "dropped_signal": n_sig}
+    return (np.concatenate(cs) if cs else np.zeros(0, dtype=object),
+            np.concatenate(ss) if ss else np.zeros(0, dtype=np.int64),
+            np.concatenate(gs) if gs else np.zeros(0), drops)

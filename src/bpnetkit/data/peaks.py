@@ -1,8 +1,15 @@
-"""Peak calling with MACS3 (``bpnetkit peaks``).
+"""Peak calling with MACS3, and filtering of called peaks.
 
-MACS3 ``callpeak`` runs for real in a subprocess; its narrowPeak output is checked, optionally
-filtered (exclusion list, top-N by signal) and written atomically. MACS3 is an optional
-dependency: without it a :class:`~bpnetkit.errors.MissingToolError` says how to install it.
+MACS3 ``callpeak`` runs for real in a subprocess (:func:`call_macs3`, which works on files as
+MACS3 does); its narrowPeak output can be filtered (:func:`filter_peaks`: exclusion list,
+top-N by signal). MACS3 is an optional dependency: without it a
+:class:`~bpnetkit.errors.MissingToolError` says how to install it. The ``bpnetkit peaks``
+step (parameters, output folder) is :mod:`bpnetkit.steps.peaks`.
+
+The MACS3 options are read from any object with the fields of
+:class:`bpnetkit.steps.peaks.PeaksParams` (``treatment``, ``control``, ``name``, ``format``,
+``genome_size``, ``qvalue``, ``pvalue``, ``nomodel``, ``shift``, ``extsize``, ``keep_dup``,
+``call_summits``, ``extra_args``).
 """
 
 from __future__ import annotations
@@ -12,73 +19,29 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from bpnetkit.data.regions import Regions, remove_blacklisted
 from bpnetkit.errors import BpnetkitError, InputError, MissingToolError, require_file
 
-log = logging.getLogger("bpnetkit.data")
+__all__ = ["FORMATS", "find_macs3", "macs3_command", "check_inputs", "call_macs3",
+           "filter_peaks", "genome_size_for"]
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("AUTO", "BAM", "BAMPE", "BED", "BEDPE", "SAM", "FRAG")
 
 
-@dataclass
-class PeaksParams:
-    """Parameters of ``bpnetkit peaks``.
-
-    Attributes
-    ----------
-    treatment : list of str
-        Read files (BAM, BED, ...); several are pooled.
-    control : list of str
-        Control/input read files (may be empty).
-    output_dir : str
-        Output folder.
-    name : str
-        Output name: ``<name>.narrowPeak``.
-    format : str
-        MACS3 format: AUTO, BAM, BAMPE (paired-end fragments), BED, BEDPE, SAM or FRAG.
-    genome_size : str
-        Effective genome size: ``hs``, ``mm``, ``ce``, ``dm`` or a number such as ``"2.7e9"``.
-    qvalue : float or None
-        q-value cutoff (MACS3 default 0.05); ignored when ``pvalue`` is set.
-    pvalue : float or None
-        p-value cutoff (ChromBPNet uses 0.01 for ATAC/DNase).
-    nomodel : bool
-        Skip MACS3's fragment-size model (use with ``shift``/``extsize``; ATAC/DNase).
-    shift, extsize : int or None
-        MACS3 ``--shift`` and ``--extsize`` (ATAC: -75 and 150).
-    keep_dup : str
-        MACS3 ``--keep-dup``: ``"1"``, ``"auto"`` or ``"all"``.
-    call_summits : bool
-        Call sub-peak summits.
-    blacklist : str or None
-        BED of excluded regions; peaks overlapping it are removed.
-    max_peaks : int or None
-        Keep the strongest N peaks (by signal value, column 7).
-    extra_args : list of str
-        Further MACS3 arguments, passed as given.
+def genome_size_for(chrom_sizes: dict[str, int], human_like: float = 1e9) -> str:
+    """MACS3 ``genome_size`` for a genome: ``"hs"`` for genomes of at least ``human_like`` bp,
+    else the total length (an upper bound of the mappable size) as a number string, so that
+    small genomes (fly, worm, plants, yeast, simulated) get a sensible background lambda.
     """
-
-    treatment: list[str] = field(default_factory=list)
-    control: list[str] = field(default_factory=list)
-    output_dir: str = "."
-    name: str = "peaks"
-    format: str = "AUTO"
-    genome_size: str = "hs"
-    qvalue: float | None = 0.05
-    pvalue: float | None = None
-    nomodel: bool = False
-    shift: int | None = None
-    extsize: int | None = None
-    keep_dup: str = "1"
-    call_summits: bool = True
-    blacklist: str | None = None
-    max_peaks: int | None = None
-    extra_args: list[str] = field(default_factory=list)
+    total = int(sum(int(v) for v in chrom_sizes.values()))
+    return "hs" if total >= human_like else str(total)
 
 
 def find_macs3() -> str:
@@ -95,9 +58,8 @@ def find_macs3() -> str:
     return exe
 
 
-def macs3_command(params: PeaksParams, outdir: str | os.PathLike, exe: str = "macs3"
-                  ) -> list[str]:
-    """The ``macs3 callpeak`` command line for ``params``."""
+def macs3_command(params: Any, outdir: str | os.PathLike, exe: str = "macs3") -> list[str]:
+    """The ``macs3 callpeak`` command line for ``params`` (a ``PeaksParams``)."""
     fmt = params.format.upper()
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {params.format!r}.")
@@ -122,7 +84,8 @@ def macs3_command(params: PeaksParams, outdir: str | os.PathLike, exe: str = "ma
     return cmd
 
 
-def _check_inputs(params: PeaksParams) -> None:
+def check_inputs(params: Any) -> None:
+    """Check the read files of ``params`` (exist, not empty; BAMPE needs paired reads)."""
     if not params.treatment:
         raise InputError("peaks: 'treatment' lists no read files.")
     for p in [*params.treatment, *params.control]:
@@ -145,13 +108,20 @@ def _check_inputs(params: PeaksParams) -> None:
             raise InputError(f"cannot read BAM '{params.treatment[0]}': {e}.") from None
 
 
-def run_peaks(params: PeaksParams) -> dict[str, str]:
-    """Call peaks with MACS3 and write ``<output_dir>/<name>.narrowPeak``.
+def call_macs3(params: Any, workdir: str | os.PathLike, log_path: str | os.PathLike,
+               exe: str | None = None) -> Path:
+    """Run ``macs3 callpeak`` with its outputs in ``workdir``; return its narrowPeak file.
 
-    Returns
-    -------
-    dict
-        ``peaks`` (narrowPeak), ``macs3_log``, ``params`` (resolved JSON).
+    Parameters
+    ----------
+    params : PeaksParams
+        The MACS3 options.
+    workdir : path
+        Folder for MACS3's outputs (normally a temporary folder).
+    log_path : path
+        Where the command line and MACS3's output are written.
+    exe : str or None
+        The ``macs3`` executable (default: :func:`find_macs3`).
 
     Raises
     ------
@@ -159,44 +129,48 @@ def run_peaks(params: PeaksParams) -> dict[str, str]:
         When MACS3 is not installed.
     BpnetkitError
         When MACS3 fails (the message ends with the tail of its log).
+    InputError
+        When the inputs are unusable or MACS3 finds no peaks.
     """
-    from bpnetkit.config import dump_config
-    from bpnetkit.data.regions import read_regions, remove_blacklisted, write_regions
+    exe = exe or find_macs3()
+    check_inputs(params)
+    log_path = Path(log_path)
+    cmd = macs3_command(params, workdir, exe)
+    log.info("running %s", " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+    log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
+        raise BpnetkitError(f"MACS3 callpeak failed (exit {proc.returncode}); full log in "
+                            f"'{log_path}'. Last lines:\n{tail}")
+    raw = Path(workdir) / f"{params.name}_peaks.narrowPeak"
+    if not raw.exists() or raw.stat().st_size == 0:
+        raise InputError(f"MACS3 found no peaks in {', '.join(map(str, params.treatment))} "
+                         f"(log: '{log_path}'). Use more reads, a looser cutoff "
+                         f"(pvalue/qvalue) or check genome_size.")
+    return raw
 
-    exe = find_macs3()
-    _check_inputs(params)
-    out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log_path = out_dir / f"{params.name}.macs3.log"
-    with tempfile.TemporaryDirectory(prefix="bpnetkit_macs3_", dir=out_dir) as tmp:
-        cmd = macs3_command(params, tmp, exe)
-        log.info("running %s", " ".join(cmd))
-        env = dict(os.environ)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-            raise BpnetkitError(f"MACS3 callpeak failed (exit {proc.returncode}); full log in "
-                                f"'{log_path}'. Last lines:\n{tail}")
-        raw = Path(tmp) / f"{params.name}_peaks.narrowPeak"
-        if not raw.exists() or raw.stat().st_size == 0:
-            raise InputError(f"MACS3 found no peaks in {', '.join(params.treatment)} (log: "
-                             f"'{log_path}'). Use more reads, a looser cutoff (pvalue/qvalue) "
-                             f"or check genome_size.")
-        peaks = read_regions(raw)
-        peaks.source = str(out_dir / f"{params.name}.narrowPeak")
+
+def filter_peaks(peaks: Regions, blacklist: Regions | None = None,
+                 max_peaks: int | None = None) -> Regions:
+    """Drop peaks overlapping ``blacklist``, then keep the strongest ``max_peaks``.
+
+    Strength is the narrowPeak signal value (column 7) when present, else the score; the
+    kept peaks stay in their original order.
+
+    Raises
+    ------
+    InputError
+        When no peak is left.
+    """
     n0 = len(peaks)
-    if params.blacklist:
-        peaks = remove_blacklisted(peaks, params.blacklist)
-    if params.max_peaks is not None and len(peaks) > params.max_peaks:
+    if blacklist is not None:
+        peaks = remove_blacklisted(peaks, blacklist)
+    if max_peaks is not None and len(peaks) > max_peaks:
         sig = peaks.extra[0].astype(np.float64) if peaks.extra else peaks.score
-        keep = np.sort(np.argsort(-sig, kind="stable")[: params.max_peaks])
+        keep = np.sort(np.argsort(-sig, kind="stable")[:max_peaks])
         peaks = peaks.subset(keep)
     if not len(peaks):
-        raise InputError(f"no peaks left after filtering {n0} MACS3 peaks with the exclusion "
-                         f"list '{params.blacklist}'.")
-    out = write_regions(out_dir / f"{params.name}.narrowPeak", peaks)
-    pj = out_dir / f"{params.name}.peaks.params.json"
-    dump_config(params, pj)
-    log.info("peaks: %d MACS3 peaks, %d written to %s", n0, len(peaks), out)
-    return {"peaks": str(out), "macs3_log": str(log_path), "params": str(pj)}
+        raise InputError(f"no peaks left after filtering {n0} peaks with the exclusion list "
+                         f"'{getattr(blacklist, 'source', None)}'.")
+    return peaks

@@ -1,70 +1,62 @@
-"""Reads to base-resolution bigWigs: count read 5' ends (``bpnetkit bam2bw``).
+"""Reads to base-resolution counts: the 5' ends of reads, counted per position and strand.
 
-Inputs are BAM (parsed by a numba kernel straight from the BGZF stream), SAM (through pysam),
-fragment files (``.tsv``/``.tsv.gz``, 10x/ArchR: chrom, start, end, ...; both fragment ends
-counted once per line, the start as ``+`` and ``end - 1`` as ``-``; 10x fragments are already
-Tn5-shifted, so use no shift for them) or BED reads (strand in column 6; the 5'
-end is ``start`` on ``+`` and ``end - 1`` on ``-``). Several inputs are merged.
-
-Each kept read adds 1 at its 5' end shifted by ``shift_plus`` (``+`` strand) or ``shift_minus``
-(``-`` strand): ATAC-seq ``+4/-4``, DNase-seq ``0/+1``. Stranded output writes a ``+`` and a
-``-`` bigWig; unstranded adds both into one.
+Inputs are parsed by :mod:`bpnetkit.io.reads` (BAM through a numba kernel, SAM through pysam,
+fragment files, BED reads); several inputs are merged. Each kept read adds 1 at its 5' end
+shifted by ``shift_plus`` (``+`` strand) or ``shift_minus`` (``-`` strand): ATAC-seq ``+4/-4``,
+DNase-seq ``0/+1``; 10x fragments are already Tn5-shifted, so use no shift for them.
 
 Memory stays bounded: reads are processed in chunks that are reduced at once to sparse
 (position, count) runs per chromosome and strand; these are spilled to a temporary folder when
-they grow large and merged one chromosome at a time while writing the bigWigs. Input order does
-not matter (unsorted files give the same result).
+they grow large and merged one chromosome at a time while the bigWigs are written. Input order
+does not matter (unsorted files give the same result).
+
+The ``bpnetkit bam2bw`` step (parameters, output folder) is :mod:`bpnetkit.steps.bam2bw`.
 """
 
 from __future__ import annotations
 
-import gzip
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
-import zlib
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bpnetkit.data.shift_qc import check_shift_settings
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.io import reads as read_files
+from bpnetkit.io.bigwig import write_bigwig
+from bpnetkit.io.chrom_sizes import read_chrom_sizes
+from bpnetkit.utils import as_generator, progress
 
-log = logging.getLogger("bpnetkit.data")
+__all__ = ["SHIFT_PRESETS", "CountOptions", "count_read_ends", "reads_to_bigwig",
+           "write_count_bigwigs", "sample_read_ends", "input_formats", "read_chrom_sizes"]
+
+log = logging.getLogger(__name__)
 
 SHIFT_PRESETS = {"none": (0, 0), "atac": (4, -4), "dnase": (0, 1), "chip": (0, 0),
                  "procap": (0, 0)}
 
 
 @dataclass
-class Bam2BwParams:
-    """Parameters of ``bpnetkit bam2bw``.
+class CountOptions:
+    """How reads are filtered, shifted and read (the counting fields of ``bam2bw``).
 
     Attributes
     ----------
-    inputs : list of str
-        BAM/SAM, fragment (``.tsv``, ``.tsv.gz``) or BED read files; all are merged.
-    output_dir : str
-        Folder for the bigWigs and the resolved parameters.
-    name : str
-        Output prefix: ``<name>.plus.bw`` and ``<name>.minus.bw`` (stranded) or ``<name>.bw``.
-    genome : str or None
-        FASTA whose chromosome sizes define the bigWigs (or give ``chrom_sizes``).
-    chrom_sizes : str or None
-        Two-column chromosome sizes file; default: from ``genome``, else the BAM header.
-    stranded : bool
-        Write separate ``+`` and ``-`` strand bigWigs.
     preset : str or None
         ``"atac"`` (+4/-4), ``"dnase"`` (0/+1), ``"chip"``/``"procap"``/``"none"`` (0/0);
         overrides the shifts when given.
     shift_plus, shift_minus : int
         Shifts applied to 5' ends of ``+`` and ``-`` strand reads.
     paired_end : bool
-        Paired-end mode: count the 5' end of both mates of each pair (both fragment ends);
-        unpaired reads are skipped and single-end data is an error.
+        Count the 5' end of both mates of each pair; unpaired reads are skipped and
+        single-end data is an error.
     proper_pairs_only : bool
         In paired-end mode, keep only properly paired mates.
     min_mapq : int
@@ -74,20 +66,14 @@ class Bam2BwParams:
     input_format : str
         ``"auto"`` (from the file), ``"bam"``, ``"sam"``, ``"fragments"`` or ``"bed"``.
     threads : int
-        Threads decompressing BAM blocks.
+        Threads decompressing BAM blocks (and compressing bigWig blocks).
     memory_mb : int
         Sparse counts held in memory before they are spilled to a temporary folder.
-    zoom_levels : int
-        Zoom levels stored in the bigWigs (0 = none: smallest and fastest to write; genome
-        browsers then summarise on the fly; 10 is what UCSC tools write).
+    force_shift : bool
+        Allow a non-zero shift on fragment files (which are normally already Tn5-adjusted;
+        see :func:`bpnetkit.data.shift_qc.check_shift_settings`).
     """
 
-    inputs: list[str] = field(default_factory=list)
-    output_dir: str = "."
-    name: str = "signal"
-    genome: str | None = None
-    chrom_sizes: str | None = None
-    stranded: bool = True
     preset: str | None = None
     shift_plus: int = 0
     shift_minus: int = 0
@@ -101,55 +87,30 @@ class Bam2BwParams:
     input_format: str = "auto"
     threads: int = 2
     memory_mb: int = 256
-    zoom_levels: int = 0
+    force_shift: bool = False
 
+    @classmethod
+    def from_object(cls, obj: object) -> CountOptions:
+        """The counting fields of any object that has them (e.g. ``Bam2BwParams``); fields
+        it lacks keep their defaults."""
+        return cls(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)
+                      if hasattr(obj, f.name)})
 
-def read_chrom_sizes(path: str | os.PathLike) -> dict[str, int]:
-    """Read a two-column ``chrom<TAB>size`` file (or a FASTA ``.fai``)."""
-    p = require_file(path, "chromosome sizes file")
-    sizes = {}
-    with open(p) as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            f = line.split()
-            try:
-                sizes[f[0]] = int(f[1])
-            except (IndexError, ValueError):
-                raise InputError(f"{p.name} line {i}: expected 'chrom<TAB>size', got "
-                                 f"{line.strip()[:60]!r}.") from None
-    if not sizes:
-        raise InputError(f"chromosome sizes file '{p}' is empty.")
-    return sizes
+    def shifts(self) -> tuple[int, int]:
+        """``(shift_plus, shift_minus)`` after applying the preset."""
+        if self.preset is not None:
+            if self.preset not in SHIFT_PRESETS:
+                raise InputError(f"unknown preset '{self.preset}'; use one of "
+                                 f"{', '.join(SHIFT_PRESETS)} or set shift_plus/shift_minus.")
+            return SHIFT_PRESETS[self.preset]
+        return int(self.shift_plus), int(self.shift_minus)
 
-
-def detect_format(path: Path) -> str:
-    """Guess ``bam``, ``sam``, ``fragments`` or ``bed`` from the content and name."""
-    with open(path, "rb") as fh:
-        head = fh.read(18)
-    name = path.name.lower()
-    if head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC":
-        try:
-            with gzip.open(path, "rb") as g:
-                inner = g.read(4)
-        except (OSError, EOFError, zlib.error):
-            raise InputError(f"'{path}' is a damaged compressed file.") from None
-        if inner == b"BAM\x01":
-            return "bam"
-    elif name.endswith(".bam"):
-        raise InputError(f"'{path}' is named .bam but is not a BAM file.")
-    if name.endswith(".sam") or head.startswith(b"@HD") or head.startswith(b"@SQ"):
-        return "sam"
-    if name.endswith(".cram"):
-        raise InputError(f"'{path}': CRAM is not supported; convert it with 'samtools view -b "
-                         f"-o reads.bam {path.name}'.")
-    stem = name[:-3] if name.endswith(".gz") else name
-    if stem.endswith((".tsv", ".fragments", ".frag")) or "fragments" in stem:
-        return "fragments"
-    if stem.endswith((".bed", ".tagalign")):
-        return "bed"
-    raise InputError(f"cannot tell the format of '{path}'; set input_format to 'bam', 'sam', "
-                     f"'fragments' or 'bed'.")
+    def flag_masks(self) -> tuple[int, int]:
+        """SAM flag masks ``(skip, require)`` of these options."""
+        return read_files.flag_masks(
+            paired_end=self.paired_end, proper_pairs_only=self.proper_pairs_only,
+            skip_duplicates=self.skip_duplicates, skip_secondary=self.skip_secondary,
+            skip_supplementary=self.skip_supplementary, skip_qcfail=self.skip_qcfail)
 
 
 class _Accumulator:
@@ -250,171 +211,28 @@ def _merge(parts: list) -> tuple[np.ndarray, np.ndarray]:
     return u, np.bincount(inv, weights=c).astype(np.int64)
 
 
-def _flag_masks(params: Bam2BwParams) -> tuple[int, int]:
-    from bpnetkit.io import reads as _bam
+def input_formats(inputs: Sequence[str | os.PathLike], input_format: str = "auto"
+                  ) -> list[str]:
+    """Format of each read file (``bam``, ``sam``, ``fragments`` or ``bed``).
 
-    skip = _bam.UNMAPPED
-    if params.skip_duplicates:
-        skip |= _bam.DUPLICATE
-    if params.skip_secondary:
-        skip |= _bam.SECONDARY
-    if params.skip_supplementary:
-        skip |= _bam.SUPPLEMENTARY
-    if params.skip_qcfail:
-        skip |= _bam.QCFAIL
-    require = 0
-    if params.paired_end:
-        skip |= _bam.MATE_UNMAPPED
-        require |= _bam.PAIRED
-        if params.proper_pairs_only:
-            require |= _bam.PROPER
-    return skip, require
+    Raises
+    ------
+    InputError
+        For an unknown ``input_format`` or a file whose format cannot be told.
+    """
+    out = []
+    for p in inputs:
+        f = read_files.detect_format(p) if input_format == "auto" else input_format
+        if f not in read_files.FORMATS:
+            raise InputError(f"unknown input_format '{f}' for '{p}'; use 'auto', "
+                             f"{', '.join(map(repr, read_files.FORMATS))}.")
+        out.append(f)
+    return out
 
 
-def _bam_header(path: Path) -> tuple[list[str], list[int], str]:
-    import pysam
-
-    try:
-        with pysam.AlignmentFile(str(path), "rb", check_sq=False) as f:
-            so = f.header.to_dict().get("HD", {}).get("SO", "unknown")
-            return list(f.references), list(f.lengths), so
-    except (ValueError, OSError) as e:
-        raise InputError(f"cannot read BAM file '{path}': {e}. Check that it is a complete "
-                         f"BAM file (samtools quickcheck).") from None
-
-
-def _iter_bam(path: Path, params: Bam2BwParams, shifts: tuple[int, int], stats: np.ndarray
-              ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    from bpnetkit.io.reads import iter_bam_ends
-
-    skip, require = _flag_masks(params)
-    yield from iter_bam_ends(path, min_mapq=params.min_mapq, skip_mask=skip,
-                             require_mask=require, shift_plus=shifts[0], shift_minus=shifts[1],
-                             threads=params.threads, stats=stats)
-
-
-def _iter_sam(path: Path, params: Bam2BwParams, shifts: tuple[int, int], stats: np.ndarray,
-              chunk: int = 1 << 18):
-    import pysam
-
-    skip, require = _flag_masks(params)
-    tid, pos, rev = [], [], []
-    try:
-        f = pysam.AlignmentFile(str(path), "r", check_sq=False)
-    except (ValueError, OSError) as e:
-        raise InputError(f"cannot read SAM file '{path}': {e}.") from None
-    with f:
-        for r in f.fetch(until_eof=True):
-            flag = r.flag
-            stats[0] += 1
-            if flag & 1:
-                stats[1] += 1
-            if (flag & skip) or (flag & require) != require or r.mapping_quality < \
-                    params.min_mapq or r.reference_id < 0:
-                stats[3] += 1
-                continue
-            stats[2] += 1
-            tid.append(r.reference_id)
-            if flag & 0x10:
-                pos.append((r.reference_end or r.reference_start + 1) - 1 + shifts[1])
-                rev.append(1)
-            else:
-                pos.append(r.reference_start + shifts[0])
-                rev.append(0)
-            if len(tid) >= chunk:
-                yield (np.array(tid, np.int32), np.array(pos, np.int64), np.array(rev, np.uint8))
-                tid, pos, rev = [], [], []
-    if tid:
-        yield np.array(tid, np.int32), np.array(pos, np.int64), np.array(rev, np.uint8)
-
-
-def _text_chunks(path: Path, chunk_bytes: int = 16 << 20) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    opener = gzip.open if magic == b"\x1f\x8b" else open
-    try:
-        with opener(path, "rb") as fh:
-            rest = b""
-            while True:
-                data = fh.read(chunk_bytes)
-                if not data:
-                    if rest:
-                        yield rest + b"\n"
-                    return
-                buf = rest + data
-                cut = buf.rfind(b"\n") + 1
-                if cut == 0:
-                    rest = buf
-                    continue
-                yield buf[:cut]
-                rest = buf[cut:]
-    except (OSError, EOFError, zlib.error) as e:
-        raise InputError(f"cannot read '{path}': {e}. The file may be corrupt or truncated "
-                         f"(test it with 'gzip -t').") from None
-
-
-def _iter_text(path: Path, fmt: str, shifts: tuple[int, int], names: dict[str, int],
-               stats: np.ndarray):
-    """Fragments (both ends) or BED reads (5' end by strand) -> (tid, pos, reverse)."""
-    from bpnetkit.data._kernels import parse_bed_lines
-
-    strand_col = 5 if fmt == "bed" else -1
-    line0 = 0
-    for buf in _text_chunks(path):
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        n_cap = int(np.count_nonzero(arr == 10)) + 1
-        starts = np.empty(n_cap, np.int64)
-        ends = np.empty(n_cap, np.int64)
-        strands = np.empty(n_cap, np.uint8)
-        run_line = np.empty(n_cap, np.int64)
-        run_lo = np.empty(n_cap, np.int64)
-        run_hi = np.empty(n_cap, np.int64)
-        k, r, _, bad = parse_bed_lines(arr, strand_col, starts, ends, strands, run_line,
-                                       run_lo, run_hi)
-        if bad >= 0:
-            line = buf.split(b"\n")[bad].decode(errors="replace")
-            need = "chrom, start, end, name, score, strand" if fmt == "bed" else \
-                "chrom, start, end"
-            raise InputError(f"{path.name} line {line0 + bad + 1}: malformed {fmt} line "
-                             f"{line[:80]!r}; expected tab-separated {need} with integer "
-                             f"coordinates{' and strand + or -' if fmt == 'bed' else ''}.")
-        tid = np.empty(k, np.int32)
-        bounds = np.r_[run_line[:r], k]
-        for j in range(r):
-            name = buf[run_lo[j]:run_hi[j]].decode(errors="replace")
-            t = names.get(name)
-            if t is None:
-                from bpnetkit.io.fasta import suggest_chrom_fix
-                raise InputError(f"{path.name} line {line0 + int(run_line[j]) + 1}: chromosome "
-                                 f"'{name}' is not in the chromosome sizes."
-                                 + suggest_chrom_fix([name], list(names)))
-            tid[bounds[j]:bounds[j + 1]] = t
-        s, e, st = starts[:k], ends[:k], strands[:k]
-        data = s >= 0
-        bad_iv = data & (e <= s)
-        if bad_iv.any():
-            i = int(np.flatnonzero(bad_iv)[0])
-            raise InputError(f"{path.name} line {line0 + i + 1}: end {e[i]} is not greater than "
-                             f"start {s[i]}.")
-        line0 += k
-        tid, s, e, st = tid[data], s[data], e[data], st[data]
-        stats[0] += len(s)
-        stats[2] += len(s)
-        if fmt == "fragments":
-            yield (np.r_[tid, tid], np.r_[s + shifts[0], e - 1 + shifts[1]],
-                   np.r_[np.zeros(len(s), np.uint8), np.ones(len(s), np.uint8)])
-        else:
-            if (st == 3).any():
-                i = int(np.flatnonzero(st == 3)[0])
-                raise InputError(f"{path.name}: a BED read has strand other than '+' or '-' "
-                                 f"(column 6) near line {line0 - k + i + 1}; reads need a "
-                                 f"strand to locate their 5' end.")
-            rev = (st == 2).astype(np.uint8)
-            yield tid, np.where(rev == 1, e - 1 + shifts[1], s + shifts[0]), rev
-
-
-def count_read_ends(inputs: Sequence[str | os.PathLike], chrom_sizes: Mapping[str, int] | None
-                    = None, params: Bam2BwParams | None = None, **kwargs):
+def count_read_ends(inputs: Sequence[str | os.PathLike],
+                    chrom_sizes: Mapping[str, int] | None = None,
+                    options: CountOptions | None = None, verbose: bool = True, **kwargs):
     """Count 5' ends of reads from several files.
 
     Parameters
@@ -423,8 +241,10 @@ def count_read_ends(inputs: Sequence[str | os.PathLike], chrom_sizes: Mapping[st
         BAM/SAM/fragment/BED files.
     chrom_sizes : mapping or None
         Chromosome sizes; default: the first BAM's header.
-    params : Bam2BwParams or None
-        Counting options (``kwargs`` override fields).
+    options : CountOptions or None
+        Counting options (``kwargs`` override its fields).
+    verbose : bool
+        Show progress over BAM/SAM chunks.
 
     Returns
     -------
@@ -432,44 +252,30 @@ def count_read_ends(inputs: Sequence[str | os.PathLike], chrom_sizes: Mapping[st
         ``(accumulator, chrom_sizes, stats)``; stats is a dict with records seen, kept,
         filtered and ends dropped outside chromosomes.
     """
-    import dataclasses
-
-    params = dataclasses.replace(params or Bam2BwParams(), **kwargs)
-    if params.preset is not None:
-        if params.preset not in SHIFT_PRESETS:
-            raise InputError(f"unknown preset '{params.preset}'; use one of "
-                             f"{', '.join(SHIFT_PRESETS)} or set shift_plus/shift_minus.")
-        shifts = SHIFT_PRESETS[params.preset]
-    else:
-        shifts = (int(params.shift_plus), int(params.shift_minus))
+    params = dataclasses.replace(options or CountOptions(), **kwargs)
+    shifts = params.shifts()
+    skip, require = params.flag_masks()
     paths = [require_file(p, "reads file") for p in inputs]
     if not paths:
         raise InputError("no input read files given ('inputs' is empty).")
-    formats = [detect_format(p) if params.input_format == "auto" else params.input_format
-               for p in paths]
-    for p, f in zip(paths, formats):
-        if f not in ("bam", "sam", "fragments", "bed"):
-            raise InputError(f"unknown input_format '{f}' for '{p}'.")
-        if f in ("fragments", "bed") and params.paired_end:
-            raise InputError(f"paired_end applies to BAM/SAM input; '{p.name}' is a {f} file "
-                             f"(fragment files always count both ends).")
+    formats = input_formats(paths, params.input_format)
+    check_shift_settings(formats, shifts[0], shifts[1], params.paired_end, params.preset,
+                         params.force_shift, [p.name for p in paths])
     if chrom_sizes is None:
         bams = [p for p, f in zip(paths, formats) if f in ("bam", "sam")]
         if not bams:
             raise InputError("fragment/BED inputs need chromosome sizes: set 'genome' or "
                              "'chrom_sizes'.")
-        names, lengths, _ = _bam_header(bams[0])
+        names, lengths, _ = read_files.bam_header(bams[0])
         chrom_sizes = dict(zip(names, lengths))
     chrom_sizes = dict(chrom_sizes)
     acc = _Accumulator(list(chrom_sizes), spill_bytes=max(0, int(params.memory_mb)) << 20)
     sizes = np.array(list(chrom_sizes.values()), dtype=np.int64)
     total = {"records": 0, "paired": 0, "kept": 0, "filtered": 0}
-    from tqdm.auto import tqdm
-
     for p, fmt in zip(paths, formats):
         stats = np.zeros(4, dtype=np.int64)
         if fmt in ("bam", "sam"):
-            names, lengths, _ = _bam_header(p)
+            names, lengths, _ = read_files.bam_header(p)
             # map this file's reference ids to our chromosome order
             missing = [n for n in names if n not in chrom_sizes]
             remap = np.array([acc.index.get(n, -1) for n in names] or [-1], dtype=np.int64)
@@ -483,11 +289,12 @@ def count_read_ends(inputs: Sequence[str | os.PathLike], chrom_sizes: Mapping[st
             if missing and len(missing) == len(names):
                 from bpnetkit.io.fasta import check_chroms
                 check_chroms(names, list(chrom_sizes), f"BAM '{p.name}'", "the chromosome sizes")
-            it = _iter_bam(p, params, shifts, stats) if fmt == "bam" else \
-                _iter_sam(p, params, shifts, stats)
+            iterate = read_files.iter_bam_ends if fmt == "bam" else read_files.iter_sam_ends
+            kw = {"threads": params.threads} if fmt == "bam" else {}
+            it = iterate(p, min_mapq=params.min_mapq, skip_mask=skip, require_mask=require,
+                         shift_plus=shifts[0], shift_minus=shifts[1], stats=stats, **kw)
             n_unknown = 0
-            for tid, pos, rev in tqdm(it, desc=p.name, unit=" chunks", leave=False,
-                                      disable=None):
+            for tid, pos, rev in progress(it, desc=p.name, unit="chunks", enabled=verbose):
                 t = remap[tid]
                 ok = t >= 0
                 if not ok.all():
@@ -502,7 +309,8 @@ def count_read_ends(inputs: Sequence[str | os.PathLike], chrom_sizes: Mapping[st
                 raise InputError(f"paired_end is true but '{p.name}' contains no paired reads "
                                  f"(single-end data). Set paired_end to false.")
         else:
-            for tid, pos, rev in _iter_text(p, fmt, shifts, acc.index, stats):
+            for tid, pos, rev in read_files.iter_text_ends(p, fmt, acc.index, shifts[0],
+                                                           shifts[1], stats):
                 acc.add(tid.astype(np.int64), pos, rev, sizes)
         if stats[0] == 0:
             log.warning("'%s' contains no reads.", p.name)
@@ -515,62 +323,39 @@ def count_read_ends(inputs: Sequence[str | os.PathLike], chrom_sizes: Mapping[st
     return acc, chrom_sizes, total
 
 
-def write_bigwig(path: str | os.PathLike, chrom_sizes: Mapping[str, int],
-                 entries: Iterator[tuple[str, np.ndarray, np.ndarray]],
-                 zoom_levels: int = 0, threads: int = 2) -> Path:
-    """Write a bigWig atomically from ``(chrom, sorted positions, values)`` in header order.
-
-    Without zoom levels bpnetkit's own writer is used (blocks compressed on ``threads``);
-    with zoom levels, pyBigWig.
-    """
-    from bpnetkit.utils import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        if zoom_levels == 0 and len(chrom_sizes) <= 65535:
-            from bpnetkit.io._bigwig_writer import write_sparse_bigwig
-
-            write_sparse_bigwig(tmp, chrom_sizes, entries, threads=threads, level=3)
-            return path
-        import pyBigWig
-
-        bw = pyBigWig.open(str(tmp), "w")
-        bw.addHeader([(c, int(s)) for c, s in chrom_sizes.items()], maxZooms=int(zoom_levels))
-        for chrom, pos, val in entries:
-            if len(pos):
-                bw.addEntries(chrom, np.asarray(pos, dtype=np.int64),
-                              values=np.asarray(val, dtype=np.float64), span=1)
-        bw.close()
-    return path
-
-
 def reads_to_bigwig(inputs: Sequence[str | os.PathLike], output_prefix: str | os.PathLike,
                     chrom_sizes: Mapping[str, int] | None = None,
-                    params: Bam2BwParams | None = None, **kwargs) -> dict[str, str]:
-    """Count read 5' ends and write bigWigs; returns ``{"plus": .., "minus": ..}`` or
-    ``{"signal": ..}``. ``kwargs`` override :class:`Bam2BwParams` fields."""
-    import dataclasses
+                    options: CountOptions | None = None, stranded: bool = True,
+                    zoom_levels: int = 0, verbose: bool = True, **kwargs) -> dict[str, str]:
+    """Count read 5' ends and write base-resolution bigWigs.
 
-    params = dataclasses.replace(params or Bam2BwParams(), **kwargs)
-    acc, sizes, stats = count_read_ends(inputs, chrom_sizes, params)
+    Parameters
+    ----------
+    inputs : sequence of paths
+        BAM/SAM/fragment/BED read files, merged.
+    output_prefix : path
+        ``<prefix>.plus.bw`` and ``<prefix>.minus.bw`` (stranded) or ``<prefix>.bw``.
+    chrom_sizes : mapping or None
+        Chromosome sizes; default: the first BAM's header.
+    options : CountOptions or None
+        Counting options; ``kwargs`` override its fields.
+    stranded : bool
+        Separate ``+`` and ``-`` strand bigWigs, else one with both strands added.
+    zoom_levels : int
+        Zoom levels of the bigWigs (0: none, written by bpnetkit's fast writer).
+    verbose : bool
+        Show progress.
+
+    Returns
+    -------
+    dict
+        ``{"plus": path, "minus": path}`` or ``{"signal": path}``.
+    """
+    params = dataclasses.replace(options or CountOptions(), **kwargs)
+    acc, sizes, stats = count_read_ends(inputs, chrom_sizes, params, verbose=verbose)
     try:
-        prefix = str(output_prefix)
-        names = list(sizes)
-
-        def entries(strands):
-            for t, c in enumerate(names):
-                parts = [acc.get(t, s) for s in strands]
-                p, v = _merge([x for x in parts if len(x[0])]) if len(parts) > 1 else parts[0]
-                yield c, p, v
-
-        if params.stranded:
-            out = {"plus": str(write_bigwig(prefix + ".plus.bw", sizes, entries([0]),
-                                                  params.zoom_levels, params.threads)),
-                   "minus": str(write_bigwig(prefix + ".minus.bw", sizes, entries([1]),
-                                             params.zoom_levels, params.threads))}
-        else:
-            out = {"signal": str(write_bigwig(prefix + ".bw", sizes, entries([0, 1]),
-                                                    params.zoom_levels, params.threads))}
+        out = write_count_bigwigs(acc, sizes, output_prefix, stranded, zoom_levels,
+                                  params.threads)
     finally:
         acc.close()
     log.info("bam2bw: %d records, %d counted, %d filtered.", stats["records"], stats["kept"],
@@ -578,26 +363,70 @@ def reads_to_bigwig(inputs: Sequence[str | os.PathLike], output_prefix: str | os
     return out
 
 
-def run_bam2bw(params: Bam2BwParams) -> dict[str, str]:
-    """Run the ``bam2bw`` step: reads -> bigWig(s) in ``params.output_dir``.
+def write_count_bigwigs(acc: _Accumulator, sizes: Mapping[str, int],
+                        output_prefix: str | os.PathLike, stranded: bool = True,
+                        zoom_levels: int = 0, threads: int = 2) -> dict[str, str]:
+    """Write the counts of :func:`count_read_ends` as bigWigs.
 
     Returns
     -------
     dict
-        Output name -> path: ``plus``/``minus`` or ``signal``, and ``params``.
+        ``{"plus": path, "minus": path}`` or ``{"signal": path}``.
     """
-    from bpnetkit.config import dump_config
+    prefix = str(output_prefix)
+    names = list(sizes)
 
-    out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sizes = None
-    if params.chrom_sizes:
-        sizes = read_chrom_sizes(params.chrom_sizes)
-    elif params.genome:
-        from bpnetkit.io.fasta import Genome
-        sizes = Genome(params.genome).chrom_sizes
-    out = reads_to_bigwig(params.inputs, out_dir / params.name, sizes, params)
-    pj = out_dir / f"{params.name}.bam2bw.params.json"
-    dump_config(params, pj)
-    out["params"] = str(pj)
-    return out
+    def entries(strands):
+        for t, c in enumerate(names):
+            parts = [acc.get(t, s) for s in strands]
+            p, v = _merge([x for x in parts if len(x[0])]) if len(parts) > 1 else parts[0]
+            yield c, p, v
+
+    if stranded:
+        return {"plus": str(write_bigwig(prefix + ".plus.bw", sizes, entries([0]),
+                                         zoom_levels, threads)),
+                "minus": str(write_bigwig(prefix + ".minus.bw", sizes, entries([1]),
+                                          zoom_levels, threads))}
+    return {"signal": str(write_bigwig(prefix + ".bw", sizes, entries([0, 1]), zoom_levels,
+                                       threads))}
+
+
+def sample_read_ends(acc: _Accumulator, sizes: Mapping[str, int], n_per_strand: int = 200_000,
+                     random_state=0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A random sample of the counted (shifted) read ends, per chromosome and strand.
+
+    Parameters
+    ----------
+    acc : accumulator
+        First item returned by :func:`count_read_ends` (before it is closed).
+    sizes : mapping
+        Chromosome sizes (second item returned by :func:`count_read_ends`).
+    n_per_strand : int
+        Ends drawn per strand over all chromosomes (with replacement, each read equally
+        likely).
+    random_state : int or numpy.random.Generator
+        Seed.
+
+    Returns
+    -------
+    dict
+        Chromosome -> ``(plus_ends, minus_ends)`` (int64 positions, one per sampled read).
+    """
+    rng = as_generator(random_state)
+    names = list(sizes)
+    per: dict[int, list] = {0: [], 1: []}
+    for strand in (0, 1):
+        totals = np.array([int(acc.get(t, strand)[1].sum()) for t in range(len(names))],
+                          dtype=np.int64)
+        n = int(min(n_per_strand, totals.sum()))
+        take = rng.multinomial(n, totals / totals.sum()) if n else np.zeros_like(totals)
+        for t in range(len(names)):
+            if not take[t]:
+                per[strand].append(np.zeros(0, np.int64))
+                continue
+            p, c = acc.get(t, strand)
+            # reads drawn with replacement, each read equally likely
+            u = rng.integers(0, int(c.sum()), size=int(take[t]))
+            per[strand].append(np.sort(p[np.searchsorted(np.cumsum(c), u, side="right")]))
+    return {names[t]: (per[0][t], per[1][t]) for t in range(len(names))
+            if len(per[0][t]) or len(per[1][t])}

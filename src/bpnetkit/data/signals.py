@@ -1,4 +1,4 @@
-"""Signal tracks (bigWig): per-base values for many loci.
+"""Signal tracks (bigWig): per-base values for many loci (the file format: io/bigwig).
 
 Stranded data are a pair ``[plus.bw, minus.bw]``; unstranded data one file per track;
 control tracks the same. Missing values (NaN, no data) read as 0.
@@ -14,39 +14,24 @@ from pathlib import Path
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.io.bigwig import (
+    BigWigReader,
+    UnsupportedBigWig,
+    bigwig_chrom_sizes,
+    copy_loci,
+    open_bigwig,
+)
+from bpnetkit.io.fasta import as_loci, check_chroms
 
-log = logging.getLogger("bpnetkit.data")
+__all__ = ["extract_signals", "total_counts", "open_bigwig", "bigwig_chrom_sizes"]
+
+log = logging.getLogger(__name__)
 
 
 def _as_paths(paths) -> list[Path]:
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     return [Path(p) for p in paths]
-
-
-def open_bigwig(path: str | os.PathLike):
-    """Open a bigWig for reading with a clear error when it is not one."""
-    import pyBigWig
-
-    p = require_file(path, "bigWig")
-    try:
-        bw = pyBigWig.open(str(p))
-    except RuntimeError:
-        bw = None
-    if bw is None or not bw.isBigWig():
-        raise InputError(f"'{p}' is not a readable bigWig file. Signals must be bigWig "
-                         f"(convert reads with 'bpnetkit bam2bw', bedGraph with "
-                         f"bedGraphToBigWig).")
-    return bw
-
-
-def bigwig_chrom_sizes(path: str | os.PathLike) -> dict[str, int]:
-    """Chromosome sizes recorded in a bigWig header."""
-    bw = open_bigwig(path)
-    try:
-        return dict(bw.chroms())
-    finally:
-        bw.close()
 
 
 def extract_signals(paths: Sequence[str | os.PathLike] | str | os.PathLike,
@@ -85,8 +70,6 @@ def extract_signals(paths: Sequence[str | os.PathLike] | str | os.PathLike,
     """
 
     paths = _as_paths(paths)
-    from bpnetkit.io.fasta import as_loci
-
     chroms, starts, ends = as_loci(chroms, starts, ends)
     n = len(chroms)
     L = int(ends[0] - starts[0]) if n else 0
@@ -121,9 +104,6 @@ def extract_signals(paths: Sequence[str | os.PathLike] | str | os.PathLike,
 def _extract_track(p: Path, t: int, chroms, starts, ends, L, order, clusters, pad, out,
                    engine: str = "auto") -> int:
     """Fill ``out[:, t]`` from one bigWig; returns the number of loci without data."""
-    from bpnetkit.io.bigwig import BigWigReader, UnsupportedBigWig, copy_loci
-    from bpnetkit.io.fasta import check_chroms
-
     require_file(p, "bigWig")
     if engine not in ("auto", "pybigwig"):
         raise InputError(f"engine must be 'auto' or 'pybigwig', got {engine!r}.")

@@ -2,7 +2,8 @@
 
 :func:`~bpnetkit.demo.simulate.simulate` writes a genome, reads and ground truth;
 :func:`~bpnetkit.demo.run.run_demo` runs the whole pipeline on them and
-:func:`~bpnetkit.demo.summary.planted_summary` checks what was found.
+:func:`~bpnetkit.demo.summary.planted_summary` checks what was found (importing
+:mod:`bpnetkit.demo.summary` adds that check to the HTML report).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bpnetkit.demo.simulate import DemoData, DemoSpec, simulate
+from bpnetkit.demo.summary import format_summary, summary_from_outputs, write_summary_tsv
 
 # model settings per size: (spec overrides, pipeline overrides, fit overrides)
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -46,7 +47,7 @@ class DemoResult:
     data: DemoData
     pipeline_json: str
     summary: Any  # RunSummary
-    planted: list[dict[str, Any]] | None
+    planted: list[dict[str, Any]]
     report: str | None
 
 
@@ -140,15 +141,21 @@ def run_demo(out_dir: str | Path = "bpnetkit_demo", model: str = "bpnet",
     pj = out / f"pipeline_{model}.json"
     dump_config(cfg, pj)
     summary = run_pipeline(cfg, force=force, log=log)
-    rep = summary.outputs().get("report", {})
-    planted = None
-    if rep.get("planted_summary"):
-        from bpnetkit.report.tables import read_table
-
-        planted = [{k: {"True": True, "False": False}.get(v, v) if isinstance(v, str) else v
-                    for k, v in r.items()} for r in read_table(rep["planted_summary"])]
+    planted = _planted(cfg, out / f"planted_motifs_{model}.tsv")
+    rep = summary.outputs().get("report")
     return DemoResult(data=data, pipeline_json=str(pj), summary=summary, planted=planted,
-                      report=rep.get("html"))
+                      report=rep.html if rep is not None else None)
+
+
+def _planted(cfg, tsv: Path) -> list[dict[str, Any]]:
+    """The planted-motif rows of a finished run (also written to ``tsv``)."""
+    from bpnetkit.report.outputs import read_run
+
+    outputs = {name: rec.outputs for name, rec in read_run(cfg.run_dir).items()
+               if rec.outputs is not None}
+    rows = summary_from_outputs(cfg.truth, outputs, cfg.motif_db)
+    write_summary_tsv(rows, tsv)
+    return rows
 
 
 def _simulate_once(data_dir: Path, spec: DemoSpec) -> DemoData:
@@ -169,8 +176,6 @@ def _simulate_once(data_dir: Path, spec: DemoSpec) -> DemoData:
 
 def print_result(res: DemoResult, file=sys.stdout) -> None:
     """The step table, the planted-motif table and the report path."""
-    from bpnetkit.demo.summary import format_summary
-
     print(res.summary.table(), file=file)
     if res.planted is not None:
         print("\nPlanted motifs:", file=file)

@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from bpnetkit.errors import InputError
-
-ALPHABET = "ACGT"
+from bpnetkit.io.fasta import ALPHABET
 
 
 @dataclass
@@ -278,7 +277,7 @@ def _expand(counts: np.ndarray, offset: int) -> np.ndarray:
 
 # -- the simulation ------------------------------------------------------------------------
 def _load_motifs(spec: DemoSpec) -> list:
-    from bpnetkit.io.meme import load_motif_db, select_motifs
+    from bpnetkit.motifs.database import load_motif_db, select_motifs
 
     db = load_motif_db(spec.motif_db)
     return select_motifs(db, [t.name for t in spec.tfs])

@@ -4,6 +4,9 @@ For every planted motif: the MoDISco pattern most similar to it (Tomtom p-value 
 planted matrices), whether that counts as a rediscovery, the pattern's best matches in the
 whole motif database (is the planted motif among them?), and the pattern's rank in the
 marginalization table.
+
+Importing this module registers the "Planted motifs" section of the HTML report (shown for
+runs whose pipeline JSON names a ``truth`` file); the report itself never imports the demo.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+
+from bpnetkit.report.sections import ReportContext, register_section
+from bpnetkit.steps.base import StepOutputs
 
 REDISCOVERY_P = 1e-3  # pattern vs planted motif Tomtom p-value
 TOP_MATCHES = 3  # planted motif must be among this many database matches
@@ -32,12 +38,27 @@ def _pattern_keys(name: str) -> set[str]:
     return keys - {""}
 
 
-def planted_summary(truth: str | Path, modisco_outputs: dict[str, str],
-                    marginalize_outputs: dict[str, str] | None = None,
-                    motif_db: str | None = None) -> list[dict[str, Any]]:
+def planted_summary(truth: str | Path, modisco_h5: str | None = None,
+                    effects: str | None = None, motif_db: str | None = None
+                    ) -> list[dict[str, Any]]:
     """Rows ``motif, name, n_sites, pattern, pattern_p, rediscovered, tomtom_match,
-    tomtom_q, matched, marginal_rank`` for every planted motif."""
-    from bpnetkit.io.meme import load_motif_db, read_meme, select_motifs
+    tomtom_q, matched, marginal_rank, expected_rank`` for every planted motif.
+
+    Parameters
+    ----------
+    truth : str or Path
+        The simulation's ``truth.json`` (``planted_motifs.meme`` beside it is used when
+        present).
+    modisco_h5 : str or None
+        TF-MoDISco results (``ModiscoOutputs.modisco_h5``); None: nothing was found.
+    effects : str or None
+        Marginalization effects TSV (``MarginalizeOutputs.effects``), ranked by its ``rank``
+        column.
+    motif_db : str or None
+        The motif database the patterns are matched against (None: built-in).
+    """
+    from bpnetkit.io.meme import read_meme
+    from bpnetkit.motifs.database import load_motif_db, select_motifs
 
     truth = Path(truth)
     info = json.loads(truth.read_text())
@@ -46,11 +67,10 @@ def planted_summary(truth: str | Path, modisco_outputs: dict[str, str],
         select_motifs(load_motif_db(motif_db), [p["motif_id"] for p in info["planted"]])
     rows: list[dict[str, Any]] = []
     patterns = []
-    h5 = (modisco_outputs or {}).get("modisco_h5")
-    if h5 and Path(h5).exists():
-        from bpnetkit.motifs.annotate import read_modisco_patterns
+    if modisco_h5:
+        from bpnetkit.io.modisco import read_modisco_patterns
 
-        patterns = [p for p in read_modisco_patterns(h5) if p.name.startswith("pos_")]
+        patterns = [p for p in read_modisco_patterns(modisco_h5) if p.name.startswith("pos_")]
     vs_planted = db_matches = None
     if patterns:
         from bpnetkit.motifs.annotate import annotate_patterns
@@ -59,10 +79,10 @@ def planted_summary(truth: str | Path, modisco_outputs: dict[str, str],
         db_matches = annotate_patterns(patterns, load_motif_db(motif_db),
                                        n_matches=TOP_MATCHES)
     ranking = []
-    if marginalize_outputs:
-        from bpnetkit.report.html import marginal_ranking
+    if effects:
+        from bpnetkit.report.step_sections import read_effects
 
-        ranking = marginal_ranking(marginalize_outputs)
+        ranking = read_effects(effects)
     for k, (entry, motif) in enumerate(zip(info["planted"], planted)):
         row: dict[str, Any] = {"motif": entry["motif_id"],
                                "name": entry.get("motif_alt_name") or motif.alt_name,
@@ -87,17 +107,17 @@ def planted_summary(truth: str | Path, modisco_outputs: dict[str, str],
                 row["tomtom_q"] = ms[0].q_value
                 row["matched"] = any(m.target_name == motif.name for m in ms)
             keys = _pattern_keys(pat.name)
-            for r_i, r in enumerate(ranking):
+            for r in ranking:
                 vals = {_norm(v) for v in r.values() if isinstance(v, str)}
                 if keys & vals:
-                    row["marginal_rank"] = r.get("rank", r_i + 1)
+                    row["marginal_rank"] = r["rank"]
                     break
         if row["marginal_rank"] == "" and ranking:
             keys = {_norm(motif.name), _norm(motif.alt_name)} - {""}
-            for r_i, r in enumerate(ranking):
+            for r in ranking:
                 vals = {_norm(v) for v in r.values() if isinstance(v, str)}
                 if keys & vals:
-                    row["marginal_rank"] = r.get("rank", r_i + 1)
+                    row["marginal_rank"] = r["rank"]
                     break
         rows.append(row)
     return rows
@@ -154,3 +174,25 @@ def write_summary_tsv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     text = "\t".join(COLUMNS) + "\n" + "".join(
         "\t".join(f(r.get(c, "")) for c in COLUMNS) + "\n" for r in rows)
     return write_text_atomic(path, text)
+
+
+def summary_from_outputs(truth: str | Path, outputs: dict[str, StepOutputs],
+                         motif_db: str | None = None) -> list[dict[str, Any]]:
+    """:func:`planted_summary` of a run, from the typed ``Outputs`` of its steps (step name
+    -> Outputs; ``modisco`` and ``marginalize`` are read when present)."""
+    mod = outputs.get("modisco")
+    mar = outputs.get("marginalize")
+    return planted_summary(truth, mod.modisco_h5 if mod is not None else None,
+                           mar.effects if mar is not None else None, motif_db)
+
+
+def planted_section(outputs: dict[str, StepOutputs], context: ReportContext) -> str | None:
+    """The report section: the planted-motif table of a run with a ground truth."""
+    truth = context.params.truth
+    if not truth:
+        return None
+    rows = summary_from_outputs(truth, outputs, context.params.motif_db)
+    return summary_html(rows)
+
+
+register_section("planted_motifs", 5, planted_section, title="Planted motifs: were they found?")

@@ -32,7 +32,7 @@ from bpnetkit.interpret.shuffle import (
     dinucleotide_shuffle_codes,
     one_hot_to_codes,
 )
-from bpnetkit.utils import as_generator, resolve_device
+from bpnetkit.utils import as_generator, progress, resolve_device
 
 __all__ = ["deep_lift_shap", "DeepLiftShapResult", "hypothetical_contributions",
            "UnsupportedOpError", "check_one_hot"]
@@ -228,8 +228,6 @@ def deep_lift_shap(model: nn.Module, X: Any, args: Sequence[Any] | None = None,
 
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
-    from tqdm.auto import tqdm
-
     try:
         for p in params:
             p.requires_grad_(False)
@@ -237,8 +235,8 @@ def deep_lift_shap(model: nn.Module, X: Any, args: Sequence[Any] | None = None,
             dt = dtype or next((p.dtype for p in params if p.is_floating_point()),
                                torch.float32)
             attributions = attributions.to(dt)
-            for g0 in tqdm(range(0, N, group), disable=not verbose, desc="deep_lift_shap",
-                           unit="group"):
+            for g0 in progress(range(0, N, group), desc="deep_lift_shap", enabled=verbose,
+                               unit="group"):
                 g1 = min(N, g0 + group)
                 g = g1 - g0
                 if given is not None:

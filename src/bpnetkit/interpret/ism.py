@@ -11,6 +11,7 @@ from torch import nn
 from bpnetkit.errors import InputError
 from bpnetkit.interpret.deeplift import check_one_hot
 from bpnetkit.interpret.predict import as_tensor, predict
+from bpnetkit.utils import progress
 
 __all__ = ["saturation_mutagenesis"]
 
@@ -84,13 +85,11 @@ def saturation_mutagenesis(model: nn.Module, X: Any, args: Sequence[Any] | None 
             raise InputError("saturation_mutagenesis needs a model with one output tensor; wrap "
                              "(profile, counts) models in CountWrapper or ProfileWrapper, or "
                              "pass raw_outputs=True.")
-    from tqdm.auto import tqdm
-
     def _slot(y0_i):
         return y0_i[None, None].expand(A, W, *y0_i.shape).clone()
 
     y_hat = []
-    for i in tqdm(range(N), disable=not verbose, desc="ISM", unit="seq"):
+    for i in progress(range(N), desc="ISM", enabled=verbose, unit="seq"):
         bases, positions = _edits(Xi8[i], start, end)
         n = bases.shape[0]
         edited = Xi8[i].expand(n, A, L).clone()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -12,9 +13,14 @@ from torch import nn
 
 from bpnetkit.errors import InputError
 from bpnetkit.interpret.channels_last import channels_last_conv1d
-from bpnetkit.utils import resolve_device
+from bpnetkit.interpret.fused_tower import fused_towers_work, fused_view
+from bpnetkit.models.base import RCPermutation, rc_permutation
+from bpnetkit.utils import progress, resolve_device
 
-__all__ = ["predict", "as_tensor", "model_state", "reverse_complement_outputs"]
+__all__ = ["predict", "as_tensor", "model_state", "reverse_complement_outputs",
+           "resolve_rc_permutation"]
+
+log = logging.getLogger(__name__)
 
 
 def as_tensor(X: Any, name: str = "X") -> torch.Tensor:
@@ -79,15 +85,70 @@ def _check_args(X: torch.Tensor, args: Sequence[Any] | None) -> list[torch.Tenso
     return out
 
 
-def reverse_complement_outputs(y: Any) -> Any:
-    """Flip the outputs of a model run on reverse-complemented input back to forward strand.
+def _permute_tracks(t: torch.Tensor, perm: tuple[int, ...]) -> torch.Tensor:
+    if perm == tuple(range(len(perm))):
+        return t
+    return t[:, list(perm)]
 
-    Tensors with 3 dimensions ``(N, S, L)`` (profiles) are flipped along positions and
-    strands; anything else (counts) is returned unchanged.
+
+def reverse_complement_outputs(y: Any, perm: RCPermutation) -> Any:
+    """Map the outputs of a model run on reverse-complemented input back to the forward strand.
+
+    Profiles ``(N, S, L)`` are flipped along positions and their channels permuted by
+    ``perm.profile``; counts ``(N, T)`` are permuted by ``perm.counts``; other tensors are
+    returned unchanged.
     """
     if isinstance(y, torch.Tensor):
-        return y.flip(dims=(1, 2)) if y.ndim == 3 else y
-    return type(y)(reverse_complement_outputs(t) for t in y)
+        if y.ndim == 3:
+            return _permute_tracks(y.flip(dims=(2,)), perm.profile)
+        if y.ndim == 2:
+            return _permute_tracks(y, perm.counts)
+        return y
+    return type(y)(reverse_complement_outputs(t, perm) for t in y)
+
+
+def _undeclared_swap(n: int, what: str, allow_pair: bool = True) -> tuple[int, ...]:
+    if n == 1:
+        return (0,)
+    if n == 2 and allow_pair:
+        return (1, 0)
+    raise InputError(f"rc_average: the model does not declare how its {n} {what} map under "
+                     f"reverse complement (no rc_permutation()); pass rc_perm=RCPermutation("
+                     f"profile=..., counts=..., controls=...) from bpnetkit.models.base.")
+
+
+def _outputs_shapes(y: Any) -> tuple[list[int], list[int]]:
+    ts = [y] if isinstance(y, torch.Tensor) else list(y)
+    return ([t.shape[1] for t in ts if t.ndim == 3], [t.shape[1] for t in ts if t.ndim == 2])
+
+
+def resolve_rc_permutation(model: nn.Module, y: Any, control_tracks: Sequence[int] = (),
+                           rc_perm: RCPermutation | None = None) -> RCPermutation:
+    """The track permutation used to reverse-complement ``model``'s outputs ``y``.
+
+    The explicit ``rc_perm`` wins, then what the model declares
+    (:func:`bpnetkit.models.base.rc_permutation`). A model that declares nothing gets the
+    identity for one track and the (plus, minus) swap for two profile tracks or two control
+    tracks; anything else (more tracks, two count outputs) is an :class:`InputError` asking
+    for ``rc_perm``. The permutation is checked against the shapes of ``y`` and of the
+    control tracks.
+    """
+    profiles, counts = _outputs_shapes(y)
+    perm = rc_perm if rc_perm is not None else rc_permutation(model)
+    if perm is None:
+        p = _undeclared_swap(profiles[0], "profile tracks") if profiles else ()
+        c = _undeclared_swap(counts[0], "count outputs", allow_pair=False) if counts else ()
+        k = _undeclared_swap(control_tracks[0], "control tracks") if control_tracks else ()
+        perm = RCPermutation(profile=p, counts=c, controls=k)
+    for what, sizes, got in (("profile", profiles, perm.profile),
+                             ("counts", counts, perm.counts),
+                             ("controls", list(control_tracks), perm.controls)):
+        for n in sizes:
+            if sorted(got) != list(range(n)):
+                raise InputError(f"rc_average: the {what} permutation {tuple(got)} does not "
+                                 f"permute the {n} {what} tracks of this model; pass a "
+                                 f"matching rc_perm.")
+    return perm
 
 
 def _average(a: Any, b: Any) -> Any:
@@ -105,42 +166,89 @@ def _to_cpu(y: Any) -> Any:
                      f"must return a tensor or a tuple/list of tensors.")
 
 
+def _zero_controls(model: nn.Module, X: torch.Tensor, args: list[torch.Tensor]
+                   ) -> list[torch.Tensor]:
+    n_ctl = int(getattr(model, "n_control_tracks", 0) or 0)
+    if n_ctl <= 0 or args:
+        return args
+    if n_ctl not in _ZERO_CONTROLS_LOGGED:
+        _ZERO_CONTROLS_LOGGED.add(n_ctl)
+        log.info("the model takes %d control track(s) and none were given: using zeros.",
+                 n_ctl)
+    return [torch.zeros((1, n_ctl, X.shape[2]), dtype=torch.int8).expand(
+        X.shape[0], n_ctl, X.shape[2])]
+
+
+_ZERO_CONTROLS_LOGGED: set[int] = set()
+
+
+def _batch_arg(a: torch.Tensor, start: int, stop: int, device: torch.device,
+               dt: torch.dtype) -> torch.Tensor:
+    b = a[start:stop].to(device)
+    if b.is_floating_point() or b.dtype in (torch.int8, torch.uint8, torch.bool):
+        b = b.to(dt)
+    return b
+
+
 def predict(model: nn.Module, X: Any, args: Sequence[Any] | None = None, batch_size: int = 64,
             device: Any = None, dtype: Any = None, rc_average: bool = False,
-            verbose: bool = False, channels_last: bool | None = None) -> Any:
+            verbose: bool = False, channels_last: bool | None = None,
+            rc_perm: RCPermutation | None = None) -> Any:
     """Run ``model`` on ``X`` in batches without gradients.
+
+    This is bpnetkit's one batch loop over a model: evaluation, variant scoring,
+    marginalization, design and the ``predict`` step all call it.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Any model called as ``model(X_batch, *args_batch)``.
+        Any model called as ``model(X_batch, *args_batch)``. It is not modified (its
+        device, dtype and train/eval mode are restored afterwards).
     X : torch.Tensor or numpy.ndarray
         ``(N, 4, L)`` one-hot sequences (any dtype, e.g. int8; each batch is cast to ``dtype``
         on the device, so large inputs stay compact).
     args : sequence of tensors or None
-        Extra model inputs with ``N`` rows each (e.g. control tracks), batched like ``X``.
+        Extra model inputs with ``N`` rows each, batched like ``X``: the control tracks
+        ``[controls]`` (``(N, C, L)``) of models with ``n_control_tracks > 0``. When such a
+        model gets no ``args``, all-zero control tracks are used (logged once).
     batch_size : int
         Sequences per forward pass.
     device : str, torch.device or None
         Where to run (None: CUDA when available, else CPU). The model is moved there and
-        back; its train/eval mode is restored.
+        back.
     dtype : torch.dtype, str or None
         Computation dtype (None: the model's parameter dtype). A different dtype casts the
         model for the call and back.
     rc_average : bool
-        Also predict the reverse complement of every sequence (and reversed ``args`` tracks)
-        and average with the forward prediction, profiles flipped back (strands swapped).
+        Also predict the reverse complement of every sequence and average it with the
+        forward prediction. The reverse-complement outputs are flipped back along positions
+        and their tracks permuted as the model declares (``rc_perm``, else
+        :func:`bpnetkit.models.base.rc_permutation`): stranded pairs swap, per task on
+        multi-task models, unstranded tracks stay. Control tracks ``(N, C, L)`` in ``args``
+        are flipped and permuted the same way for the reverse-complement pass. A model that
+        declares nothing may have one track or one (plus, minus) pair of profile tracks and
+        one count output; anything else needs ``rc_perm``.
     verbose : bool
-        Show a progress bar.
+        Show progress (:func:`bpnetkit.utils.progress`).
     channels_last : bool or None
         Run 1-D convolutions in the channels-last layout, and BPNet towers with oneDNN's
         fused convolution + ReLU (faster on CPU; same values up to float rounding); None
         means "on CPU only".
+    rc_perm : RCPermutation or None
+        How the model's tracks map under reverse complement, overriding the model's own
+        declaration (needed for models that declare none and have more than one stranded
+        pair).
 
     Returns
     -------
     torch.Tensor or tuple of torch.Tensor
         The model's output(s) for all sequences, concatenated, on the CPU.
+
+    Raises
+    ------
+    InputError
+        For malformed inputs, and with ``rc_average`` when the track permutation is unknown
+        or does not fit the outputs.
     """
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}.")
@@ -149,32 +257,33 @@ def predict(model: nn.Module, X: Any, args: Sequence[Any] | None = None, batch_s
         raise InputError(f"X must have shape (N, 4, L); got {tuple(X.shape)}.")
     if X.shape[0] == 0:
         raise InputError("X holds no sequences (shape[0] == 0).")
-    arg_list = _check_args(X, args)
+    arg_list = _zero_controls(model, X, _check_args(X, args))
     device = resolve_device(device)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     use_cl = (device.type == "cpu") if channels_last is None else channels_last
-
-    from tqdm.auto import tqdm
-
-    from bpnetkit.interpret.fused_tower import fused_bpnet_towers, fused_towers_work
+    fuse = use_cl and device.type == "cpu" and fused_towers_work()
 
     outputs = []
+    perm: RCPermutation | None = None
+    ctl_tracks = [a.shape[1] for a in arg_list if a.ndim == 3]
     with model_state(model, device, dtype), torch.inference_mode(), \
-            channels_last_conv1d(use_cl), \
-            fused_bpnet_towers(model, use_cl and device.type == "cpu" and fused_towers_work()):
+            channels_last_conv1d(use_cl):
+        run = fused_view(model, fuse)
         dt = dtype or _model_dtype(model)
-        for start in tqdm(range(0, X.shape[0], batch_size), disable=not verbose,
-                          desc="predict", unit="batch"):
-            xb = X[start:start + batch_size].to(device, non_blocking=True).to(dt)
-            ab = [a[start:start + batch_size].to(device).to(dt) if a.is_floating_point() or
-                  a.dtype in (torch.int8, torch.uint8, torch.bool) else
-                  a[start:start + batch_size].to(device) for a in arg_list]
-            y = model(xb, *ab)
+        for start in progress(range(0, X.shape[0], batch_size), desc="predict",
+                              enabled=verbose, unit="batch"):
+            stop = start + batch_size
+            xb = X[start:stop].to(device, non_blocking=True).to(dt)
+            ab = [_batch_arg(a, start, stop, device, dt) for a in arg_list]
+            y = run(xb, *ab)
             if rc_average:
-                y_rc = model(xb.flip(dims=(1, 2)), *[a.flip(dims=(1, 2)) if a.ndim == 3 else a
-                                                     for a in ab])
-                y = _average(y, reverse_complement_outputs(y_rc))
+                if perm is None:
+                    perm = resolve_rc_permutation(model, y, ctl_tracks, rc_perm)
+                ab_rc = [_permute_tracks(a.flip(dims=(2,)), perm.controls) if a.ndim == 3
+                         else a for a in ab]
+                y_rc = run(xb.flip(dims=(1, 2)), *ab_rc)
+                y = _average(y, reverse_complement_outputs(y_rc, perm))
             outputs.append(_to_cpu(y))
     if isinstance(outputs[0], torch.Tensor):
         return torch.cat(outputs)

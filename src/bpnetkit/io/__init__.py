@@ -1,10 +1,6 @@
-"""Model files: the native format (config.json + model.safetensors) and converters.
+"""File formats: sequences, intervals, signals, reads, attributions, motifs and model files.
 
-:func:`load_model` detects the format of a path and loads it; :func:`save_model` writes the
-native format; :func:`convert` turns any supported file into native folders.
+Readers return raw data (arrays, tables, configs and tensors); model files become
+``nn.Module`` objects in :mod:`bpnetkit.models.files` (``load_model``, ``save_model``,
+``convert``).
 """
-
-from bpnetkit.io.models.loaders import convert, detect_format, load_model
-from bpnetkit.io.models.native import read_model_config, save_model
-
-__all__ = ["convert", "detect_format", "load_model", "read_model_config", "save_model"]

@@ -1,19 +1,130 @@
-"""Reading attribution h5 files (the layout that modisco-lite reads) and their row BED.
+"""Attribution h5 files (the layout that modisco-lite reads): streaming writer and readers.
 
-Layout: ``raw/seq`` one-hot ``(N, 4, L)``, ``shap/seq`` hypothetical contributions
-``(N, 4, L)`` and optionally ``projected_shap/seq`` (hypothetical * one-hot). The genome
-coordinates of the rows come from a BED file with one line per row (``regions``), or from
-datasets ``chrom``/``start`` stored in the h5 (when the writer stored them).
+Layout: ``raw/seq`` one-hot ``(N, 4, L)`` int8, ``shap/seq`` hypothetical contributions
+``(N, 4, L)`` float32 and ``projected_shap/seq`` (hypothetical * one-hot), plus
+``chrom``/``start``/``end`` of every row and file attributes (e.g. ``target``). The readers
+also accept files without ``projected_shap/seq`` or coordinates; the genome coordinates of
+the rows then come from a BED file with one line per row (``regions``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.utils import atomic_path
+
+__all__ = ["Attributions", "AttributionWriter", "read_attributions", "read_position_scores",
+           "read_row_bed", "read_rows"]
+
+
+class AttributionWriter:
+    """Write attributions of ``N`` windows row block by row block (bounded memory).
+
+    Use as a context manager: the file appears at ``path`` only when the block exits without
+    an error (it is written to a temporary sibling and moved into place).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The h5 file to write.
+    chroms, starts, ends : sequences
+        Genome coordinates of the ``N`` windows (rows), stored as ``chrom``/``start``/``end``.
+    length : int
+        Window length ``L``.
+    attrs : mapping or None
+        File attributes (e.g. ``target``, ``n_shuffles``).
+
+    Examples
+    --------
+    >>> with AttributionWriter(p, chroms, starts, ends, L) as w:  # doctest: +SKIP
+    ...     w.write(0, X[:64], hyp[:64])
+    """
+
+    def __init__(self, path: str | os.PathLike, chroms: Sequence[str], starts: Sequence[int],
+                 ends: Sequence[int], length: int, attrs: Mapping[str, Any] | None = None
+                 ) -> None:
+        self.path = Path(path)
+        self.chroms = np.asarray(chroms).astype("S")
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.ends = np.asarray(ends, dtype=np.int64)
+        if not len(self.chroms) == len(self.starts) == len(self.ends):
+            raise InputError(f"chroms, starts and ends must have one entry per row; got "
+                             f"{len(self.chroms)}, {len(self.starts)}, {len(self.ends)}.")
+        self.n = len(self.chroms)
+        self.length = int(length)
+        self.attrs = dict(attrs or {})
+        self._stack: contextlib.ExitStack | None = None
+        self._dsets: tuple | None = None
+
+    def __enter__(self) -> AttributionWriter:
+        import h5py
+
+        n, L = self.n, self.length
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(atomic_path(self.path))
+            f = stack.enter_context(h5py.File(tmp, "w"))
+            for k, v in self.attrs.items():
+                f.attrs[k] = v
+            chunks = (min(n, 64), 4, L) if n else None
+            self._dsets = (
+                f.create_dataset("raw/seq", (n, 4, L), dtype="i1", chunks=chunks,
+                                 compression="gzip", compression_opts=1),
+                f.create_dataset("shap/seq", (n, 4, L), dtype="f4", chunks=chunks),
+                f.create_dataset("projected_shap/seq", (n, 4, L), dtype="f4", chunks=chunks))
+            f.create_dataset("chrom", data=self.chroms)
+            f.create_dataset("start", data=self.starts)
+            f.create_dataset("end", data=self.ends)
+            self._stack = stack.pop_all()
+        return self
+
+    def write(self, row: int, one_hot: np.ndarray, hypothetical: np.ndarray) -> np.ndarray:
+        """Store rows ``[row, row + len(one_hot))``; returns the actual contributions.
+
+        Parameters
+        ----------
+        row : int
+            First row of the block.
+        one_hot : numpy.ndarray
+            ``(B, 4, L)`` one-hot sequences.
+        hypothetical : numpy.ndarray
+            ``(B, 4, L)`` hypothetical contributions.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(B, 4, L)`` float32 ``hypothetical * one_hot`` (written as
+            ``projected_shap/seq``).
+        """
+        if self._dsets is None:
+            raise InputError("AttributionWriter.write outside its 'with' block.")
+        b = len(one_hot)
+        if one_hot.shape != (b, 4, self.length) or hypothetical.shape != one_hot.shape or \
+                not 0 <= row <= self.n - b:
+            raise InputError(f"rows [{row}, {row + b}) of shape {one_hot.shape} / "
+                             f"{hypothetical.shape} do not fit ({self.n}, 4, {self.length}).")
+        hyp = np.asarray(hypothetical, dtype=np.float32)
+        projected = hyp * one_hot
+        raw, shap, proj = self._dsets
+        raw[row:row + b] = one_hot
+        shap[row:row + b] = hyp
+        proj[row:row + b] = projected
+        return projected
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool | None:
+        stack, self._stack, self._dsets = self._stack, None, None
+        if stack is not None:
+            return stack.__exit__(exc_type, exc, tb)
+        return None
 
 
 @dataclass
@@ -52,34 +163,17 @@ def read_row_bed(path: str | Path, n_rows: int, length: int) -> tuple[np.ndarray
     """Read the BED of attribution rows: return ``(chroms, window_starts)``.
 
     A line whose interval is exactly ``length`` long gives its start; otherwise the window is
-    centred on the summit (narrowPeak column 10, relative to the start) or the midpoint.
+    centred on the summit (narrowPeak column 10) or the midpoint.
     """
-    path = require_file(path, "regions BED of the attribution rows")
-    chroms, starts = [], []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            f = line.rstrip("\n").split("\t")
-            if len(f) < 3:
-                raise InputError(f"{path}, line {lineno}: expected at least 3 tab-separated "
-                                 f"columns (chrom, start, end).")
-            try:
-                s, e = int(f[1]), int(f[2])
-                summit = int(f[9]) if len(f) >= 10 and int(f[9]) >= 0 else None
-            except ValueError:
-                raise InputError(f"{path}, line {lineno}: start/end are not integers.") from None
-            if e - s == length:
-                ws = s
-            else:
-                centre = s + summit if summit is not None else (s + e) // 2
-                ws = centre - length // 2
-            chroms.append(f[0])
-            starts.append(ws)
-    if len(chroms) != n_rows:
-        raise InputError(f"{path} has {len(chroms)} regions but the attributions have "
+    from bpnetkit.io.bed import read_regions
+
+    regions = read_regions(require_file(path, "regions BED of the attribution rows"))
+    if len(regions) != n_rows:
+        raise InputError(f"{path} has {len(regions)} regions but the attributions have "
                          f"{n_rows} rows; give the BED written together with the h5.")
-    return np.array(chroms, dtype=object), np.array(starts, dtype=np.int64)
+    exact = regions.end - regions.start == length
+    starts = np.where(exact, regions.start, regions.summit - length // 2).astype(np.int64)
+    return np.asarray(regions.chrom, dtype=object), starts
 
 
 def _open_checked(path):

@@ -1,23 +1,159 @@
-"""A small bigWig reader for many loci at once.
+"""bigWig files: reading many loci at once, and writing sparse base-resolution tracks.
 
-Reads the header, the chromosome B+ tree and the R-tree leaves of the full-resolution data
-once; then fills dense per-base arrays for sorted clusters of loci by inflating only the data
-blocks that overlap them and decoding their items (bedGraph, variableStep, fixedStep) in a numba
-kernel. Files that are not little-endian bigWigs are left to pyBigWig by the caller.
+Reading: :class:`BigWigReader` reads the header, the chromosome B+ tree and the R-tree leaves
+of the full-resolution data once; then fills dense per-base arrays for sorted clusters of loci
+by inflating only the data blocks that overlap them and decoding their items (bedGraph,
+variableStep, fixedStep) in numba kernels (:mod:`bpnetkit.io._kernels`, imported on first
+read). Files that are not little-endian bigWigs are left to pyBigWig (:func:`open_bigwig`) by
+the caller.
+
+Writing: :func:`write_bigwig` writes ``(chrom, positions, values)`` atomically; without zoom
+levels :func:`write_sparse_bigwig` packs variableStep items of span 1 with numpy, compresses
+data blocks on threads (zlib releases the GIL) and writes the chromosome B+ tree and R-tree
+index as the format specifies; with zoom levels pyBigWig writes the file.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numba
 import numpy as np
+
+from bpnetkit.errors import InputError, require_file
+from bpnetkit.utils import atomic_path
 
 BIGWIG_MAGIC = 0x888FFC26
 CHROM_TREE_MAGIC = 0x78CA8C91
 RTREE_MAGIC = 0x2468ACE0
+ITEMS_PER_SLOT = 1024
+BLOCK_SIZE = 256
+
+
+def open_bigwig(path: str | os.PathLike):
+    """Open a bigWig for reading through pyBigWig, with a clear error when it is not one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The bigWig.
+
+    Returns
+    -------
+    pyBigWig file object
+        Close it when done.
+    """
+    import pyBigWig
+
+    p = require_file(path, "bigWig")
+    try:
+        bw = pyBigWig.open(str(p))
+    except RuntimeError:
+        bw = None
+    if bw is None or not bw.isBigWig():
+        raise InputError(f"'{p}' is not a readable bigWig file. Signals must be bigWig "
+                         f"(convert reads with 'bpnetkit bam2bw', bedGraph with "
+                         f"bedGraphToBigWig).")
+    return bw
+
+
+def bigwig_chrom_sizes(path: str | os.PathLike) -> dict[str, int]:
+    """Chromosome sizes recorded in a bigWig header."""
+    bw = open_bigwig(path)
+    try:
+        return dict(bw.chroms())
+    finally:
+        bw.close()
+
+
+def bin_sums(paths: Iterable[str | os.PathLike], chrom: str, starts: np.ndarray,
+             width: int) -> np.ndarray:
+    """Total signal of bins ``[starts, starts + width)`` on one chromosome, summed over files.
+
+    Missing data count as 0; a file without ``chrom`` adds nothing.
+
+    Parameters
+    ----------
+    paths : iterable of paths
+        bigWig files.
+    chrom : str
+        Chromosome.
+    starts : numpy.ndarray
+        Bin starts (int).
+    width : int
+        Bin width.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(len(starts),)``.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    total = np.zeros(len(starts))
+    if not len(starts):
+        return total
+    regular = len(starts) > 1 and bool((np.diff(starts) == width).all())
+    for p in paths:
+        bw = open_bigwig(p)
+        try:
+            if chrom not in bw.chroms():
+                continue
+            if regular:
+                lo = int(starts[0])
+                v = bw.stats(chrom, lo, lo + width * len(starts), type="sum",
+                             nBins=len(starts), exact=True)
+                total += np.nan_to_num(np.array(v, dtype=float))
+            else:
+                for i, s in enumerate(starts):
+                    v = bw.stats(chrom, int(s), int(s) + width, type="sum", exact=True)[0]
+                    total[i] += 0.0 if v is None or np.isnan(v) else v
+        finally:
+            bw.close()
+    return total
+
+
+def write_bigwig(path: str | os.PathLike, chrom_sizes: Mapping[str, int],
+                 entries: Iterator[tuple[str, np.ndarray, np.ndarray]],
+                 zoom_levels: int = 0, threads: int = 2) -> Path:
+    """Write a bigWig atomically from ``(chrom, sorted positions, values)`` in header order.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file.
+    chrom_sizes : mapping
+        Chromosome name -> size (the header, in order).
+    entries : iterator of tuples
+        ``(chrom, positions, values)``: items of span 1, positions sorted.
+    zoom_levels : int
+        0 writes no zoom levels with bpnetkit's own writer (blocks compressed on ``threads``);
+        more uses pyBigWig.
+    threads : int
+        Compression threads of the own writer.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if zoom_levels == 0 and len(chrom_sizes) <= 65535:
+            write_sparse_bigwig(tmp, chrom_sizes, entries, threads=threads, level=3)
+            return path
+        import pyBigWig
+
+        bw = pyBigWig.open(str(tmp), "w")
+        bw.addHeader([(c, int(s)) for c, s in chrom_sizes.items()], maxZooms=int(zoom_levels))
+        for chrom, pos, val in entries:
+            if len(pos):
+                bw.addEntries(chrom, np.asarray(pos, dtype=np.int64),
+                              values=np.asarray(val, dtype=np.float64), span=1)
+        bw.close()
+    return path
 
 
 class UnsupportedBigWig(Exception):
@@ -137,6 +273,8 @@ class BigWigReader:
                   rows: np.ndarray, track: int, batch: int = 4096) -> int:
         """Write values of ``[starts, starts + length)`` (sorted, inside the chromosome) into
         ``out[rows, track]`` (pre-zeroed); returns the number of loci without any data."""
+        from bpnetkit.io._kernels import fill_loci
+
         cid = self.chroms[chrom][0]
         if cid not in self._ranges:
             return len(starts)
@@ -169,6 +307,8 @@ class BigWigReader:
 
     def fill(self, chrom: str, lo: int, hi: int, span: np.ndarray, cov: np.ndarray) -> None:
         """Add values of ``[lo, hi)`` into ``span`` (float32) and mark covered bases in ``cov``."""
+        from bpnetkit.io._kernels import decode_block
+
         cid = self.chroms[chrom][0]
         sel = np.flatnonzero((self.b_chrom <= cid) & (self.b_end_chrom >= cid)
                              & ~((self.b_chrom == cid) & (self.b_start >= hi))
@@ -189,144 +329,126 @@ class BigWigReader:
             decode_block(*views, cid, lo, hi, span, cov)
 
 
-@numba.njit(cache=True, nogil=True)
-def decode_block(buf, u32, f32, cid, lo, hi, span, cov):
-    """Decode the sections of one inflated data block into ``span``/``cov`` over [lo, hi).
+# --- writing ---------------------------------------------------------------------------
+def _section(cid: int, pos: np.ndarray, val: np.ndarray) -> bytes:
+    head = struct.pack("<IIIIIBBH", cid, int(pos[0]), int(pos[-1]) + 1, 0, 1, 2, 0, len(pos))
+    items = np.empty((len(pos), 2), dtype=np.uint32)
+    items[:, 0] = pos
+    items[:, 1] = val.astype(np.float32).view(np.uint32)
+    return head + items.tobytes()
 
-    ``buf``, ``u32`` and ``f32`` are views of the same bytes (sections and items are 4-byte
-    aligned).
-    """
-    n = buf.shape[0]
-    p = 0
-    while p + 24 <= n:
-        chrom = np.int64(u32[p >> 2])
-        c_start = np.int64(u32[(p + 4) >> 2])
-        step = np.int64(u32[(p + 12) >> 2])
-        ispan = np.int64(u32[(p + 16) >> 2])
-        typ = buf[p + 20]
-        count = np.int64(buf[p + 22]) | (np.int64(buf[p + 23]) << 8)
-        p += 24
-        size = 12 if typ == 1 else (8 if typ == 2 else 4)
-        if chrom != cid:
-            p += count * size
-            continue
-        for k in range(count):
-            if typ == 1:
-                s = np.int64(u32[p >> 2])
-                e = np.int64(u32[(p + 4) >> 2])
-                vp = p + 8
-            elif typ == 2:
-                s = np.int64(u32[p >> 2])
-                e = s + ispan
-                vp = p + 4
-            else:
-                s = c_start + k * step
-                e = s + ispan
-                vp = p
-            p += size
-            if e <= lo or s >= hi:
+
+def write_sparse_bigwig(path: str | Path, chrom_sizes: Mapping[str, int],
+                        entries: Iterable[tuple[str, np.ndarray, np.ndarray]],
+                        threads: int = 2, level: int = 6) -> None:
+    """Write ``(chrom, sorted positions, values)`` (header order) as a bigWig at ``path``."""
+    names = list(chrom_sizes)
+    if len(names) > 65535:
+        raise ValueError("too many chromosomes for the fast writer")
+    cid_of = {c: i for i, c in enumerate(names)}
+    pool = ThreadPoolExecutor(max_workers=max(1, threads))
+    leaves = []  # (cid, start, end, offset, size)
+    covered, vmin, vmax, vsum, vsq = 0, np.inf, -np.inf, 0.0, 0.0
+    with open(path, "wb") as fh:
+        fh.write(b"\0" * 64)  # header, rewritten at the end
+        total_summary_off = fh.tell()
+        fh.write(b"\0" * 40)
+        # chromosome B+ tree: one leaf holding every chromosome
+        ctree_off = fh.tell()
+        key_size = max(1, max(len(c.encode()) for c in names))
+        fh.write(struct.pack("<IIIIQQ", CHROM_TREE_MAGIC, len(names), key_size, 8, len(names), 0))
+        fh.write(struct.pack("<BBH", 1, 0, len(names)))
+        for c in names:
+            fh.write(c.encode().ljust(key_size, b"\0"))
+            fh.write(struct.pack("<II", cid_of[c], int(chrom_sizes[c])))
+        data_off = fh.tell()
+        fh.write(b"\0" * 8)  # number of blocks, rewritten later
+        max_ubuf = 0
+        for chrom, pos, val in entries:
+            pos = np.asarray(pos, dtype=np.int64)
+            val = np.asarray(val, dtype=np.float64)
+            if not len(pos):
                 continue
-            v = f32[vp >> 2]
-            a = max(s, lo) - lo
-            z = min(e, hi) - lo
-            if v != v:  # NaN
-                continue
-            for j in range(a, z):
-                span[j] = v
-                cov[j] = 1
+            cid = cid_of[chrom]
+            covered += len(pos)
+            vmin, vmax = min(vmin, float(val.min())), max(vmax, float(val.max()))
+            vsum += float(val.sum())
+            vsq += float((val * val).sum())
+            cuts = list(range(0, len(pos), ITEMS_PER_SLOT)) + [len(pos)]
+            raws = [_section(cid, pos[a:b], val[a:b]) for a, b in zip(cuts[:-1], cuts[1:])]
+            max_ubuf = max(max_ubuf, max(len(r) for r in raws))
+            for (a, b), comp in zip(zip(cuts[:-1], cuts[1:]),
+                                    pool.map(lambda r: zlib.compress(r, level), raws)):
+                leaves.append((cid, int(pos[a]), int(pos[b - 1]) + 1, fh.tell(), len(comp)))
+                fh.write(comp)
+        pool.shutdown()
+        index_off = fh.tell()
+        _write_rtree(fh, leaves)
+        # header
+        fh.seek(0)
+        fh.write(struct.pack("<IHHQQQHHQQIQ", BIGWIG_MAGIC, 4, 0, ctree_off, data_off, index_off,
+                             0, 0, 0, total_summary_off, max(max_ubuf, 1), 0))
+        fh.seek(total_summary_off)
+        if covered == 0:
+            vmin = vmax = 0.0
+        fh.write(struct.pack("<Qdddd", covered, vmin, vmax, vsum, vsq))
+        fh.seek(data_off)
+        fh.write(struct.pack("<Q", len(leaves)))
 
 
-@numba.njit(cache=True, nogil=True)
-def copy_loci(span, cov, offs, idx, t, length, out):
-    """Copy windows of ``span`` at ``offs`` into ``out[idx, t]``; return loci without data."""
-    empty = 0
-    for k in range(offs.shape[0]):
-        o = offs[k]
-        i = idx[k]
-        out[i, t, :] = span[o:o + length]
-        nonzero = False
-        for j in range(length):
-            if span[o + j] != 0:
-                nonzero = True
-                break
-        if not nonzero:
-            any_data = False
-            for j in range(length):
-                if cov[o + j]:
-                    any_data = True
-                    break
-            if not any_data:
-                empty += 1
-    return empty
-
-
-@numba.njit(cache=True, nogil=True)
-def fill_loci(buf, u32, f32, offs, slot, lo_b, first, last, starts, length, cid, out, rows,
-              track):
-    """Decode the items of each locus's blocks straight into ``out[rows[i], track]``."""
-    empty = 0
-    for i in range(starts.shape[0]):
-        s = starts[i]
-        e = s + length
-        row = rows[i]
-        covered = False
-        for blk in range(first[i], last[i]):
-            k = slot[blk - lo_b]
-            p = offs[k]
-            end_blk = offs[k + 1]
-            while p + 24 <= end_blk:
-                chrom = np.int64(u32[p >> 2])
-                c_start = np.int64(u32[(p + 4) >> 2])
-                step = np.int64(u32[(p + 12) >> 2])
-                ispan = np.int64(u32[(p + 16) >> 2])
-                typ = buf[p + 20]
-                count = np.int64(buf[p + 22]) | (np.int64(buf[p + 23]) << 8)
-                p += 24
-                size = 12 if typ == 1 else (8 if typ == 2 else 4)
-                sec_end = p + count * size
-                if chrom != cid:
-                    p = sec_end
-                    continue
-                # first item that may overlap [s, e): binary search on item ends
-                lo_i = 0
-                hi_i = count
-                if typ == 3:
-                    if step > 0:
-                        lo_i = max(0, (s - c_start - ispan) // step)
+def _write_rtree(fh, leaves: list[tuple]) -> None:
+    """Write the R-tree index (root first) over the data blocks."""
+    n = len(leaves)
+    if n:
+        end_chrom, end_base = leaves[-1][0], leaves[-1][2]
+        start_chrom, start_base = leaves[0][0], leaves[0][1]
+    else:
+        start_chrom = start_base = end_chrom = end_base = 0
+    base = fh.tell()
+    fh.write(struct.pack("<IIQIIIIQII", RTREE_MAGIC, BLOCK_SIZE, n, start_chrom, start_base,
+                         end_chrom, end_base, 0, ITEMS_PER_SLOT, 0))
+    # levels bottom-up: level 0 = leaf nodes over blocks; then parents until one root
+    levels = []  # each: list of nodes; node = list of child bounds (c0, s0, c1, e1)
+    items = [(c, s, c, e) for c, s, e, _, _ in leaves]
+    nodes = [items[i:i + BLOCK_SIZE] for i in range(0, max(n, 1), BLOCK_SIZE)] if n else [[]]
+    levels.append(nodes)
+    while len(levels[-1]) > 1:
+        bounds = [(nd[0][0], nd[0][1], nd[-1][2], nd[-1][3]) for nd in levels[-1]]
+        levels.append([bounds[i:i + BLOCK_SIZE] for i in range(0, len(bounds), BLOCK_SIZE)])
+    # sizes and offsets: root level first
+    offset = base + 48
+    level_offsets = []
+    for depth in range(len(levels) - 1, -1, -1):
+        offs = []
+        leaf = depth == 0
+        for nd in levels[depth]:
+            offs.append(offset)
+            offset += 4 + len(nd) * (32 if leaf else 24)
+        level_offsets.append((depth, offs))
+    off_of = dict(level_offsets)
+    for depth in range(len(levels) - 1, -1, -1):
+        leaf = depth == 0
+        for k, nd in enumerate(levels[depth]):
+            buf = [struct.pack("<BBH", 1 if leaf else 0, 0, len(nd))]
+            for j, (c0, s0, c1, e1) in enumerate(nd):
+                if leaf:
+                    blk = leaves[k * BLOCK_SIZE + j]
+                    buf.append(struct.pack("<IIIIQQ", c0, s0, c1, e1, blk[3], blk[4]))
                 else:
-                    while lo_i < hi_i:
-                        mid = (lo_i + hi_i) >> 1
-                        q = p + mid * size
-                        if typ == 1:
-                            item_end = np.int64(u32[(q + 4) >> 2])
-                        else:
-                            item_end = np.int64(u32[q >> 2]) + ispan
-                        if item_end <= s:
-                            lo_i = mid + 1
-                        else:
-                            hi_i = mid
-                for kk in range(lo_i, count):
-                    q = p + kk * size
-                    if typ == 1:
-                        a = np.int64(u32[q >> 2])
-                        z = np.int64(u32[(q + 4) >> 2])
-                        v = f32[(q + 8) >> 2]
-                    elif typ == 2:
-                        a = np.int64(u32[q >> 2])
-                        z = a + ispan
-                        v = f32[(q + 4) >> 2]
-                    else:
-                        a = c_start + kk * step
-                        z = a + ispan
-                        v = f32[q >> 2]
-                    if a >= e:
-                        break
-                    if z <= s or v != v:
-                        continue
-                    covered = True
-                    for j in range(max(a, s) - s, min(z, e) - s):
-                        out[row, track, j] = v
-                p = sec_end
-        if not covered:
-            empty += 1
-    return empty
+                    child = off_of[depth - 1][k * BLOCK_SIZE + j]
+                    buf.append(struct.pack("<IIIIQ", c0, s0, c1, e1, child))
+            fh.write(b"".join(buf))
+    end = fh.tell()
+    fh.seek(base + 32)
+    fh.write(struct.pack("<Q", end))
+    fh.seek(end)
+
+
+def copy_loci(span: np.ndarray, cov: np.ndarray, offs: np.ndarray, idx: np.ndarray, t: int,
+              length: int, out: np.ndarray) -> int:
+    """Copy windows of ``length`` at ``offs`` of a dense ``span`` into ``out[idx, t]``;
+    returns how many windows have no covered base (``cov``). See
+    :func:`bpnetkit.io._kernels.copy_loci`."""
+    from bpnetkit.io._kernels import copy_loci as kernel
+
+    return kernel(span, cov, offs, idx, t, length, out)

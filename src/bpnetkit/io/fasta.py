@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.utils import is_gzip
 
 ALPHABET = "ACGT"
 
@@ -143,7 +144,7 @@ class Genome:
         self._bgzf = _is_bgzf(self.path)
         if self._bgzf:
             self._open_bgzf()
-        elif _is_gzip(self.path):
+        elif is_gzip(self.path):
             raise InputError(f"genome FASTA '{self.path}' is gzip-compressed but not with bgzip, "
                              f"so it cannot be read by position. Recompress it: 'gunzip -c "
                              f"{self.path.name} | bgzip > genome.fa.gz && samtools faidx "
@@ -222,6 +223,30 @@ class Genome:
         return codes[0]
 
     # --- many loci -----------------------------------------------------------------------
+    def window_codes(self, chroms: Sequence[str], starts: np.ndarray | Sequence[int],
+                     length: int) -> np.ndarray:
+        """Base codes (uint8, 0..3 = A, C, G, T; 4 = other) of equal-length loci.
+
+        Parameters
+        ----------
+        chroms : sequence of str
+            Chromosome of each locus.
+        starts : array-like of int
+            0-based starts; every locus must lie inside its chromosome.
+        length : int
+            Length of every locus.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n, length) uint8.
+        """
+        starts = np.asarray(starts, dtype=np.int64)
+        out = np.empty((len(starts), int(length)), dtype=np.uint8)
+        if len(starts):
+            self._fill_codes(chroms, starts, int(length), out)
+        return out
+
     def _memmap(self) -> np.ndarray:
         if self._mm is None:
             self._mm = np.memmap(self.path, dtype=np.uint8, mode="r")
@@ -235,18 +260,13 @@ class Genome:
                 seq = self._fasta.fetch(c, int(s), int(s) + length).encode("ascii")
                 out[i] = _CODES[np.frombuffer(seq, dtype=np.uint8)]
             return
-        from bpnetkit.data._kernels import gather_fasta_codes
+        from bpnetkit.io._kernels import gather_fasta_codes
 
         chroms = np.asarray(chroms, dtype=object)
         names, inv = _name_codes(chroms)
         lay = np.array([self._layout[str(n)][1:] for n in names], dtype=np.int64)
         gather_fasta_codes(self._memmap(), lay[inv, 0], lay[inv, 1], lay[inv, 2],
                            np.asarray(starts, dtype=np.int64), int(length), _CODES, out)
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
 
 
 def _is_bgzf(path: Path) -> bool:
@@ -338,7 +358,7 @@ def extract_sequences(genome: Genome | str | os.PathLike, chroms: Sequence[str],
                          f"pad=True.")
     out = np.empty((n, 4, L), dtype=np.int8)
     if not genome._bgzf and not outside.any():
-        from bpnetkit.data._kernels import gather_fasta_one_hot
+        from bpnetkit.io._kernels import gather_fasta_one_hot
 
         names, inv = np.unique(chroms.astype(str), return_inverse=True) if n < 64 else \
             _name_codes(chroms)

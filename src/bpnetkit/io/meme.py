@@ -7,10 +7,8 @@ ChromBPNet ``motifs.meme.txt`` (which mixes sources and includes Tn5/DNase bias 
 :func:`write_meme` writes it back. Malformed records raise :class:`~bpnetkit.errors.InputError`
 naming the file and the line.
 
-The built-in database (:func:`builtin_motif_db_path`, :func:`load_builtin_motifs`) is JASPAR
-CORE vertebrates non-redundant, release JASPAR2026 (1019 matrices, CC BY 4.0), shipped as
-gzipped package data; see :mod:`bpnetkit.motifs.builtin`. :func:`load_motif_db` resolves the
-``motif_db`` parameter that several commands take (``None`` means the built-in database).
+This module is the file format only; the built-in database and the helpers that pick motifs
+from a database live in :mod:`bpnetkit.motifs.database`.
 """
 
 from __future__ import annotations
@@ -25,10 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.io.fasta import ALPHABET
 from bpnetkit.utils import open_text
 
-ALPHABET = "ACGT"
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def information_content(pwm: np.ndarray) -> np.ndarray:
+    """Information content (bits, uniform background) of every row of a ``(length, 4)``
+    probability matrix; rows are renormalised to sum to one first."""
+    p = np.clip(np.asarray(pwm, dtype=np.float64), 1e-12, 1)
+    p = p / p.sum(axis=1, keepdims=True)
+    return 2 + (p * np.log2(p)).sum(axis=1)
 
 
 @dataclass
@@ -101,8 +107,7 @@ class Motif:
 
     def information_content(self) -> np.ndarray:
         """Per-position information content in bits (uniform background)."""
-        p = np.clip(self.pwm, 1e-12, 1)
-        return 2 + (p * np.log2(p)).sum(axis=1)
+        return information_content(self.pwm)
 
     def reverse_complement(self) -> Motif:
         """The motif on the other strand."""
@@ -357,69 +362,3 @@ def write_meme(motifs: Sequence[Motif], path: str | Path, comments: Sequence[str
         else:
             tmp.write_text(text)
     return path
-
-
-def builtin_motif_db_path() -> Path:
-    """Path of the built-in JASPAR CORE vertebrates non-redundant MEME file (gzipped)."""
-    from bpnetkit.motifs.builtin import BUILTIN_FILE
-
-    p = Path(__file__).resolve().parent.parent / "motifs" / "builtin" / BUILTIN_FILE
-    if not p.exists():
-        raise InputError(f"the built-in motif database is missing ({p}); reinstall bpnetkit "
-                         f"or regenerate it with 'python -m bpnetkit.motifs.builtin.build'.")
-    return p
-
-
-def load_builtin_motifs() -> list[Motif]:
-    """Motifs of the built-in database (JASPAR CORE vertebrates non-redundant)."""
-    return read_meme(builtin_motif_db_path())
-
-
-def load_motif_db(motif_db: str | Path | None = None) -> list[Motif]:
-    """Read ``motif_db`` (a MEME path) or, for None, the built-in database."""
-    if motif_db is None or str(motif_db) in ("", "builtin", "jaspar"):
-        return load_builtin_motifs()
-    return read_meme(motif_db)
-
-
-def select_motifs(motifs: Sequence[Motif], names: Sequence[str] | None) -> list[Motif]:
-    """Pick motifs by identifier or alternative name (case-insensitive), in ``names`` order.
-
-    Raises
-    ------
-    InputError
-        When a name matches nothing, with the closest available names.
-    """
-    if not names:
-        return list(motifs)
-    import difflib
-
-    by_key: dict[str, Motif] = {}
-    for m in motifs:
-        by_key.setdefault(m.name.lower(), m)
-        if m.alt_name:
-            by_key.setdefault(m.alt_name.lower(), m)
-    out = []
-    for n in names:
-        m = by_key.get(str(n).lower())
-        if m is None:
-            near = difflib.get_close_matches(str(n).lower(), list(by_key), n=3, cutoff=0.6)
-            hint = f" Closest: {', '.join(near)}." if near else ""
-            raise InputError(f"motif '{n}' is not in the motif database.{hint}")
-        out.append(m)
-    return out
-
-
-def trim_motif(motif: Motif, min_ic: float = 0.3, min_length: int = 3) -> Motif:
-    """Drop low-information flanks (positions with IC < ``min_ic`` bits) from both ends."""
-    ic = motif.information_content()
-    keep = np.where(ic >= min_ic)[0]
-    if keep.size == 0:
-        return motif
-    a, b = int(keep[0]), int(keep[-1]) + 1
-    if b - a < min_length:
-        mid = (a + b) // 2
-        a = max(0, mid - min_length // 2)
-        b = min(motif.length, a + min_length)
-    return Motif(motif.name, motif.pwm[a:b], motif.alt_name, motif.nsites, motif.url,
-                 dict(motif.meta))

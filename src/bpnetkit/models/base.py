@@ -32,18 +32,55 @@ def check_architecture_keys(cls: type, cfg: dict, where: str = "architecture") -
     return dict(cfg)
 
 
+def load_state_dict_strict(model: Any, state: dict, where: str) -> None:
+    """Copy ``state`` into ``model``, checking names and shapes.
+
+    Raises
+    ------
+    InputError
+        Naming the first layer whose shape differs (with both shapes), or missing /
+        unexpected tensors.
+    """
+    import torch
+
+    from bpnetkit.errors import InputError
+
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if extra:
+            parts.append(f"unexpected {extra[:5]}{' ...' if len(extra) > 5 else ''}")
+        raise InputError(f"{where}: the weights do not match the architecture: "
+                         f"{'; '.join(parts)}.")
+    for key, value in own.items():
+        got = tuple(state[key].shape)
+        if got != tuple(value.shape):
+            raise InputError(f"{where}: layer '{key}' has shape {got} in the file but the "
+                             f"architecture expects {tuple(value.shape)}; the config and the "
+                             f"weights disagree.")
+    with torch.no_grad():
+        for key, value in own.items():
+            value.copy_(torch.as_tensor(state[key]))
+
+
 class PretrainedMixin:
     """``save_pretrained`` / ``from_pretrained`` for people used to the Hugging Face style.
 
-    Both work offline on a local folder holding ``config.json`` and ``model.safetensors``.
+    Both work offline on a local folder holding ``config.json`` and ``model.safetensors``
+    (the native format, as :func:`bpnetkit.models.files.save_model` writes it).
     """
 
     def save_pretrained(self, save_directory: str | os.PathLike,
                         provenance: dict[str, Any] | None = None) -> Path:
-        """Write this model to ``save_directory`` (see :func:`bpnetkit.io.save_model`)."""
-        from bpnetkit.models.files import save_model
+        """Write this model to ``save_directory`` (see :func:`bpnetkit.models.files.save_model`)."""
+        from bpnetkit.io.models.native import write_native
 
-        return save_model(self, save_directory, provenance=provenance)
+        spec = {"class": type(self).__name__, "architecture": self.config()}
+        return write_native(save_directory, spec, self.state_dict(), provenance)
 
     @classmethod
     def from_pretrained(cls: type[M], local_dir: str | os.PathLike, device: Any = None,
@@ -55,14 +92,25 @@ class PretrainedMixin:
         InputError
             When the folder holds a different model class.
         """
-        from bpnetkit.errors import InputError
-        from bpnetkit.models.files import load_model
+        import torch
 
-        model = load_model(local_dir, device=device, dtype=dtype)
-        if not isinstance(model, cls):
-            raise InputError(f"'{local_dir}' holds a {type(model).__name__}, not a "
-                             f"{cls.__name__}; use bpnetkit.load_model to load any model.")
-        return model
+        from bpnetkit.errors import InputError
+        from bpnetkit.io.models.native import read_native
+        from bpnetkit.utils import resolve_device
+
+        raw = read_native(local_dir)
+        if raw.cls != cls.__name__:
+            raise InputError(f"'{local_dir}' holds a {raw.cls}, not a {cls.__name__}; use "
+                             f"bpnetkit.load_model to load any model.")
+        model = cls.from_config(raw.architecture)
+        load_state_dict_strict(model, raw.state, where=str(local_dir))
+        model.model_info = {k: raw.config.get(k) for k in ("class", "architecture",
+                                                           "provenance", "bpnetkit_version")}
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype)
+        if dtype is not None:
+            model = model.to(dtype)
+        return model.to(resolve_device(device)).eval()
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,14 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from bpnetkit.errors import InputError
-from bpnetkit.models.base import PretrainedMixin, check_architecture_keys
+from bpnetkit.models.base import (
+    PretrainedMixin,
+    RCPermutation,
+    check_architecture_keys,
+    strand_swap,
+)
 
 
 def center_crop(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -73,11 +77,20 @@ class BPNet(PretrainedMixin, nn.Module):
         widened by the profile kernel (bpnet-lite), ``"valid"`` every position of the valid
         tower output (official Keras ChromBPNet ``GlobalAveragePooling1D``). The two agree
         when ``trimming`` equals the receptive half-width (the default).
+    stranded : bool or None
+        Whether the profile outputs are (plus, minus) pairs that swap under reverse
+        complement (see :meth:`rc_permutation`); None: stranded when ``n_outputs == 2``.
     name : str or None
         Optional name recorded in model files.
 
     Notes
     -----
+    Every nonlinearity is its own ``nn.ReLU`` module (``irelu`` after the stem, ``rrelus[i]``
+    in the dilated layers, and ``frelu`` after the tower for ``residual="pre"``, where layer 1
+    needs none since its input is the stem's ReLU output), as in bpnet-lite,
+    so hook-based DeepLIFT/SHAP tools (tangermeme, captum) explain the model exactly. They
+    have no parameters: state dicts keep bpnet-lite's keys.
+
     ``forward(X, X_ctl=None)`` returns ``(profile_logits, log_counts)`` with shapes
     ``(N, n_outputs, L - 2 * trimming)`` and ``(N, 1)``.
     """
@@ -90,6 +103,7 @@ class BPNet(PretrainedMixin, nn.Module):
                  count_window: Literal["output", "valid"] = "output",
                  padding: Literal["valid", "same"] = "valid",
                  n_count_outputs: int = 1,
+                 stranded: bool | None = None,
                  name: str | None = None) -> None:
         super().__init__()
         if residual not in ("post", "pre"):
@@ -112,6 +126,10 @@ class BPNet(PretrainedMixin, nn.Module):
         if n_count_outputs < 1:
             raise InputError(f"n_count_outputs must be at least 1, got {n_count_outputs}.")
         self.n_count_outputs = int(n_count_outputs)
+        self.stranded = None if stranded is None else bool(stranded)
+        if self.stranded and n_outputs % 2:
+            raise InputError(f"stranded=True needs (plus, minus) pairs of profile outputs; "
+                             f"n_outputs={n_outputs} is odd.")
         self.count_window = count_window
         self.padding = padding
         self.n_filters = n_filters
@@ -136,6 +154,13 @@ class BPNet(PretrainedMixin, nn.Module):
                                padding=(profile_kernel_size - 1) // 2 if same else 0)
         self.linear = nn.Linear(n_filters + (1 if n_control_tracks > 0 else 0),
                                 self.n_count_outputs)
+        # one module per nonlinearity (bpnet-lite's names), so hook-based tools see them
+        # ("pre": the stem's ReLU already makes layer 1's input non-negative, so only layers
+        # 2..n apply one; a ReLU of a ReLU is the identity, and captum mis-handles such chains)
+        self.irelu = nn.ReLU()
+        self.rrelus = nn.ModuleList(nn.ReLU() for _ in range(n_layers - (residual == "pre")))
+        if residual == "pre":
+            self.frelu = nn.ReLU()
 
         rf = self.receptive_half_width
         if trimming is None:
@@ -170,7 +195,22 @@ class BPNet(PretrainedMixin, nn.Module):
                 "residual": self.residual, "count_control": self.count_control,
                 "count_window": self.count_window, "padding": self.padding,
                 "n_count_outputs": self.n_count_outputs,
+                **({} if self.stranded is None else {"stranded": self.stranded}),
                 "name": self.name}
+
+    def rc_permutation(self) -> RCPermutation:
+        """How the tracks map under reverse complement.
+
+        Profile tracks are a (plus, minus) pair when ``stranded`` (default: when there are
+        exactly 2 outputs); per-track counts follow the profile tracks, a single total count
+        stays; 2 control tracks are a (plus, minus) pair.
+        """
+        stranded = self.n_outputs == 2 if self.stranded is None else self.stranded
+        profile = strand_swap(self.n_outputs, stranded)
+        counts = profile if self.n_count_outputs == self.n_outputs else \
+            tuple(range(self.n_count_outputs))
+        controls = strand_swap(self.n_control_tracks, self.n_control_tracks == 2)
+        return RCPermutation(profile=profile, counts=counts, controls=controls)
 
     @classmethod
     def from_config(cls, config: dict) -> BPNet:
@@ -202,16 +242,20 @@ class BPNet(PretrainedMixin, nn.Module):
 
     def embed(self, X: torch.Tensor) -> torch.Tensor:
         """Run the stem and the dilated tower; returns ``(N, n_filters, L - 2 * (rf - p))``."""
-        h = F.relu(self.iconv(X))
-        for conv in self.rconvs:
+        h = self.irelu(self.iconv(X))
+        post = self.residual == "post"
+        relus = list(self.rrelus) if post else [None, *self.rrelus]
+        for conv, relu in zip(self.rconvs, relus, strict=True):
             d = 0 if self.padding == "same" else conv.dilation[0]
             skip = h[:, :, d:h.shape[2] - d]
-            if self.residual == "post":
-                h = skip + F.relu(conv(h))
+            if post:
+                h = skip + relu(conv(h))
             else:
-                h = skip + conv(F.relu(h))
+                # the ReLU gets its own view of h: captum hooks the tensor a nonlinearity
+                # receives, which must not also feed the skip connection
+                h = skip + conv(h if relu is None else relu(h[:, :, :]))
         if self.residual == "pre":
-            h = F.relu(h)
+            h = self.frelu(h)
         return h
 
     def forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None = None

@@ -6,16 +6,20 @@ import torch
 from torch import nn
 
 from bpnetkit.errors import InputError
-from bpnetkit.models.base import PretrainedMixin, check_architecture_keys
+from bpnetkit.models.base import PretrainedMixin, RCPermutation, check_architecture_keys
 from bpnetkit.models.bpnet import BPNet, center_crop
+from bpnetkit.models.layers import Exp, Log
 
 
 class ChromBPNet(PretrainedMixin, nn.Module):
     """Combine a bias model and an accessibility model.
 
     Profile logits are ``accessibility + bias`` (the bias cropped to the accessibility
-    output length); log counts are ``logsumexp(accessibility, bias)``. The bias parameters
-    are frozen.
+    output length); log counts are ``logsumexp(accessibility, bias)``, computed as
+    ``_log(_exp1(accessibility) + _exp2(bias))`` with one :class:`~bpnetkit.models.layers.Exp`
+    / :class:`~bpnetkit.models.layers.Log` module per use (bpnet-lite's names), so hook-based
+    DeepLIFT tools can apply their elementwise rescale rule to each (register the two types
+    as nonlinear, see :mod:`bpnetkit.models.layers`). The bias parameters are frozen.
 
     Parameters
     ----------
@@ -37,6 +41,9 @@ class ChromBPNet(PretrainedMixin, nn.Module):
         self.bias = bias
         self.accessibility = accessibility
         self.name = name
+        self._log = Log()
+        self._exp1 = Exp()
+        self._exp2 = Exp()
         for p in self.bias.parameters():
             p.requires_grad_(False)
 
@@ -86,5 +93,12 @@ class ChromBPNet(PretrainedMixin, nn.Module):
         bias_profile, bias_counts = self.bias(X)
         L_out = min(acc_profile.shape[-1], bias_profile.shape[-1])
         profile = center_crop(acc_profile, L_out) + center_crop(bias_profile, L_out)
-        counts = torch.logsumexp(torch.stack([acc_counts, bias_counts], dim=-1), dim=-1)
-        return profile, counts
+        # at least float32 inside (exp of a log count overflows float16 above ~11)
+        wide = torch.promote_types(acc_counts.dtype, torch.float32)
+        counts = self._log(self._exp1(acc_counts.to(wide)) + self._exp2(bias_counts.to(wide)))
+        return profile, counts.to(acc_counts.dtype)
+
+    def rc_permutation(self) -> RCPermutation:
+        """Unstranded tracks: every track maps to itself under reverse complement."""
+        return RCPermutation(profile=tuple(range(self.n_outputs)),
+                             counts=tuple(range(self.accessibility.n_count_outputs)))

@@ -13,10 +13,14 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from bpnetkit.errors import InputError
-from bpnetkit.models.base import PretrainedMixin, check_architecture_keys
+from bpnetkit.models.base import (
+    PretrainedMixin,
+    RCPermutation,
+    check_architecture_keys,
+    strand_swap,
+)
 from bpnetkit.models.bpnet import center_crop
 
 
@@ -57,6 +61,9 @@ class MultiTaskBPNet(PretrainedMixin, nn.Module):
     (task-major: task 0 strands, then task 1, ...) and log counts ``(N, n_tasks *
     n_strands)`` or ``(N, n_tasks)``. The profile softmax is per strand
     (``joint_strands = False``).
+
+    Nonlinearities are ``nn.ReLU`` modules (``irelu`` after the stem, ``rrelus[i]`` in the
+    dilated layers), so hook-based DeepLIFT/SHAP tools explain the model exactly.
     """
 
     joint_strands = False
@@ -108,6 +115,9 @@ class MultiTaskBPNet(PretrainedMixin, nn.Module):
             else:
                 heads.append(nn.Conv1d(n_filters, n_strands, profile_kernel_size, padding=pad))
         self.profile_heads = nn.ModuleList(heads)
+        # one module per nonlinearity, so hook-based attribution tools see them
+        self.irelu = nn.ReLU()
+        self.rrelus = nn.ModuleList(nn.ReLU() for _ in range(n_layers))
         self.count_heads = nn.ModuleList(nn.Linear(n_filters, n_counts) for _ in tasks)
         if n_control_tracks > 0:
             self.profile_mix = nn.ModuleList(
@@ -147,6 +157,21 @@ class MultiTaskBPNet(PretrainedMixin, nn.Module):
         i = self.tasks.index(task) if isinstance(task, str) else int(task)
         return list(range(i * self.n_strands, (i + 1) * self.n_strands))
 
+    def rc_permutation(self) -> RCPermutation:
+        """Reverse-complement track map: each task's (plus, minus) pair swaps.
+
+        Tasks never mix; per-strand counts swap within their task, one count per task stays;
+        each task's control tracks swap when they are a pair.
+        """
+        def per_task(n: int) -> tuple[int, ...]:
+            return tuple(t * n + j for t in range(self.n_tasks)
+                         for j in strand_swap(n, n == 2))
+
+        counts = per_task(self.n_strands) if self.counts_per_strand else \
+            tuple(range(self.n_tasks))
+        return RCPermutation(profile=per_task(self.n_strands), counts=counts,
+                             controls=per_task(self.n_task_controls))
+
     def config(self) -> dict:
         """Constructor arguments that rebuild this architecture."""
         return {"tasks": list(self.tasks), "n_filters": self.n_filters,
@@ -185,9 +210,9 @@ class MultiTaskBPNet(PretrainedMixin, nn.Module):
 
     def embed(self, X: torch.Tensor) -> torch.Tensor:
         """Stem and dilated tower: ``(N, n_filters, L')``."""
-        h = F.relu(self.iconv(X))
-        for conv in self.rconvs:
-            out = F.relu(conv(h))
+        h = self.irelu(self.iconv(X))
+        for conv, relu in zip(self.rconvs, self.rrelus, strict=True):
+            out = relu(conv(h))
             h = center_crop(h, out.shape[-1]) + out
         return h
 

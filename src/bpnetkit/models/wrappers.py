@@ -5,6 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bpnetkit.errors import InputError
+from bpnetkit.models.base import RCPermutation, rc_permutation
+from bpnetkit.models.layers import SoftmaxWeighting, softmax_weighted
+
+__all__ = ["ControlWrapper", "CountWrapper", "ProfileWrapper", "TaskWrapper",
+           "predicted_track", "softmax_weighted"]
+
 
 class ControlWrapper(nn.Module):
     """Pass all-zero control tracks to a model that expects them when none are given."""
@@ -39,32 +46,23 @@ class ProfileWrapper(nn.Module):
     """Reduce profile logits to one scalar per example.
 
     The score is ``sum(softmax(l) * (l - mean(l)))`` over positions and strands jointly,
-    with the softmax weights detached (the usual BPNet profile attribution target).
+    with the softmax weights detached (the usual BPNet profile attribution target). The
+    weighting is the module ``scaling`` (a :class:`~bpnetkit.models.layers.SoftmaxWeighting`,
+    bpnet-lite's attribute name): hook-based DeepLIFT tools must register its type with their
+    elementwise rescale rule (see :mod:`bpnetkit.models.layers`).
     """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.flatten = nn.Flatten()
+        self.scaling = SoftmaxWeighting()
 
     def forward(self, X: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
         """Softmax-weighted sum of mean-centred profile logits, shape ``(N, 1)``."""
-        logits = self.model(X, *args)[0]
-        flat = logits.reshape(logits.shape[0], -1)
+        flat = self.flatten(self.model(X, *args)[0])
         centred = flat - flat.mean(dim=-1, keepdim=True)
-        return softmax_weighted(centred).sum(dim=-1, keepdim=True)
-
-
-def softmax_weighted(x: torch.Tensor) -> torch.Tensor:
-    """``x * softmax(x)`` along the last axis, the softmax weights detached.
-
-    Its gradient is the softmax weights. It is an overridable torch function (see
-    ``torch.overrides``), so attribution methods treat it as one elementwise nonlinearity:
-    DeepLIFT's rescale rule applies to it as a whole, which keeps summation-to-delta exact
-    for :class:`ProfileWrapper` targets.
-    """
-    if torch.overrides.has_torch_function((x,)):
-        return torch.overrides.handle_torch_function(softmax_weighted, (x,), x)
-    return x * torch.softmax(x, dim=-1).detach()
+        return self.scaling(centred).sum(dim=-1, keepdim=True)
 
 
 def predicted_track(profile_logits: torch.Tensor, log_counts: torch.Tensor,
@@ -123,6 +121,30 @@ class TaskWrapper(nn.Module):
     def n_control_tracks(self) -> int:
         """Control tracks of the wrapped model."""
         return getattr(self.model, "n_control_tracks", 0)
+
+    def rc_permutation(self) -> RCPermutation | None:
+        """The wrapped model's reverse-complement map restricted to the kept tracks.
+
+        None when the wrapped model declares none. Raises :class:`InputError` when a kept
+        track's reverse-complement partner is not kept (e.g. one strand of a pair).
+        """
+        inner = rc_permutation(self.model)
+        if inner is None:
+            return None
+
+        def restrict(perm: tuple[int, ...], keep: list[int], what: str) -> tuple[int, ...]:
+            pos = {c: i for i, c in enumerate(keep)}
+            missing = [c for c in keep if perm[c] not in pos]
+            if missing:
+                raise InputError(f"TaskWrapper keeps {what} {keep}, but the reverse-complement "
+                                 f"partner of {what} {missing} is not kept; keep both strands "
+                                 f"of a pair to reverse-complement average.")
+            return tuple(pos[perm[c]] for c in keep)
+
+        counts = inner.counts if self.count_columns is None else \
+            restrict(inner.counts, self.count_columns, "count columns")
+        return RCPermutation(profile=restrict(inner.profile, self.channels, "channels"),
+                             counts=counts, controls=inner.controls)
 
     def forward(self, X: torch.Tensor, *args: torch.Tensor):
         """Selected ``(profile_logits, log_counts)`` of the wrapped model."""

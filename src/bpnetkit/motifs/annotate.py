@@ -1,141 +1,93 @@
 """Annotate seqlets and MoDISco patterns with a motif database (Tomtom via memelite).
 
-Outputs of :func:`run_annotate` (in ``output_dir``, prefixed by ``name``):
+Everything here works on arrays and dataclasses; the ``bpnetkit annotate`` step
+(:mod:`bpnetkit.steps.annotate`) reads the files and writes the tables:
 
-- ``<name>.seqlet_matches.tsv``: every seqlet of the BED with its best database match
-  (``match``, ``p_value``, ``q_value``, ``strand``); ``match`` is empty when the best p-value
-  is above ``max_p_value``. The query of a seqlet is built from the hypothetical
-  contributions of its core (:func:`contribution_ppm`), or is its sequence when only a
-  genome is given.
-- ``<name>.motif_counts.tsv``: per database motif, the number of seqlets (positive and
-  negative) whose best match it is, and the number of regions with at least one.
-- ``<name>.cooccurrence.tsv``: a symmetric matrix over the annotated motifs; entry ``(a, b)``
-  is the number of regions (rows of the attribution file) containing seqlets annotated with
-  both ``a`` and ``b`` (the diagonal: regions containing ``a``).
-- ``<name>.pattern_matches.tsv`` (with ``modisco``): the ``n_matches`` best matches of each
-  MoDISco pattern (trimmed PFM) with p/q-values, and ``logos/<pattern>.png``: the pattern's
-  contribution logo above the logos of its matches.
+- seqlet queries: :func:`contribution_ppm` turns the hypothetical contributions of a seqlet
+  core into a probability matrix (:func:`seqlet_queries`); with only a genome the query is the
+  core's one-hot sequence;
+- :func:`annotate_seqlets`: the best database match of every query (None above
+  ``max_p_value``); :func:`motif_counts` and :func:`cooccurrence` summarise the labels per
+  motif and per region;
+- :func:`annotate_patterns`: the ``n_matches`` best matches of every MoDISco pattern's trimmed
+  PFM, and :func:`pattern_match_rows` the table of them;
+- :func:`label_seqlets`: the label a biologist would give each seqlet (see below), and
+  :func:`pattern_membership` which MoDISco pattern each seqlet belongs to.
+
+Labelling modes (:data:`MODES`):
+
+- ``"pattern"`` (the default when MoDISco results are given): a seqlet belongs to the pattern
+  whose MoDISco seqlet overlaps it most; it takes the label of that pattern's best Tomtom
+  match when that match is significant (q <= ``max_q_value``) and better than the best
+  match of every one of ``pattern_shuffles`` position-shuffled copies of the pattern
+  (:func:`composition_p_values`): patterns that MoDISco assembles from composition-driven
+  seqlets (GC-rich spans) "match" GC-rich zinc fingers with small q-values, and so do their
+  shuffles.
+  Any other seqlet keeps its own significant match only when that match's family is one a
+  pattern established or is enriched among the seqlets (as in ``"seqlet"`` mode: short,
+  low-information motifs often form no MoDISco pattern); everything else is unannotated.
+- ``"seqlet"`` (the default without MoDISco): a seqlet takes its own best match when it is
+  significant (q <= ``max_q_value``) and its family is *enriched*
+  (:func:`enriched_families`): at least ``min_seqlets`` seqlets take it, and more than
+  position-shuffled copies of the same queries do (one-sided Poisson test, p <=
+  ``max_enrichment_p``). Short seqlet cores match some database motif with q <= 0.05 by
+  chance (about one in five in a small demo run, as often as their shuffles), so a single
+  seqlet's q-value is no evidence; the shuffles keep each query's base composition, so
+  motifs that match on composition alone (GC-rich zinc fingers) are not enriched.
+- ``"best_match"`` (the former behaviour): the best match of every seqlet with p <=
+  ``max_p_value``, however weak, labelled by database motif.
+
+In ``"pattern"`` and ``"seqlet"`` modes labels are motif families
+(:mod:`bpnetkit.motifs.families`), so paralogs (SOX2, SOX3, ...) share one row.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from bpnetkit.errors import InputError, require_file
-from bpnetkit.io.meme import Motif, load_motif_db
+from bpnetkit.errors import InputError
+from bpnetkit.io.meme import Motif
+from bpnetkit.io.modisco import Pattern
+from bpnetkit.motifs.families import Families
+from bpnetkit.motifs.tomtom import Match, tomtom_matches
+
+PATTERN_MATCH_COLUMNS = ["pattern", "n_seqlets", "rank", "match", "match_name", "p_value",
+                         "q_value", "strand", "offset"]
+MOTIF_COUNT_COLUMNS = ["motif", "n_positive_seqlets", "n_negative_seqlets", "n_regions"]
+UNANNOTATED = "(unannotated)"
+MODES = ("auto", "pattern", "seqlet", "best_match")
+"""Values of the annotate step's ``mode`` (``"auto"``: ``"pattern"`` with MoDISco results,
+else ``"seqlet"``)."""
+
+__all__ = ["MODES", "MOTIF_COUNT_COLUMNS", "PATTERN_MATCH_COLUMNS", "Pattern", "SeqletLabels",
+           "annotate_patterns", "annotate_seqlets", "contribution_ppm", "cooccurrence",
+           "label_seqlets", "match_label", "motif_counts", "pattern_match_rows",
+           "pattern_membership", "seqlet_queries", "shuffled_queries", "significant",
+           "enriched_families", "composition_p_values"]
 
 
-@dataclass
-class Pattern:
-    """A MoDISco pattern: name (``pos_patterns.pattern_0``), PFM, CWM and seqlet count."""
-
-    name: str
-    ppm: np.ndarray
-    cwm: np.ndarray
-    hcwm: np.ndarray
-    n_seqlets: int
-
-    def trimmed(self, threshold: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-        """``(ppm, cwm)`` without flanks whose total |contribution| < threshold * max."""
-        score = np.abs(self.cwm).sum(axis=1)
-        keep = np.where(score >= threshold * score.max())[0] if score.max() > 0 else \
-            np.arange(len(score))
-        a, b = int(keep[0]), int(keep[-1]) + 1
-        return self.ppm[a:b], self.cwm[a:b]
-
-
-def read_modisco_patterns(path: str | Path) -> list[Pattern]:
-    """Read the patterns of a modisco-lite results h5 (positive first, by index)."""
-    import h5py
-
-    path = require_file(path, "MoDISco results h5")
-    out = []
-    with h5py.File(path, "r") as fh:
-        for group in ("pos_patterns", "neg_patterns"):
-            if group not in fh:
-                continue
-            items = sorted(fh[group].items(), key=lambda kv: int(kv[0].split("_")[-1]))
-            for pname, pat in items:
-                n = int(pat["seqlets"]["n_seqlets"][()][0]) if "seqlets" in pat else 0
-                out.append(Pattern(f"{group}.{pname}", pat["sequence"][()],
-                                   pat["contrib_scores"][()],
-                                   pat["hypothetical_contribs"][()], n))
-    return out
-
-
-def _write_tsv(path: Path, header: list[str], rows: list[list]) -> Path:
-    from bpnetkit.utils import atomic_path
-
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return str(v)
-
-    with atomic_path(path) as tmp:
-        tmp.write_text("\t".join(header) + "\n" +
-                       "".join("\t".join(fmt(v) for v in r) + "\n" for r in rows))
-    return path
-
-
-def annotate_patterns(patterns: list[Pattern], motifs: list[Motif], n_matches: int = 3,
-                      trim_threshold: float = 0.3):
-    """Tomtom matches of each pattern's trimmed PFM; returns a list of match lists."""
-    from bpnetkit.motifs.tomtom import tomtom_matches
-
+def annotate_patterns(patterns: Sequence[Pattern], motifs: Sequence[Motif],
+                      n_matches: int = 3, trim_threshold: float = 0.3) -> list[list[Match]]:
+    """Tomtom matches of each pattern's trimmed PFM; one list of matches per pattern."""
+    if not patterns:
+        return []
     return tomtom_matches([p.trimmed(trim_threshold)[0] for p in patterns], motifs,
                           n_matches=n_matches)
 
 
-def write_pattern_report(out_dir: Path, name: str, patterns: list[Pattern],
-                         matches, motifs: list[Motif], trim_threshold: float = 0.3,
-                         logos: bool = True) -> dict[str, str]:
-    """Write ``<name>.pattern_matches.tsv``, logos and a small HTML page."""
-    from bpnetkit.report.logos import save_logos
-
+def pattern_match_rows(patterns: Sequence[Pattern], matches: Sequence[Sequence[Match]]
+                       ) -> list[list]:
+    """Rows (columns :data:`PATTERN_MATCH_COLUMNS`) of every pattern's matches, rank 1 first."""
     rows = []
-    for pat, ms in zip(patterns, matches):
+    for pat, ms in zip(patterns, matches, strict=True):
         for m in ms:
             rows.append([pat.name, pat.n_seqlets, m.rank + 1, m.target_name,
                          m.target_alt_name, m.p_value, m.q_value, m.strand, m.offset])
-    tsv = _write_tsv(out_dir / f"{name}.pattern_matches.tsv",
-                     ["pattern", "n_seqlets", "rank", "match", "match_name", "p_value",
-                      "q_value", "strand", "offset"], rows)
-    out = {"pattern_matches": str(tsv)}
-    if not logos:
-        return out
-    logo_dir = out_dir / "logos"
-    html = [f"<html><head><meta charset='utf-8'><title>{name}: patterns</title></head><body>",
-            f"<h1>{name}: MoDISco patterns and database matches</h1>",
-            "<table border='1' cellpadding='4'><tr><th>pattern</th><th>seqlets</th>"
-            "<th>best match</th><th>q-value</th><th>logos</th></tr>"]
-    for pat, ms in zip(patterns, matches):
-        _, cwm = pat.trimmed(trim_threshold)
-        mats, titles, kinds = [cwm], [f"{pat.name} (CWM, {pat.n_seqlets} seqlets)"], ["values"]
-        starts = [0]
-        for m in ms:
-            motif = motifs[m.target]
-            pwm = motif.pwm if m.strand == "+" else motif.reverse_complement().pwm
-            mats.append(pwm)
-            titles.append(f"{m.rank + 1}. {motif.label} ({m.strand}) q={m.q_value:.2g}")
-            kinds.append("information")
-            starts.append(-m.offset)  # query position i aligns with target position i + offset
-        png = save_logos(logo_dir / f"{pat.name}.png", mats, titles, kinds, starts=starts)
-        best = ms[0] if ms else None
-        html.append(f"<tr><td>{pat.name}</td><td>{pat.n_seqlets}</td>"
-                    f"<td>{best.target_name + ' ' + best.target_alt_name if best else ''}</td>"
-                    f"<td>{f'{best.q_value:.2g}' if best else ''}</td>"
-                    f"<td><img src='logos/{png.name}'></td></tr>")
-    html.append("</table></body></html>")
-    from bpnetkit.utils import write_text_atomic
-
-    page = write_text_atomic(out_dir / f"{name}.patterns.html", "\n".join(html) + "\n")
-    out["patterns_html"] = str(page)
-    out["logos"] = str(logo_dir)
-    return out
+    return rows
 
 
 def contribution_ppm(hypothetical: np.ndarray, one_hot: np.ndarray, sign: int = 1
@@ -144,7 +96,7 @@ def contribution_ppm(hypothetical: np.ndarray, one_hot: np.ndarray, sign: int = 
 
     Column ``j`` is the positive part of ``sign * hypothetical[:, j]`` normalised to sum to
     one (the bases the model would reward at that position); a column without a positive
-    value falls back to the observed base.
+    value falls back to the observed base (uniform where the base is N).
     """
     h = np.clip(sign * np.asarray(hypothetical, dtype=np.float64), 0, None)
     tot = h.sum(axis=0, keepdims=True)
@@ -154,57 +106,62 @@ def contribution_ppm(hypothetical: np.ndarray, one_hot: np.ndarray, sign: int = 
     return ppm.T
 
 
-def seqlet_queries(bed: dict[str, np.ndarray], attributions: str | None = None,
-                   regions: str | None = None, genome: str | None = None) -> list[np.ndarray]:
-    """Tomtom queries ``(length, 4)`` of every seqlet core.
+def seqlet_queries(hypothetical: np.ndarray, one_hot: np.ndarray, rows: np.ndarray,
+                   core_starts: np.ndarray, core_ends: np.ndarray, signs: np.ndarray
+                   ) -> list[np.ndarray]:
+    """Tomtom queries ``(length, 4)`` of seqlet cores from hypothetical contributions.
 
-    With the attribution h5, the query is :func:`contribution_ppm` of the core's hypothetical
-    contributions (sign-aware); with only a genome, the one-hot sequence of the core.
+    Parameters
+    ----------
+    hypothetical, one_hot : numpy.ndarray
+        ``(R, 4, L)`` attributions and sequences of the windows holding the seqlets.
+    rows : numpy.ndarray
+        Row of ``hypothetical`` of every seqlet.
+    core_starts, core_ends : numpy.ndarray
+        Core span of every seqlet within its window (half-open).
+    signs : numpy.ndarray
+        +1/-1 per seqlet; negative seqlets use the negated contributions.
     """
-    n = len(bed["chrom"])
-    if attributions is not None:
-        from bpnetkit.io.attributions import read_rows
-
-        attr, rows = read_rows(attributions, bed["example"], regions)
-        pos = {int(r): k for k, r in enumerate(rows)}
-        out = []
-        for k in range(n):
-            e = int(bed["example"][k])
-            a = int(bed["core_start"][k] - attr.starts[e])
-            b = int(bed["core_end"][k] - attr.starts[e])
-            if a < 0 or b > attr.length:
-                raise InputError(f"seqlet {k} ({bed['chrom'][k]}:{bed['core_start'][k]}-"
-                                 f"{bed['core_end'][k]}) lies outside row {e} of "
-                                 f"{attributions}; use the 'regions' BED of that h5.")
-            r = pos[e]
-            out.append(contribution_ppm(attr.hypothetical[r, :, a:b], attr.one_hot[r, :, a:b],
-                                        int(np.sign(bed["sign"][k]) or 1)))
-        return out
-    if genome is not None:
-        from bpnetkit.io.fasta import Genome, one_hot_encode
-
-        g = Genome(genome)
-        return [one_hot_encode(g.fetch(str(bed["chrom"][k]), int(bed["core_start"][k]),
-                                       int(bed["core_end"][k]))).T.astype(np.float64)
-                for k in range(n)]
-    raise InputError("annotating seqlets needs their sequences: set 'attributions' (the h5 "
-                     "the seqlets were called on) or 'genome'.")
+    length = hypothetical.shape[2]
+    out = []
+    for k in range(len(rows)):
+        r, a, b = int(rows[k]), int(core_starts[k]), int(core_ends[k])
+        if a < 0 or b > length or a >= b:
+            raise InputError(f"seqlet {k}: core {a}..{b} is not inside the {length} bp "
+                             f"window of its attribution row {r}.")
+        out.append(contribution_ppm(hypothetical[r, :, a:b], one_hot[r, :, a:b],
+                                    int(np.sign(signs[k]) or 1)))
+    return out
 
 
-def annotate_seqlets(seqs: list[np.ndarray], motifs: list[Motif], max_p_value: float = 1e-3):
-    """Best match of every seqlet sequence: list of (Match or None)."""
-    from bpnetkit.motifs.tomtom import tomtom_matches
+def annotate_seqlets(queries: Sequence[np.ndarray], motifs: Sequence[Motif],
+                     max_p_value: float = 1e-3) -> list[Match | None]:
+    """Best match of every query ``(length, 4)``: a Match, or None above ``max_p_value``.
 
-    # rows with N (all-zero) get a uniform column so that Tomtom sees a valid PPM
-    queries = [np.where(s.sum(axis=1, keepdims=True) > 0, s, 0.25) for s in seqs]
-    res = tomtom_matches(queries, motifs, n_matches=1)
+    Rows without a base (all zero, e.g. N in a one-hot query) are made uniform, so that
+    Tomtom sees a valid probability matrix.
+    """
+    fixed = [np.where(q.sum(axis=1, keepdims=True) > 0, q, 0.25) for q in queries]
+    res = tomtom_matches(fixed, motifs, n_matches=1)
     return [m[0] if m and m[0].p_value <= max_p_value else None for m in res]
 
 
-def cooccurrence(region_ids: np.ndarray, labels: list[str | None]) -> tuple[list[str], np.ndarray]:
-    """Region x motif co-occurrence: ``(motif names, counts (M, M))``."""
+def match_label(match: Match | None) -> str | None:
+    """``"<id> <name>"`` of a match (None for None)."""
+    if match is None:
+        return None
+    return f"{match.target_name} {match.target_alt_name}".strip()
+
+
+def cooccurrence(region_ids: np.ndarray, labels: Sequence[str | None]
+                 ) -> tuple[list[str], np.ndarray]:
+    """Region x motif co-occurrence: ``(motif names, counts (M, M))``.
+
+    Entry ``(a, b)`` is the number of regions holding seqlets labelled ``a`` and ``b``; the
+    diagonal is the number of regions holding ``a``. None labels are ignored.
+    """
     per_region: dict[int, set[str]] = defaultdict(set)
-    for r, lab in zip(region_ids, labels):
+    for r, lab in zip(region_ids, labels, strict=True):
         if lab:
             per_region[int(r)].add(lab)
     names = sorted({lab for lab in labels if lab})
@@ -218,93 +175,196 @@ def cooccurrence(region_ids: np.ndarray, labels: list[str | None]) -> tuple[list
     return names, mat
 
 
-@dataclass
-class AnnotateParams:
-    """Parameters of ``bpnetkit annotate``.
+def motif_counts(labels: Sequence[str | None], signs: np.ndarray, region_ids: np.ndarray
+                 ) -> list[list]:
+    """Rows (columns :data:`MOTIF_COUNT_COLUMNS`) of seqlets per motif, most seqlets first.
 
-    Give ``seqlets`` (a BED from ``bpnetkit seqlets``, with ``attributions`` or ``genome`` to
-    get their sequences) and/or ``modisco`` (a modisco-lite results h5). ``motif_db`` null
-    means the built-in JASPAR CORE vertebrates non-redundant database.
+    The last row, :data:`UNANNOTATED`, counts the seqlets without a match (its ``n_regions``
+    is empty).
+    """
+    signs = np.asarray(signs)
+    pos = Counter(lab for lab, s in zip(labels, signs) if lab and s > 0)
+    neg = Counter(lab for lab, s in zip(labels, signs) if lab and s < 0)
+    names, mat = cooccurrence(region_ids, labels)
+    rows: list[list] = [[n, pos.get(n, 0), neg.get(n, 0), int(mat[i, i])]
+                        for i, n in enumerate(names)]
+    rows.sort(key=lambda r: -(r[1] + r[2]))
+    rows.append([UNANNOTATED,
+                 sum(1 for lab, s in zip(labels, signs) if lab is None and s > 0),
+                 sum(1 for lab, s in zip(labels, signs) if lab is None and s < 0), ""])
+    return rows
+
+
+def significant(matches: Sequence[Sequence[Match]], max_q_value: float = 0.05
+                ) -> list[Match | None]:
+    """The best match of every query when its Tomtom q-value is <= ``max_q_value``."""
+    return [ms[0] if ms and ms[0].q_value <= max_q_value else None for ms in matches]
+
+
+def pattern_membership(examples: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                       signs: np.ndarray, pattern_seqlets: Sequence[dict[str, np.ndarray]]
+                       ) -> np.ndarray:
+    """Index of the pattern each seqlet belongs to (-1: none).
+
+    Parameters
+    ----------
+    examples, starts, ends, signs : numpy.ndarray
+        Our seqlets: attribution row, span within the row (half-open) and +1/-1.
+    pattern_seqlets : sequence of dict
+        Per pattern, its MoDISco seqlets as ``example``, ``start``, ``end`` arrays (in the
+        same row coordinates) and ``sign`` (+1 for positive patterns, -1 for negative ones).
+
+    A seqlet belongs to the pattern of the MoDISco seqlet of the same row and sign that
+    overlaps it most (ties: the one whose centre is nearest); no overlap: -1.
+    """
+    by_key: dict[tuple[int, int], list[np.ndarray]] = defaultdict(list)
+    for p, ps in enumerate(pattern_seqlets):
+        sg = int(ps["sign"])
+        for e, a, b in zip(ps["example"], ps["start"], ps["end"], strict=True):
+            by_key[(int(e), sg)].append(np.array([a, b, p], dtype=np.int64))
+    packed = {k: np.stack(v) for k, v in by_key.items()}
+    out = np.full(len(examples), -1, dtype=np.int64)
+    for k in range(len(examples)):
+        cand = packed.get((int(examples[k]), int(np.sign(signs[k]) or 1)))
+        if cand is None:
+            continue
+        a, b = int(starts[k]), int(ends[k])
+        ov = np.minimum(cand[:, 1], b) - np.maximum(cand[:, 0], a)
+        if ov.max() <= 0:
+            continue
+        dist = np.abs((cand[:, 0] + cand[:, 1]) - (a + b))
+        best = np.lexsort((dist, -ov))[0]
+        out[k] = cand[best, 2]
+    return out
+
+
+@dataclass
+class SeqletLabels:
+    """What :func:`label_seqlets` returns (one entry per seqlet).
+
+    Attributes
+    ----------
+    labels : list of str or None
+        Final label (a family or motif label); None: unannotated.
+    motif : numpy.ndarray of int64
+        Database motif behind the label (-1: none).
+    source : list of str
+        ``"pattern"`` (label of the seqlet's MoDISco pattern), ``"seqlet"`` (its own match)
+        or ``""``.
     """
 
-    output_dir: str
-    seqlets: str | None = None
-    attributions: str | None = None
-    regions: str | None = None
-    genome: str | None = None
-    modisco: str | None = None
-    motif_db: str | None = None
-    name: str = "annotate"
-    n_matches: int = 3
-    max_p_value: float = 1e-3
-    trim_threshold: float = 0.3
-    logos: bool = True
-
-    def validate(self) -> None:
-        """At least one input."""
-        if self.seqlets is None and self.modisco is None:
-            raise InputError("annotate: set 'seqlets' (a seqlet BED) and/or 'modisco' (a "
-                             "modisco-lite results h5).")
+    labels: list[str | None]
+    motif: np.ndarray
+    source: list[str]
 
 
-def run_annotate(params: AnnotateParams) -> dict[str, str]:
-    """Annotate seqlets and/or MoDISco patterns; write the tables described in the module."""
-    from bpnetkit.config import dump_config
-    from bpnetkit.motifs.seqlets import read_seqlet_bed
+def composition_p_values(queries: Sequence[np.ndarray], best_p: Sequence[float],
+                         motifs: Sequence[Motif], n_shuffles: int = 99,
+                         random_state: int | None = 0) -> np.ndarray:
+    """Empirical p-value of each query's best match against its position-shuffled copies.
 
-    params.validate()
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    motifs = load_motif_db(params.motif_db)
-    results: dict[str, str] = {}
-    if params.seqlets is not None:
-        bed = read_seqlet_bed(params.seqlets)
-        if len(bed["chrom"]) == 0:
-            raise InputError(f"{params.seqlets} contains no seqlets, so there is nothing to "
-                             f"annotate. Call seqlets with a larger 'threshold' or a smaller "
-                             f"'min_length', or check the attributions.")
-        seqs = seqlet_queries(bed, params.attributions, params.regions, params.genome)
-        best = annotate_seqlets(seqs, motifs, params.max_p_value)
-        labels = [f"{m.target_name} {m.target_alt_name}".strip() if m else None for m in best]
-        rows = []
-        for k, m in enumerate(best):
-            rows.append([bed["chrom"][k], bed["start"][k], bed["end"][k], bed["name"][k],
-                         bed["sign"][k], bed["attribution"][k], bed["example"][k],
-                         m.target_name if m else "", m.target_alt_name if m else "",
-                         m.p_value if m else "", m.q_value if m else "",
-                         m.strand if m else ""])
-        results["seqlet_matches"] = str(_write_tsv(
-            out / f"{params.name}.seqlet_matches.tsv",
-            ["chrom", "start", "end", "name", "sign", "attribution", "example", "match",
-             "match_name", "p_value", "q_value", "strand"], rows))
-        pos = Counter(lab for lab, s in zip(labels, bed["sign"]) if lab and s > 0)
-        neg = Counter(lab for lab, s in zip(labels, bed["sign"]) if lab and s < 0)
-        names, mat = cooccurrence(bed["example"], labels)
-        count_rows = [[n, pos.get(n, 0), neg.get(n, 0), int(mat[i, i])]
-                      for i, n in enumerate(names)]
-        count_rows.sort(key=lambda r: -(r[1] + r[2]))
-        n_un = sum(lab is None for lab in labels)
-        count_rows.append(["(unannotated)", sum(1 for lab, s in zip(labels, bed["sign"])
-                                                if lab is None and s > 0),
-                           sum(1 for lab, s in zip(labels, bed["sign"]) if lab is None and s < 0),
-                           ""])
-        results["motif_counts"] = str(_write_tsv(
-            out / f"{params.name}.motif_counts.tsv",
-            ["motif", "n_positive_seqlets", "n_negative_seqlets", "n_regions"], count_rows))
-        results["cooccurrence"] = str(_write_tsv(
-            out / f"{params.name}.cooccurrence.tsv", ["motif"] + names,
-            [[n] + [int(v) for v in mat[i]] for i, n in enumerate(names)]))
-        if n_un == len(labels):
-            print(f"annotate: none of the {len(labels)} seqlets matched a database motif "
-                  f"with p <= {params.max_p_value}.")
-    if params.modisco is not None:
-        patterns = read_modisco_patterns(params.modisco)
-        if not patterns:
-            print(f"annotate: {params.modisco} has no patterns; nothing to annotate.")
-        else:
-            matches = annotate_patterns(patterns, motifs, params.n_matches,
-                                        params.trim_threshold)
-            results.update(write_pattern_report(out, params.name, patterns, matches, motifs,
-                                                params.trim_threshold, params.logos))
-    results["params"] = str(dump_config(params, out / f"{params.name}.params.json"))
-    return results
+    ``(1 + #{shuffles whose best Tomtom p-value <= the query's}) / (1 + n_shuffles)``: a
+    match that a shuffle (same columns, other order) reaches as well rests on composition
+    (e.g. a GC-rich pattern "matching" a GC-rich zinc finger), not on the motif.
+    """
+    if not len(queries):
+        return np.zeros(0)
+    sh = shuffled_queries(queries, n_shuffles, random_state)
+    res = tomtom_matches(sh, motifs, n_matches=1)
+    null = np.array([r[0].p_value if r else 1.0 for r in res]).reshape(n_shuffles,
+                                                                      len(queries))
+    return (1 + (null <= np.asarray(best_p)[None]).sum(axis=0)) / (1 + n_shuffles)
+
+
+def shuffled_queries(queries: Sequence[np.ndarray], n_shuffles: int = 5,
+                     random_state: int | None = 0) -> list[np.ndarray]:
+    """``n_shuffles`` copies of every query with its positions (rows) permuted.
+
+    Returned shuffle-major: copy ``s`` of query ``k`` is at ``s * len(queries) + k``.
+    """
+    from bpnetkit.utils import as_generator
+
+    rng = as_generator(random_state)
+    return [np.asarray(q)[rng.permutation(len(q))] for _ in range(n_shuffles)
+            for q in queries]
+
+
+def enriched_families(best: Sequence[Match | None], null_best: Sequence[Match | None],
+                      families: Families, n_shuffles: int, min_seqlets: int = 5,
+                      max_p_value: float = 0.01) -> set[int]:
+    """Families that the queries match more often than their shuffles do.
+
+    Parameters
+    ----------
+    best, null_best : sequence of Match or None
+        Significant best matches of the queries and of ``n_shuffles`` shuffled copies of
+        each (:func:`shuffled_queries`).
+    families : Families
+        Families of the database.
+    min_seqlets : int
+        Fewest queries a family needs.
+    max_p_value : float
+        Largest one-sided Poisson p-value of the observed count given the shuffles' mean
+        count (floored at 0.1, so that a family the shuffles never hit still needs a few
+        queries).
+    """
+    from scipy.stats import poisson
+
+    obs = Counter(int(families.family[m.target]) for m in best if m is not None)
+    null = Counter(int(families.family[m.target]) for m in null_best if m is not None)
+    out = set()
+    for f, n in obs.items():
+        lam = max(null.get(f, 0) / max(n_shuffles, 1), 0.1)
+        if n >= min_seqlets and float(poisson.sf(n - 1, lam)) <= max_p_value:
+            out.add(f)
+    return out
+
+
+def label_seqlets(seqlet_best: Sequence[Match | None], motifs: Sequence[Motif],
+                  families: Families, pattern_of: np.ndarray | None = None,
+                  pattern_best: Sequence[Match | None] | None = None,
+                  allowed: set[int] | None = None) -> SeqletLabels:
+    """Family labels of seqlets, through their MoDISco pattern when given.
+
+    Parameters
+    ----------
+    seqlet_best : sequence of Match or None
+        Each seqlet's own significant best match (:func:`significant`).
+    motifs : sequence of Motif
+        The database the matches index.
+    families : Families
+        Families of ``motifs`` (:func:`~bpnetkit.motifs.families.motif_families`).
+    pattern_of : numpy.ndarray or None
+        Pattern index of each seqlet (-1: none; :func:`pattern_membership`). None: label
+        every seqlet by its own match (``"seqlet"`` mode).
+    pattern_best : sequence of Match or None
+        Each pattern's significant best match (None: the pattern is unannotated).
+    allowed : set of int or None
+        Families a seqlet may take from its own match (:func:`enriched_families`), besides
+        those of annotated patterns; None: all without patterns, none with them.
+
+    A family's label names its matched members, most frequent first.
+    """
+    n = len(seqlet_best)
+    motif = np.full(n, -1, dtype=np.int64)
+    source = [""] * n
+    if pattern_of is not None and pattern_best is None:
+        raise InputError("label_seqlets: pattern_of needs pattern_best.")
+    confirmed = {int(families.family[m.target]) for m in (pattern_best or []) if m is not None}
+    for k, m in enumerate(seqlet_best):
+        p = int(pattern_of[k]) if pattern_of is not None else -1
+        if p >= 0 and pattern_best[p] is not None:
+            motif[k], source[k] = pattern_best[p].target, "pattern"
+        elif m is not None:
+            f = int(families.family[m.target])
+            if f in confirmed or (allowed is None and pattern_of is None) or \
+                    (allowed is not None and f in allowed):
+                motif[k], source[k] = m.target, "seqlet"
+    fam = np.where(motif >= 0, families.family[np.maximum(motif, 0)], -1)
+    names: dict[int, str] = {}
+    for f in np.unique(fam[fam >= 0]):
+        members = Counter(motif[fam == f].tolist())
+        matched = [i for i, _ in sorted(members.items(), key=lambda kv: (-kv[1], kv[0]))]
+        names[int(f)] = families.label(int(f), motifs, matched)
+    labels = [names[int(f)] if f >= 0 else None for f in fam]
+    return SeqletLabels(labels, motif, source)

@@ -1,20 +1,20 @@
-"""TF-MoDISco with modisco-lite, and a report with Tomtom (memelite) matches.
+"""TF-MoDISco with modisco-lite, run in-process on arrays.
 
-:func:`run_modisco` reads the attribution h5 (``raw/seq`` one-hot and ``shap/seq``
-hypothetical contributions, both ``(N, 4, L)``), keeps the central ``window`` positions
-(as ``modisco motifs -w`` does), runs ``modiscolite.tfmodisco.TFMoDISco`` in-process and
-saves ``<name>.h5`` in modisco-lite's format (readable by ``modisco report``). Then:
+:func:`central_window` keeps the central positions of one-hot sequences and hypothetical
+contributions (as ``modisco motifs -w`` does) and turns them into modisco-lite's
+``(N, W, 4)`` float32 layout; :func:`run_tfmodisco` runs ``modiscolite.tfmodisco.TFMoDISco``
+and returns a :class:`ModiscoResult`, whose :meth:`ModiscoResult.patterns` are
+:class:`~bpnetkit.io.modisco.Pattern` objects. The ``bpnetkit modisco`` step
+(:mod:`bpnetkit.steps.modisco`) reads the attribution h5 and writes the results.
 
-- ``report/``: modisco-lite's own report (``report_motifs`` with tomtom-lite, i.e.
-  memelite, so no MEME suite binary is needed), when ``modisco_report`` is true; if it
-  fails, a message says so and our report below still stands;
-- ``<name>.patterns.meme``: the patterns' PFMs (trimmed) as a MEME file, usable as a
-  ``motif_db`` by ``annotate`` and ``marginalize``;
-- ``<name>.pattern_matches.tsv``, ``<name>.patterns.html``, ``logos/``: our report of the
-  patterns next to their best database matches (see :mod:`bpnetkit.motifs.annotate`).
-
-Inputs that yield no patterns (too few or too weak seqlets) produce an h5 without patterns,
-an empty pattern table and a message rather than an error.
+No patterns is a legitimate result in exactly the cases modisco-lite itself reports: a sign
+with at most ``min_metacluster_size`` seqlets gets no metacluster (modisco-lite returns None
+for it), and clusters smaller than ``final_min_cluster_size`` or without enough information
+content are dropped (an empty list). :attr:`ModiscoResult.note` says which happened.
+Attributions whose windowed sums are all of one sign (e.g. all zero) cannot be analysed:
+modisco-lite's seqlet threshold fits a null to the positive and to the negative windows
+separately, so :func:`run_tfmodisco` raises an :class:`~bpnetkit.errors.InputError` for them
+before calling it. Any other error of modisco-lite propagates.
 """
 
 from __future__ import annotations
@@ -23,188 +23,159 @@ import contextlib
 import io
 import logging
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bpnetkit.errors import InputError, MissingToolError
+from bpnetkit.io.modisco import PATTERN_GROUPS, Pattern
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ModiscoParams:
-    """Parameters of ``bpnetkit modisco`` (names follow modisco-lite's options)."""
+class ModiscoResult:
+    """What :func:`run_tfmodisco` returns.
 
-    attributions: str
-    output_dir: str
-    name: str = "modisco"
-    max_seqlets: int = 2000
-    n_leiden: int = 2
-    window: int | None = 400
-    sliding_window_size: int = 20
-    flank_size: int = 5
-    trim_to_window_size: int = 30
-    initial_flank_to_add: int = 10
-    final_flank_to_add: int = 0
-    target_seqlet_fdr: float = 0.05
-    min_metacluster_size: int = 100
-    final_min_cluster_size: int = 20
-    motif_db: str | None = None
-    n_matches: int = 3
-    trim_threshold: float = 0.3
-    modisco_report: bool = True
-    verbose: bool = False
-
-    def validate(self) -> None:
-        """Check value ranges."""
-        for key in ("max_seqlets", "window", "sliding_window_size", "n_leiden"):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise InputError(f"modisco: '{key}' must be >= 1, got {getattr(self, key)}.")
-
-
-def _load_window(path: str | Path, window: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(one_hot, hypothetical)`` as float32 ``(N, W, 4)`` for the central ``window``.
-
-    ``window`` None, or longer than the sequences, means the whole length (with a note).
+    Attributes
+    ----------
+    pos_patterns, neg_patterns : list or None
+        modisco-lite ``SeqletSet`` objects per sign; None when that sign had too few seqlets
+        to form a metacluster.
+    window : int
+        Length of the analysed windows.
+    note : str
+        Why there are no patterns (empty when there are some).
     """
-    import h5py
 
-    from bpnetkit.errors import require_file
+    pos_patterns: list[Any] | None
+    neg_patterns: list[Any] | None
+    window: int
+    note: str = ""
 
-    path = require_file(path, "attribution h5")
-    with h5py.File(path, "r") as fh:
-        for key in ("raw/seq", "shap/seq"):
-            if key not in fh:
-                raise InputError(f"{path}: dataset '{key}' is missing; expected an "
-                                 f"attribution h5 with raw/seq and shap/seq (N, 4, L).")
-        length = fh["raw/seq"].shape[2]
-        if window is None:
-            window = length
-        if window > length:
-            print(f"modisco: window {window} is longer than the attributed sequences "
-                  f"({length}); using the whole {length} bp.")
-            window = length
-        a = length // 2 - window // 2
-        X = fh["raw/seq"][:, :, a:a + window].transpose(0, 2, 1).astype(np.float32)
-        H = fh["shap/seq"][:, :, a:a + window].transpose(0, 2, 1).astype(np.float32)
+    def patterns(self) -> list[Pattern]:
+        """The patterns as :class:`Pattern` objects, positive first (as in the h5 file)."""
+        out = []
+        for group, pats in zip(PATTERN_GROUPS, (self.pos_patterns, self.neg_patterns)):
+            for i, p in enumerate(pats or []):
+                out.append(Pattern(f"{group}.pattern_{i}", np.asarray(p.sequence),
+                                   np.asarray(p.contrib_scores),
+                                   np.asarray(p.hypothetical_contribs), len(p.seqlets)))
+        return out
+
+    @property
+    def n_patterns(self) -> int:
+        """Number of patterns of both signs."""
+        return len(self.pos_patterns or []) + len(self.neg_patterns or [])
+
+
+def central_window(one_hot: np.ndarray, hypothetical: np.ndarray, window: int | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Central ``window`` positions of ``(N, 4, L)`` arrays, as float32 ``(N, W, 4)``.
+
+    ``window`` None, or longer than ``L``, means the whole length (logged).
+    """
+    if one_hot.shape != hypothetical.shape or one_hot.ndim != 3 or one_hot.shape[1] != 4:
+        raise InputError(f"one-hot {one_hot.shape} and hypothetical contributions "
+                         f"{hypothetical.shape} must both be (N, 4, L).")
+    length = one_hot.shape[2]
+    if window is None:
+        window = length
+    if window > length:
+        logger.info("window %d is longer than the attributed sequences (%d bp); using the "
+                    "whole %d bp.", window, length, length)
+        window = length
+    a = length // 2 - window // 2
+    X = one_hot[:, :, a:a + window].transpose(0, 2, 1).astype(np.float32)
+    H = hypothetical[:, :, a:a + window].transpose(0, 2, 1).astype(np.float32)
     return X, H
 
 
-def _run_tfmodisco(X: np.ndarray, H: np.ndarray, p: ModiscoParams):
+def check_modisco_input(one_hot: np.ndarray, hypothetical: np.ndarray,
+                        sliding_window_size: int) -> None:
+    """Raise :class:`InputError` for inputs modisco-lite cannot analyse (see module doc).
+
+    ``one_hot`` and ``hypothetical`` are ``(N, W, 4)`` as :func:`central_window` returns.
+    """
+    if one_hot.shape[0] == 0:
+        raise InputError("modisco: the attributions hold no sequences.")
+    if not np.all(np.isfinite(hypothetical)):
+        raise InputError("modisco: the hypothetical contributions contain NaN or infinite "
+                         "values; recompute the attributions.")
+    width = one_hot.shape[1]
+    if sliding_window_size > width:
+        raise InputError(f"modisco: sliding_window_size {sliding_window_size} is longer than "
+                         f"the analysed window ({width} bp); use a smaller one.")
+    scores = (one_hot * hypothetical).sum(axis=2, dtype=np.float64)
+    c = np.zeros((scores.shape[0], width + 1))
+    np.cumsum(scores, axis=1, out=c[:, 1:])
+    sums = c[:, sliding_window_size:] - c[:, :-sliding_window_size]
+    if not (sums > 0).any() or not (sums < 0).any():
+        kind = "all zero" if not sums.any() else \
+            ("never negative" if not (sums < 0).any() else "never positive")
+        raise InputError(f"modisco: the summed contributions of {sliding_window_size} bp "
+                         f"windows are {kind}; modisco-lite estimates its seqlet threshold "
+                         f"from windows of both signs, so it cannot analyse these "
+                         f"attributions. Check that they are DeepLIFT/SHAP contributions of "
+                         f"a trained model.")
+
+
+def run_tfmodisco(one_hot: np.ndarray, hypothetical: np.ndarray, max_seqlets: int = 2000,
+                  n_leiden: int = 2, sliding_window_size: int = 20, flank_size: int = 5,
+                  trim_to_window_size: int = 30, initial_flank_to_add: int = 10,
+                  final_flank_to_add: int = 0, target_seqlet_fdr: float = 0.05,
+                  min_metacluster_size: int = 100, final_min_cluster_size: int = 20,
+                  verbose: bool = False) -> ModiscoResult:
+    """Run modisco-lite's TF-MoDISco on ``(N, W, 4)`` arrays (see :func:`central_window`).
+
+    Parameters
+    ----------
+    one_hot, hypothetical : numpy.ndarray
+        float32 ``(N, W, 4)`` one-hot sequences and hypothetical contributions.
+    max_seqlets, n_leiden, sliding_window_size, flank_size, trim_to_window_size,
+    initial_flank_to_add, final_flank_to_add, target_seqlet_fdr, min_metacluster_size,
+    final_min_cluster_size : numbers
+        modisco-lite's options (``max_seqlets`` is its ``max_seqlets_per_metacluster``,
+        ``n_leiden`` its ``n_leiden_runs``).
+    verbose : bool
+        Let modisco-lite print its progress (otherwise its output is discarded).
+
+    Returns
+    -------
+    ModiscoResult
+
+    Raises
+    ------
+    InputError
+        For inputs modisco-lite cannot analyse (:func:`check_modisco_input`).
+    """
     try:
-        import modiscolite
-        import modiscolite.tfmodisco  # noqa: F401
+        import modiscolite.tfmodisco
     except ImportError:  # pragma: no cover - a dependency
         raise MissingToolError("modisco-lite is not installed; 'pip install modisco-lite'.") \
             from None
-    sink = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(sink) if not p.verbose else contextlib.nullcontext():
-            return modiscolite.tfmodisco.TFMoDISco(
-                one_hot=X, hypothetical_contribs=H, max_seqlets_per_metacluster=p.max_seqlets,
-                sliding_window_size=p.sliding_window_size, flank_size=p.flank_size,
-                trim_to_window_size=p.trim_to_window_size,
-                initial_flank_to_add=p.initial_flank_to_add,
-                final_flank_to_add=p.final_flank_to_add,
-                target_seqlet_fdr=p.target_seqlet_fdr,
-                min_metacluster_size=p.min_metacluster_size,
-                final_min_cluster_size=p.final_min_cluster_size,
-                n_leiden_runs=p.n_leiden, verbose=p.verbose)
-    except (ValueError, IndexError, ZeroDivisionError, RuntimeError) as e:
-        # modisco-lite fails in various ways when there are (almost) no seqlets
-        log.warning("modisco-lite found no patterns (%s: %s)", type(e).__name__, e)
-        print(f"modisco: no patterns found ({type(e).__name__}: {e}). With few or weak "
-              f"seqlets this is expected; try more regions or a larger target_seqlet_fdr.")
-        return None, None
-
-
-def _save_empty(path: Path, window: int) -> None:
-    import h5py
-
-    with h5py.File(path, "w") as fh:
-        fh.attrs["window_size"] = window
-
-
-def run_modisco(params: ModiscoParams) -> dict[str, str]:
-    """Run TF-MoDISco on an attribution h5; write results and reports (see module doc)."""
-    from bpnetkit.config import dump_config
-    from bpnetkit.io.meme import Motif, load_motif_db, write_meme
-    from bpnetkit.motifs.annotate import (
-        annotate_patterns,
-        read_modisco_patterns,
-        write_pattern_report,
-    )
-    from bpnetkit.utils import atomic_path
-
-    params.validate()
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    X, H = _load_window(params.attributions, params.window)
-    motifs = load_motif_db(params.motif_db)  # fail early on a bad database
-    pos, neg = _run_tfmodisco(X, H, params)
-    h5 = out / f"{params.name}.h5"
-    with atomic_path(h5) as tmp:
+    check_modisco_input(one_hot, hypothetical, sliding_window_size)
+    quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with quiet:
+        pos, neg = modiscolite.tfmodisco.TFMoDISco(
+            one_hot=one_hot, hypothetical_contribs=hypothetical,
+            max_seqlets_per_metacluster=max_seqlets,
+            sliding_window_size=sliding_window_size, flank_size=flank_size,
+            trim_to_window_size=trim_to_window_size,
+            initial_flank_to_add=initial_flank_to_add, final_flank_to_add=final_flank_to_add,
+            target_seqlet_fdr=target_seqlet_fdr, min_metacluster_size=min_metacluster_size,
+            final_min_cluster_size=final_min_cluster_size, n_leiden_runs=n_leiden,
+            verbose=verbose)
+    result = ModiscoResult(pos, neg, int(one_hot.shape[1]))
+    if result.n_patterns == 0:
         if pos is None and neg is None:
-            _save_empty(tmp, X.shape[1])
+            result.note = (f"no sign had more than min_metacluster_size = "
+                           f"{min_metacluster_size} seqlets")
         else:
-            import modiscolite.io
-
-            with contextlib.redirect_stdout(io.StringIO()):
-                modiscolite.io.save_hdf5(str(tmp), pos, neg, X.shape[1])
-    results = {"modisco_h5": str(h5)}
-    patterns = read_modisco_patterns(h5)
-    if not patterns:
-        print(f"modisco: no patterns found in {params.attributions} ({X.shape[0]} sequences); "
-              f"the result has no patterns.")
-    meme_motifs = [Motif(p.name.replace("_patterns.pattern_", "_"),
-                         np.clip(p.trimmed(params.trim_threshold)[0], 1e-6, None),
-                         nsites=p.n_seqlets) for p in patterns]
-    if meme_motifs:
-        results["patterns_meme"] = str(write_meme(
-            meme_motifs, out / f"{params.name}.patterns.meme",
-            comments=[f"TF-MoDISco (modisco-lite) patterns from {params.attributions}",
-                      "PFMs trimmed where |contribution| < "
-                      f"{params.trim_threshold} x max"]))
-    matches = annotate_patterns(patterns, motifs, params.n_matches, params.trim_threshold) \
-        if patterns else []
-    results.update(write_pattern_report(out, params.name, patterns, matches, motifs,
-                                        params.trim_threshold))
-    if params.modisco_report and patterns:
-        results.update(_modisco_report(h5, out / "report", params))
-    results["params"] = str(dump_config(params, out / f"{params.name}.params.json"))
-    return results
-
-
-def _modisco_report(h5: Path, report_dir: Path, params: ModiscoParams) -> dict[str, str]:
-    """modisco-lite's report with tomtom-lite (memelite); a failure is reported, not raised."""
-    import gzip
-    import shutil
-
-    from bpnetkit.io.meme import builtin_motif_db_path
-
-    db = Path(params.motif_db) if params.motif_db else builtin_motif_db_path()
-    report_dir.mkdir(parents=True, exist_ok=True)
-    if db.suffix == ".gz":  # memelite reads plain text
-        plain = report_dir / "motif_db.meme"
-        with gzip.open(db, "rb") as src, open(plain, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        db = plain
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from modiscolite import report
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            report.report_motifs(str(h5), str(report_dir) + "/", img_path_suffix="./",
-                                 meme_motif_db=str(db), is_writing_tomtom_matrix=False,
-                                 top_n_matches=params.n_matches,
-                                 trim_threshold=params.trim_threshold, ttl=True)
-    except Exception as e:  # the report is optional; our own report was written already
-        log.warning("modisco-lite report failed: %s", e)
-        print(f"modisco: modisco-lite's report failed ({type(e).__name__}: {e}); see "
-              f"{params.name}.patterns.html for patterns and matches instead.")
-        return {}
-    html = report_dir / "motifs.html"
-    return {"modisco_report": str(html if html.exists() else report_dir)}
+            result.note = (f"no cluster kept at least final_min_cluster_size = "
+                           f"{final_min_cluster_size} seqlets with enough information "
+                           f"content")
+        logger.warning("modisco-lite found no patterns in %d sequences: %s. Use more regions, "
+                       "a larger target_seqlet_fdr or smaller minimum sizes.",
+                       one_hot.shape[0], result.note)
+    return result

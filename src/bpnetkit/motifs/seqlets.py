@@ -1,4 +1,4 @@
-"""Recursive seqlet calling on attribution tracks.
+"""Recursive seqlet calling on attribution tracks, with false discovery control.
 
 A *seqlet* is a short span of a sequence whose attributions are collectively large. The exact
 semantics of :func:`call_seqlets`:
@@ -8,50 +8,67 @@ semantics of :func:`call_seqlets`:
    ``(N, 4, L)`` array is given, or the ``(N, L)`` array itself.
 2. **Span sums.** For every length ``l`` in ``min_length..max_length`` and every start ``i``,
    ``S_l[n, i] = s[n, i] + ... + s[n, i + l - 1]`` (spans lie fully inside the window).
-3. **Empirical null.** The positions of every track are permuted at random (within each
-   example, so each example keeps its own score distribution but loses its spatial
-   clustering) and the span sums of length ``l`` of the permuted tracks, up to ``n_null``
-   of them drawn uniformly, form the null of length ``l``. The p-value of a positive span is
-   ``(1 + #{null >= S}) / (1 + n_null_l)``; of a negative span ``(1 + #{null <= S}) /
-   (1 + n_null_l)``.
-4. **Recursion.** A span of length ``min_length`` is *significant* if its p-value is below
-   ``threshold``. A longer span ``[i, i + l)`` is significant if its own p-value is below
-   ``threshold`` and both spans of length ``l - 1`` it contains (``[i, i + l - 1)`` and
-   ``[i + 1, i + l)``) are significant. So every sub-span down to ``min_length`` is
-   significant too, and a seqlet cannot carry a tail of unimportant positions longer than
-   ``min_length - 1``.
-5. **Selection.** Significant spans are taken greedily, best first: smallest p-value, then
-   longest, then largest absolute attribution sum; a span is kept if it does not overlap a
-   span already kept in the same example (positive and negative seqlets compete for
-   positions). At most ``max_seqlets_per_example`` are kept per example (0 = no limit).
-6. **Flanks.** The reported seqlet is the kept core ``[core_start, core_end)`` extended by
-   ``flank`` positions on both sides, clipped to the window. ``attribution`` is the sum of
-   scores over the core and ``p_value`` the core's p-value.
+3. **Permuted copy.** The null is the same tracks with the positions of every row permuted
+   at random (each row keeps its own values, so the null adapts to the noise level of the
+   data, but loses the spatial clustering of the signal).
 
-Because the null comes from the same tracks, it is only a good null when important positions
-are a small fraction of all positions (as in real attribution windows of 1-2 kb); when motifs
-cover a large fraction of the window, weak positions inside motifs can split or hide
-seqlets.
+``method="fdr"`` (default)
+    4. **z-scores.** ``z = (S_l - mu_l) / sd_l`` (``-z`` for negative seqlets), with
+       ``mu_l, sd_l`` the exact mean and standard deviation of span sums of length ``l`` over
+       within-row permutations (sampling without replacement, pooled over rows).
+    5. **Recursive score.** ``r`` of a span is the smallest ``z`` over the span and all its
+       sub-spans down to ``min_length`` (``r_l[i] = min(z_l[i], r_{l-1}[i], r_{l-1}[i+1])``):
+       a span passes a threshold only if every sub-span does, so a seqlet cannot carry a tail
+       of unimportant positions longer than ``min_length - 1``.
+    6. **Selection at a threshold t.** Spans with ``r >= t`` are taken greedily by largest
+       ``z``, keeping a span when it does not overlap one already kept in the same example
+       (positive and negative seqlets compete for positions), at most
+       ``max_seqlets_per_example`` per example (0 = no limit).
+    7. **False discovery rate.** The same selection runs on the permuted copy. The estimated
+       FDR at ``t`` is ``(n_copy(t) + 1) / n_data(t)`` (seqlets called on the copy, plus
+       one, over seqlets called on the data: the target-decoy estimate with the offset that
+       keeps it conservative); ``t`` is the smallest threshold on the grid ``min_z, min_z +
+       0.1, ...`` with an estimate ``<= fdr``. With no such threshold no seqlet is called.
+       On pure noise the data and the copy are exchangeable, so calling anything needs
+       ``1 / fdr`` seqlets in the data above a threshold that the copy does not reach:
+       noise tracks give (almost) no seqlets whatever their scale.
+    8. ``p_value`` is the core's per-length empirical p-value against the spans of the
+       permuted copy of the first rows (about ``n_null`` spans per length; z binned to 0.01).
 
-Positive seqlets (``sign = +1``) are spans with large positive sums, negative seqlets
-(``sign = -1``) spans with large negative sums; ``sign`` selects which are called.
+``method="threshold"``
+    4. The span sums of length ``l`` of the permuted tracks, up to ``n_null`` of them drawn
+       uniformly, form the null of length ``l``. The p-value of a positive span is ``(1 +
+       #{null >= S}) / (1 + n_null_l)``; of a negative span ``(1 + #{null <= S}) / (1 +
+       n_null_l)``.
+    5. A span of length ``min_length`` is significant if its p-value is below
+       ``threshold``; a longer span if its own p-value is below ``threshold`` and both spans
+       of length ``l - 1`` it contains are significant.
+    6. Selection as above, best first by smallest p-value, then longest, then largest
+       absolute attribution sum. Every span is tested at ``threshold`` with no correction
+       for the number of spans: about one false seqlet per kb of noise at 0.001.
+
+**Flanks.** The reported seqlet is the kept core ``[core_start, core_end)`` extended by
+``flank`` positions on both sides, clipped to the window. ``attribution`` is the sum of
+scores over the core.
+
+Because the null comes from the same tracks, it is a good null when important positions are
+a small fraction of all positions (as in real attribution windows of 1-2 kb); when motifs
+cover a large fraction of the window the permuted copy carries their values too and fewer
+seqlets are called. Positions are assumed exchangeable under the null: attributions that are
+smooth along the sequence (strongly autocorrelated noise) make the copy too optimistic.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from bpnetkit.errors import InputError
 
-log = logging.getLogger(__name__)
-
-BED_COLUMNS = ["chrom", "start", "end", "name", "score", "strand", "attribution", "p_value",
-               "sign", "example", "core_start", "core_end"]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -130,19 +147,15 @@ def _select(cand_n, cand_i, cand_l, order, n_examples, width, max_per_example):
 _SELECT_JIT = None
 
 
-def _select_numba_safe(cand_n, cand_i, cand_l, order, n_examples, width, max_per_example):
-    """Run :func:`_select`, compiled with numba for large candidate sets when available."""
+def _select_fast(cand_n, cand_i, cand_l, order, n_examples, width, max_per_example):
+    """Run :func:`_select`, compiled with numba (a dependency) for large candidate sets."""
     global _SELECT_JIT
     if len(order) > 5000:
-        try:
-            if _SELECT_JIT is None:
-                import numba
+        if _SELECT_JIT is None:
+            import numba
 
-                _SELECT_JIT = numba.njit(_select)
-            return _SELECT_JIT(cand_n, cand_i, cand_l, order, n_examples, width,
-                               max_per_example)
-        except Exception:  # pragma: no cover - numba missing or failing: plain Python
-            pass
+            _SELECT_JIT = numba.njit(_select)
+        return _SELECT_JIT(cand_n, cand_i, cand_l, order, n_examples, width, max_per_example)
     return _select(cand_n, cand_i, cand_l, order, n_examples, width, max_per_example)
 
 
@@ -160,57 +173,28 @@ def position_scores(attributions: np.ndarray, one_hot: np.ndarray | None = None)
     raise InputError(f"attributions must be (N, 4, L) or (N, L), got {a.shape}.")
 
 
-def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
-                 threshold: float = 0.001, min_length: int = 4, max_length: int = 20,
-                 flank: int = 0, sign: Literal["both", "positive", "negative"] = "both",
-                 n_null: int = 200_000, max_seqlets_per_example: int = 0,
-                 random_state: int | None = 0) -> Seqlets:
-    """Call seqlets recursively on attribution tracks (semantics in the module docstring).
+def _empty() -> Seqlets:
+    empty_i = np.zeros(0, dtype=np.int64)
+    return Seqlets(empty_i, empty_i, empty_i, empty_i, empty_i, np.zeros(0), np.zeros(0),
+                   np.zeros(0, dtype=np.int8))
 
-    Parameters
-    ----------
-    attributions : numpy.ndarray
-        ``(N, L)`` position scores, or ``(N, 4, L)`` contributions (multiplied by
-        ``one_hot`` first when it is given, i.e. hypothetical contributions).
-    one_hot : numpy.ndarray or None
-        ``(N, 4, L)`` sequences, to turn hypothetical into actual contributions.
-    threshold : float
-        Significance level for every span length.
-    min_length, max_length : int
-        Range of core lengths.
-    flank : int
-        Positions added on both sides of each core in ``start``/``end``.
-    sign : {"both", "positive", "negative"}
-        Which seqlets to call.
-    n_null : int
-        Null span sums per length (drawn from permuted tracks).
-    max_seqlets_per_example : int
-        Cap per example (0 = none).
-    random_state : int or None
-        Seed of the permutations.
 
-    Returns
-    -------
-    Seqlets
-        Sorted by example then start.
-    """
-    from bpnetkit.utils import as_generator
+def _finish(c: dict[str, np.ndarray], keep: np.ndarray, flank: int, width: int) -> Seqlets:
+    n, i, ln = c["n"][keep], c["i"][keep], c["l"][keep]
+    out_order = np.lexsort((i, n))
+    n, i, ln = n[out_order], i[out_order], ln[out_order]
+    keep = keep[out_order]
+    return Seqlets(example=n.astype(np.int64), start=np.maximum(i - flank, 0).astype(np.int64),
+                   end=np.minimum(i + ln + flank, width).astype(np.int64),
+                   core_start=i.astype(np.int64), core_end=(i + ln).astype(np.int64),
+                   attribution=c["a"][keep].astype(np.float64),
+                   p_value=c["p"][keep].astype(np.float64), sign=c["sg"][keep])
 
-    s = position_scores(attributions, one_hot)
+
+def _call_threshold(s, threshold, min_length, max_length, flank, signs, n_null,
+                    max_per_example, rng) -> Seqlets:
+    """``method="threshold"``: every span length tested at ``threshold`` (no FDR control)."""
     n_ex, width = s.shape
-    if not 1 <= min_length <= max_length:
-        raise InputError(f"need 1 <= min_length <= max_length, got {min_length}, "
-                         f"{max_length}.")
-    if max_length > width:
-        raise InputError(f"max_length {max_length} is longer than the attribution window "
-                         f"({width}); use max_length <= {width}.")
-    if not 0 < threshold <= 1:
-        raise InputError(f"threshold must be in (0, 1], got {threshold}.")
-    if sign not in ("both", "positive", "negative"):
-        raise InputError(f"sign must be 'both', 'positive' or 'negative', got {sign!r}.")
-    if flank < 0:
-        raise InputError(f"flank must be >= 0, got {flank}.")
-    rng = as_generator(random_state)
     # permuted copy of the tracks for the null (a subset of examples suffices)
     n_perm_rows = int(min(n_ex, max(1, np.ceil(n_null / max(1, width - max_length + 1)))))
     rows = rng.choice(n_ex, size=n_perm_rows, replace=False)
@@ -227,7 +211,6 @@ def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
             nulls[ln] = null
         return nulls[ln]
 
-    signs = {"both": (1, -1), "positive": (1,), "negative": (-1,)}[sign]
     cands = {"n": [], "i": [], "l": [], "p": [], "a": [], "sg": []}
     for sg in signs:
         prev_sig = None
@@ -253,131 +236,366 @@ def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
             cands["a"].append(obs[nn, ii])
             cands["sg"].append(np.full(nn.shape, sg, dtype=np.int8))
     if not cands["n"]:
-        empty_i = np.zeros(0, dtype=np.int64)
-        return Seqlets(empty_i, empty_i, empty_i, empty_i, empty_i, np.zeros(0), np.zeros(0),
-                       np.zeros(0, dtype=np.int8))
+        return _empty()
     c = {k: np.concatenate(v) for k, v in cands.items()}
     order = np.lexsort((-np.abs(c["a"]), c["p"], -c["l"]))
-    keep = _select_numba_safe(c["n"].astype(np.int64), c["i"].astype(np.int64),
-                              c["l"].astype(np.int64), order.astype(np.int64), n_ex, width,
-                              int(max_seqlets_per_example))
-    n, i, ln = c["n"][keep], c["i"][keep], c["l"][keep]
-    out_order = np.lexsort((i, n))
-    n, i, ln = n[out_order], i[out_order], ln[out_order]
-    keep = keep[out_order]
-    return Seqlets(example=n.astype(np.int64), start=np.maximum(i - flank, 0).astype(np.int64),
-                   end=np.minimum(i + ln + flank, width).astype(np.int64),
-                   core_start=i.astype(np.int64), core_end=(i + ln).astype(np.int64),
-                   attribution=c["a"][keep].astype(np.float64),
-                   p_value=c["p"][keep].astype(np.float64), sign=c["sg"][keep])
+    keep = _select_fast(c["n"].astype(np.int64), c["i"].astype(np.int64),
+                        c["l"].astype(np.int64), order.astype(np.int64), n_ex, width,
+                        int(max_per_example))
+    return _finish(c, keep, flank, width)
 
 
-def write_seqlet_bed(path: str | Path, seqlets: Seqlets, chroms: np.ndarray,
-                     starts: np.ndarray) -> Path:
-    """Write seqlets as BED6+6 in genome coordinates (columns in :data:`BED_COLUMNS`).
+def _null_moments(s: np.ndarray, lengths: range) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of span sums of each length over within-row permutations.
 
-    ``start``/``end`` are the flanked span, ``core_start``/``core_end`` the core, all
-    0-based half-open genome coordinates; ``score`` is ``min(1000, -10 log10 p)``.
+    A span of ``l`` positions of a randomly permuted row is a sample of ``l`` of its values
+    without replacement: mean ``l * m_n``, variance ``l * v_n * (L - l) / (L - 1)``; pooled
+    over rows (law of total variance).
     """
-    from bpnetkit.utils import atomic_path
-
-    lines = ["#" + "\t".join(BED_COLUMNS)]
-    for k in range(len(seqlets)):
-        n = int(seqlets.example[k])
-        off = int(starts[n])
-        sgn = int(seqlets.sign[k])
-        score = int(min(1000, round(-10 * np.log10(seqlets.p_value[k]))))
-        lines.append("\t".join([
-            str(chroms[n]), str(off + int(seqlets.start[k])), str(off + int(seqlets.end[k])),
-            f"seqlet_{k}_{'pos' if sgn > 0 else 'neg'}", str(score), ".",
-            f"{seqlets.attribution[k]:.6g}", f"{seqlets.p_value[k]:.4g}", str(sgn), str(n),
-            str(off + int(seqlets.core_start[k])), str(off + int(seqlets.core_end[k]))]))
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return Path(path)
+    width = s.shape[1]
+    m = s.mean(axis=1)
+    v = np.maximum(np.einsum("ij,ij->i", s, s) / width - m * m, 0.0)
+    ls = np.asarray(lengths, dtype=np.float64)
+    mu = ls * m.mean()
+    within = ls * v.mean() * (width - ls) / max(width - 1, 1)
+    between = ls ** 2 * m.var()
+    sd = np.sqrt(within + between)
+    sd[sd == 0] = np.inf  # constant tracks: every z is 0 (1 / sd = 0)
+    return mu, sd
 
 
-def read_seqlet_bed(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a BED written by :func:`write_seqlet_bed` into column arrays."""
-    from bpnetkit.errors import require_file
+_HIST_STEP = 0.01  # bin width (in z) of the permuted copy's z histogram (p-values)
+_HIST_BINS = 4000
+_2_POW_M53 = 2.0 ** -53
 
-    path = require_file(path, "seqlet BED")
-    rows = []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            f = line.rstrip("\n").split("\t")
-            if len(f) != len(BED_COLUMNS):
-                raise InputError(f"{path}, line {lineno}: expected {len(BED_COLUMNS)} columns "
-                                 f"({', '.join(BED_COLUMNS)}), found {len(f)}.")
-            rows.append(f)
-    cols = list(zip(*rows)) if rows else [[] for _ in BED_COLUMNS]
-    out: dict[str, np.ndarray] = {}
-    for name, vals in zip(BED_COLUMNS, cols):
-        if name in ("chrom", "name", "strand"):
-            out[name] = np.array(vals, dtype=object)
-        elif name in ("attribution", "p_value"):
-            out[name] = np.array(vals, dtype=np.float64)
+
+def _scan(s, lengths, mu, inv_sd, signs, floor, n_hist, seed, cap):
+    """Spans whose recursive score (min z over all sub-spans) is >= ``floor``; numba kernel.
+
+    The spans of length ``l + 1`` that can pass are the ones whose two sub-spans of length
+    ``l`` passed, so after the first length only those are visited. Returns the candidate
+    columns (example, start, length, z, recursive score, sum, sign; at most ``cap`` of
+    them), their count (larger than ``cap`` when some did not fit) and a histogram
+    ``(n_signs, n_lengths, _HIST_BINS)`` of the z of every span with ``|z| >= floor`` in the
+    first ``n_hist`` rows. With ``seed >= 0`` every row is first permuted at random
+    (Fisher-Yates with a splitmix64 generator started at ``seed``): the scan of a permuted
+    copy, without making the copy.
+    """
+    n_ex, width = s.shape
+    n_len = lengths.shape[0]
+    c_n = np.empty(cap, dtype=np.int64)
+    c_i = np.empty(cap, dtype=np.int64)
+    c_l = np.empty(cap, dtype=np.int64)
+    c_z = np.empty(cap, dtype=np.float64)
+    c_r = np.empty(cap, dtype=np.float64)
+    c_a = np.empty(cap, dtype=np.float64)
+    c_s = np.empty(cap, dtype=np.int8)
+    hist = np.zeros((signs.shape[0], n_len, _HIST_BINS), dtype=np.int64)
+    cum = np.zeros(width + 1, dtype=np.float64)
+    row = np.empty(width, dtype=np.float64)
+    state = np.uint64(seed if seed >= 0 else 0)
+    r_prev = np.empty(width, dtype=np.float64)
+    r_cur = np.empty(width, dtype=np.float64)
+    act = np.empty(width, dtype=np.int64)
+    nxt = np.empty(width, dtype=np.int64)
+    sd_k = 1.0 / inv_sd  # inf where the sd is 0
+    i_pos = -1
+    i_neg = -1
+    for si in range(signs.shape[0]):
+        if signs[si] > 0:
+            i_pos = si
         else:
-            out[name] = np.array(vals, dtype=np.int64)
-    return out
+            i_neg = si
+    m = 0
+    for n in range(n_ex):
+        for j in range(width):
+            row[j] = s[n, j]
+        if seed >= 0:  # Fisher-Yates with a splitmix64 generator
+            for j in range(width - 1, 0, -1):
+                state += np.uint64(0x9E3779B97F4A7C15)
+                x = state
+                x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+                x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+                x = x ^ (x >> np.uint64(31))
+                q = int((x >> np.uint64(11)) * _2_POW_M53 * (j + 1))
+                row[j], row[q] = row[q], row[j]
+        acc = 0.0
+        for j in range(width):
+            acc += row[j]
+            cum[j + 1] = acc
+        if n < n_hist:
+            for k in range(n_len):
+                ln = lengths[k]
+                lo = mu[k] - floor * sd_k[k]  # spans outside [lo, hi] have |z| >= floor
+                hi = mu[k] + floor * sd_k[k]
+                for i in range(width - ln + 1):
+                    a = cum[i + ln] - cum[i]
+                    if lo < a < hi:
+                        continue
+                    z = (a - mu[k]) * inv_sd[k]
+                    si = i_pos
+                    if z < 0:
+                        z = -z
+                        si = i_neg
+                    if si >= 0 and z >= floor:
+                        b = int((z - floor) / _HIST_STEP)
+                        hist[si, k, min(b, _HIST_BINS - 1)] += 1
+        for si in range(signs.shape[0]):
+            sg = signs[si]
+            n_act = 0
+            for k in range(n_len):
+                ln = lengths[k]
+                n_new = 0
+                n_visit = width - ln + 1 if k == 0 else n_act - 1
+                for q in range(n_visit):
+                    if k == 0:
+                        i = q
+                    else:
+                        i = act[q]
+                        if act[q + 1] != i + 1:
+                            continue
+                    a = cum[i + ln] - cum[i]
+                    z = (a - mu[k]) * inv_sd[k] * sg
+                    r = z if k == 0 else min(z, r_prev[i], r_prev[i + 1])
+                    if r >= floor:
+                        r_cur[i] = r
+                        nxt[n_new] = i
+                        n_new += 1
+                        if m < cap:
+                            c_n[m] = n
+                            c_i[m] = i
+                            c_l[m] = ln
+                            c_z[m] = z
+                            c_r[m] = r
+                            c_a[m] = a
+                            c_s[m] = sg
+                        m += 1
+                r_prev, r_cur = r_cur, r_prev
+                act, nxt = nxt, act
+                n_act = n_new
+                if n_act < 2:
+                    break
+    return c_n, c_i, c_l, c_z, c_r, c_a, c_s, m, hist  # m > cap: run again with cap = m
 
 
-@dataclass
-class SeqletsParams:
-    """Parameters of ``bpnetkit seqlets`` (see :func:`call_seqlets` for the semantics).
+_SCAN_JIT = None
 
-    ``attributions`` is the h5 written by ``bpnetkit attribute``; ``regions`` the BED of its
-    rows (null: coordinates stored in the h5, or ``row<i>``).
+
+def _fdr_spans(s, lengths, mu, sd, signs, floor, n_hist=0, seed=-1):
+    """Run :func:`_scan` (numba-compiled) and return its candidates as a dict, plus the
+    histogram."""
+    global _SCAN_JIT
+    if _SCAN_JIT is None:
+        import numba
+
+        _SCAN_JIT = numba.njit(cache=True)(_scan)
+    lengths = np.asarray(list(lengths), dtype=np.int64)
+    sg = np.asarray(signs, dtype=np.int64)
+    args = (np.ascontiguousarray(s, dtype=np.float64), lengths, np.asarray(mu, dtype=np.float64),
+            1.0 / np.asarray(sd, dtype=np.float64), sg, float(floor), int(n_hist), int(seed))
+    cap = max(1 << 12, s.size // 8)
+    *cols, m, hist = _SCAN_JIT(*args, cap)
+    if m > cap:  # too many candidates for the first guess: again, with the exact count
+        *cols, m, hist = _SCAN_JIT(*args, m)
+    cand = {k: v[:m] for k, v in zip(("n", "i", "l", "z", "r", "a", "sg"), cols)}
+    return cand, hist
+
+
+def _count_kept(n, i, ln, r, t, taken, per, kept, max_per_example):
+    """Seqlets kept by the greedy selection of the candidates with ``r >= t``, given in
+    priority order (numba kernel; ``taken``/``per`` are all False/0 on entry and on return;
+    the kept candidates are ``kept[:count]``)."""
+    n_keep = 0
+    for k in range(n.shape[0]):
+        if r[k] < t:
+            continue
+        e, a, b = n[k], i[k], i[k] + ln[k]
+        if max_per_example > 0 and per[e] >= max_per_example:
+            continue
+        free = True
+        for j in range(a, b):
+            if taken[e, j]:
+                free = False
+                break
+        if not free:
+            continue
+        for j in range(a, b):
+            taken[e, j] = True
+        per[e] += 1
+        kept[n_keep] = k
+        n_keep += 1
+    for q in range(n_keep):  # reset only what was set
+        k = kept[q]
+        per[n[k]] = 0
+        for j in range(i[k], i[k] + ln[k]):
+            taken[n[k], j] = False
+    return n_keep
+
+
+_COUNT_JIT = None
+
+
+def _priority(cand: dict[str, np.ndarray]) -> np.ndarray:
+    """Selection order: largest z first."""
+    return np.argsort(-cand["z"]).astype(np.int64)
+
+
+class _Counter:
+    """Greedy seqlet selection of one candidate set at increasing recursive-score
+    thresholds."""
+
+    def __init__(self, cand, n_ex, width, max_per_example):
+        global _COUNT_JIT
+        if _COUNT_JIT is None:
+            import numba
+
+            _COUNT_JIT = numba.njit(cache=True)(_count_kept)
+        order = _priority(cand)
+        self.full = cand
+        self.cand = {k: cand[k][order] for k in ("n", "i", "l", "r")}
+        self.cand["idx"] = order
+        self.taken = np.zeros((n_ex, width), dtype=np.bool_)
+        self.per = np.zeros(n_ex, dtype=np.int64)
+        self.kept = np.empty(order.shape[0], dtype=np.int64)
+        self.n_kept = 0
+        self.max_per = int(max_per_example)
+
+    def __call__(self, t: float) -> int:
+        """Count at threshold ``t`` (thresholds must come in increasing order)."""
+        c = self.cand
+        keep = c["r"] >= t
+        if keep.sum() < 0.7 * keep.shape[0]:  # drop what no larger threshold can use
+            self.cand = c = {k: v[keep] for k, v in c.items()}
+        self.n_kept = int(_COUNT_JIT(c["n"], c["i"], c["l"], c["r"], float(t), self.taken,
+                                     self.per, self.kept, self.max_per))
+        return self.n_kept
+
+    def selected(self) -> dict[str, np.ndarray]:
+        """Columns of the candidates kept by the last call."""
+        idx = self.cand["idx"][self.kept[:self.n_kept]]
+        return {k: v[idx] for k, v in self.full.items()}
+
+
+def _call_fdr(s, fdr, min_length, max_length, flank, signs, max_per_example, rng, min_z,
+              n_null) -> Seqlets:
+    """``method="fdr"``: seqlets whose estimated false discovery rate is at most ``fdr``."""
+    n_ex, width = s.shape
+    lengths = range(min_length, max_length + 1)
+    mu, sd = _null_moments(s, lengths)
+    obs, _ = _fdr_spans(s, lengths, mu, sd, signs, min_z)
+    # the permuted copy: candidates of every row; z histogram (for the reported per-length
+    # p-values) of the first rows, about n_null spans per length
+    n_hist = int(min(n_ex, max(1, np.ceil(n_null / max(1, width - max_length + 1)))))
+    null, hist = _fdr_spans(s, lengths, mu, sd, signs, min_z, n_hist,
+                            int(rng.integers(0, 2**31 - 1)))
+    if len(obs["n"]) == 0:
+        return _empty()
+    # above the largest recursive score of the permuted copy the estimate is 1 / n_obs,
+    # which only grows with the threshold: no need to look further
+    top = float(null["r"].max()) if len(null["n"]) else min_z
+    thresholds = np.arange(min_z, top + 0.2, 0.1)
+    count_obs = _Counter(obs, n_ex, width, max_per_example)
+    count_null = _Counter(null, n_ex, width, max_per_example)
+    # the smallest threshold whose estimate (false + 1) / called reaches the target
+    best = (np.inf, 0, 0)
+    t = None
+    for th in thresholds:
+        n_obs = count_obs(th)
+        if n_obs == 0:
+            break
+        n_false = count_null(th)
+        fdr_hat = (n_false + 1.0) / n_obs
+        if fdr_hat < best[0]:
+            best = (fdr_hat, n_obs, n_false)
+        if fdr_hat <= fdr:
+            t = th
+            break
+    if t is None:
+        logger.info("seqlets: no threshold reaches FDR %g (best estimate %.3g with %d "
+                    "seqlets); none called.", fdr, best[0], best[1])
+        return _empty()
+    logger.info("seqlets: recursive z threshold %.2f, %d seqlets, %d in the permuted copy "
+                "(estimated FDR %.3g)", t, n_obs, n_false, fdr_hat)
+    c = count_obs.selected()
+    # per-length empirical p-value of each kept core against the permuted copy: spans of
+    # the copy (same sign and length) with z at least the core's (to the histogram's bin)
+    tail = hist[:, :, ::-1].cumsum(axis=2)[:, :, ::-1]
+    b = np.minimum(((c["z"] - min_z) / _HIST_STEP).astype(np.int64), _HIST_BINS - 1)
+    si = np.where(c["sg"] == signs[0], 0, 1)
+    ge = tail[si, c["l"] - min_length, b]
+    c["p"] = (1.0 + ge) / (1.0 + n_hist * (width - c["l"] + 1))
+    keep = np.arange(n_obs)
+    return _finish(c, keep, flank, width)
+
+
+def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
+                 method: Literal["fdr", "threshold"] = "fdr", fdr: float = 0.05,
+                 threshold: float = 0.001, min_length: int = 4, max_length: int = 20,
+                 flank: int = 0, sign: Literal["both", "positive", "negative"] = "both",
+                 n_null: int = 200_000, max_seqlets_per_example: int = 0,
+                 random_state: int | None = 0, min_z: float = 3.0) -> Seqlets:
+    """Call seqlets recursively on attribution tracks (semantics in the module docstring).
+
+    Parameters
+    ----------
+    attributions : numpy.ndarray
+        ``(N, L)`` position scores, or ``(N, 4, L)`` contributions (multiplied by
+        ``one_hot`` first when it is given, i.e. hypothetical contributions).
+    one_hot : numpy.ndarray or None
+        ``(N, 4, L)`` sequences, to turn hypothetical into actual contributions.
+    method : {"fdr", "threshold"}
+        ``"fdr"`` (default): control the false discovery rate of the called seqlets against
+        a permuted copy of the tracks; ``"threshold"``: test every span at ``threshold``
+        (many false seqlets on noise: about one per kb at 0.001).
+    fdr : float
+        Target false discovery rate of ``method="fdr"``.
+    threshold : float
+        Significance level for every span length (``method="threshold"`` only).
+    min_length, max_length : int
+        Range of core lengths.
+    flank : int
+        Positions added on both sides of each core in ``start``/``end``.
+    sign : {"both", "positive", "negative"}
+        Which seqlets to call.
+    n_null : int
+        Null span sums per length (``method="threshold"`` only).
+    max_seqlets_per_example : int
+        Cap per example (0 = none).
+    random_state : int or None
+        Seed of the permutations.
+    min_z : float
+        Smallest recursive z-score considered by ``method="fdr"`` (spans below it are never
+        called, whatever the FDR).
+
+    Returns
+    -------
+    Seqlets
+        Sorted by example then start.
     """
+    from bpnetkit.utils import as_generator
 
-    attributions: str
-    output_dir: str
-    regions: str | None = None
-    name: str = "seqlets"
-    threshold: float = 0.001
-    min_length: int = 4
-    max_length: int = 20
-    flank: int = 0
-    sign: Literal["both", "positive", "negative"] = "both"
-    n_null: int = 200_000
-    max_seqlets_per_example: int = 0
-    random_state: int = 0
-
-    def validate(self) -> None:
-        """Check value ranges."""
-        if not 1 <= self.min_length <= self.max_length:
-            raise InputError(f"seqlets: need 1 <= min_length <= max_length, got "
-                             f"{self.min_length}, {self.max_length}.")
-        if not 0 < self.threshold <= 1:
-            raise InputError(f"seqlets: threshold must be in (0, 1], got {self.threshold}.")
-
-
-def run_seqlets(params: SeqletsParams) -> dict[str, str]:
-    """Call seqlets on an attribution h5 and write ``<name>.bed`` (+ resolved params JSON).
-
-    An empty result is written as a BED with only the header line, and a warning says how
-    to get seqlets (a larger ``threshold`` or a smaller ``min_length``).
-    """
-    from bpnetkit.config import dump_config
-    from bpnetkit.io.attributions import read_position_scores
-
-    params.validate()
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    scores, chroms, starts = read_position_scores(params.attributions, params.regions)
-    seq = call_seqlets(scores, threshold=params.threshold,
-                       min_length=params.min_length, max_length=params.max_length,
-                       flank=params.flank, sign=params.sign, n_null=params.n_null,
-                       max_seqlets_per_example=params.max_seqlets_per_example,
-                       random_state=params.random_state)
-    bed = write_seqlet_bed(out / f"{params.name}.bed", seq, chroms, starts)
-    if len(seq) == 0:
-        log.warning("no seqlets found in %s at threshold %g; try a larger threshold or a "
-                    "smaller min_length.", params.attributions, params.threshold)
-        print(f"seqlets: no seqlets found in {params.attributions} at threshold "
-              f"{params.threshold}; the BED has only a header. Try a larger threshold or a "
-              f"smaller min_length.")
-    cfg = dump_config(params, out / f"{params.name}.params.json")
-    return {"seqlets": str(bed), "params": str(cfg)}
+    s = position_scores(attributions, one_hot)
+    width = s.shape[1]
+    if not 1 <= min_length <= max_length:
+        raise InputError(f"need 1 <= min_length <= max_length, got {min_length}, "
+                         f"{max_length}.")
+    if max_length > width:
+        raise InputError(f"max_length {max_length} is longer than the attribution window "
+                         f"({width}); use max_length <= {width}.")
+    if method not in ("fdr", "threshold"):
+        raise InputError(f"method must be 'fdr' or 'threshold', got {method!r}.")
+    if not 0 < threshold <= 1:
+        raise InputError(f"threshold must be in (0, 1], got {threshold}.")
+    if not 0 < fdr < 1:
+        raise InputError(f"fdr must be in (0, 1), got {fdr}.")
+    if sign not in ("both", "positive", "negative"):
+        raise InputError(f"sign must be 'both', 'positive' or 'negative', got {sign!r}.")
+    if flank < 0:
+        raise InputError(f"flank must be >= 0, got {flank}.")
+    rng = as_generator(random_state)
+    signs = {"both": (1, -1), "positive": (1,), "negative": (-1,)}[sign]
+    if method == "threshold":
+        return _call_threshold(s, threshold, min_length, max_length, flank, signs, n_null,
+                               max_seqlets_per_example, rng)
+    return _call_fdr(s, fdr, min_length, max_length, flank, signs,
+                     int(max_seqlets_per_example), rng, min_z, n_null)

@@ -85,13 +85,13 @@ def tomtom_matches(queries: Sequence, targets: Sequence[Motif], n_matches: int =
         raise InputError("the motif database is empty.")
     if len(queries) == 0:
         return []
-    from tqdm.auto import tqdm
+    from bpnetkit.utils import progress
 
     Ts = [np.ascontiguousarray(t.pwm.T) for t in targets]
     n_keep = min(n_matches, len(targets))
     out: list[list[Match]] = []
     starts = range(0, len(queries), chunk_size)
-    for c in tqdm(starts, desc="tomtom", disable=len(starts) < 3):
+    for c in progress(starts, desc="tomtom", enabled=len(starts) >= 3, unit="chunk"):
         Qs = [np.ascontiguousarray(_as_ppm(q).T) for q in queries[c:c + chunk_size]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

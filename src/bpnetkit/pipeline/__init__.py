@@ -1,12 +1,16 @@
 """One command from reads to motifs.
 
-:func:`run_pipeline` checks the inputs (before any long step), writes the resolved pipeline
-JSON into the run folder and runs the steps of :mod:`bpnetkit.pipeline.builders` with the cached,
-resumable :class:`~bpnetkit.pipeline.runner.Runner`.
+:func:`run_pipeline` validates the whole configuration (files, chromosome names and every
+step's parameters, see :func:`bpnetkit.pipeline.checks.validate_pipeline`) before any step,
+writes the resolved pipeline JSON into the run folder and runs the steps of
+:data:`bpnetkit.pipeline.registry.STEPS` with the cached, resumable
+:class:`~bpnetkit.pipeline.runner.Runner`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +21,8 @@ from bpnetkit.pipeline.config import (
     pipeline_params_from_dict,
 )
 from bpnetkit.pipeline.runner import Runner, RunSummary, Step, StepContext
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PipelineParams", "load_pipeline_params", "pipeline_params_from_dict",
            "dump_pipeline_params", "run_pipeline", "Runner", "Step", "StepContext",
@@ -40,9 +46,10 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
     force : bool
         Ignore the cache.
     check : bool
-        Check inputs first (files, chromosome names, step keys).
+        Validate everything first (files, chromosome names, every step's parameters, the
+        split); a problem raises before any step runs.
     log : callable or None
-        Progress sink (default: stderr).
+        Progress sink (default: the ``bpnetkit.pipeline.runner`` logger).
     stop_on_error : bool
         Raise the first step error instead of recording it.
 
@@ -52,20 +59,21 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
         Status and outputs of every step.
     """
     from bpnetkit import __version__
-    from bpnetkit.pipeline.builders import build_steps
-    from bpnetkit.pipeline.checks import check_inputs
+    from bpnetkit.pipeline.builders import build_steps, explicit_split, split_file
+    from bpnetkit.pipeline.checks import validate_pipeline
 
-    runner_log = log
     if check:
-        notes = check_inputs(cfg, lenient=getattr(cfg, "_bpnetlite", False))
-        for n in notes:
-            (log or _stderr)(f"[pipeline] note: {n}")
+        for n in validate_pipeline(cfg):
+            logger.warning("pipeline: %s", n)
     steps = build_steps(cfg)
     run_dir = Path(cfg.run_dir)
     if not dry_run:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_if_changed(cfg, run_dir / "pipeline.json")
-    runner = Runner(steps, run_dir, config=cfg, log=runner_log, version=__version__)
+        split = explicit_split(cfg)
+        if split is not None:
+            _write_text_if_changed(split_file(run_dir), json.dumps(split, indent=2) + "\n")
+    runner = Runner(steps, run_dir, config=cfg, log=log, version=__version__)
     summary = runner.run(from_step=from_step, only=only, dry_run=dry_run, force=force,
                          stop_on_error=stop_on_error)
     if not dry_run:
@@ -75,19 +83,16 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
     return summary
 
 
-def _stderr(msg: str) -> None:
-    import sys
+def _write_text_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless the file holds it already (its mtime feeds the steps' hashes)."""
+    from bpnetkit.utils import write_text_atomic
 
-    print(msg, file=sys.stderr, flush=True)
+    if not path.exists() or path.read_text() != text:
+        write_text_atomic(path, text)
 
 
 def _write_if_changed(cfg: PipelineParams, path: Path) -> None:
     """Write the resolved pipeline JSON unless identical (its stamp feeds the report's hash)."""
-    import json
-
     from bpnetkit.config import to_dict
-    from bpnetkit.utils import write_text_atomic
 
-    text = json.dumps(to_dict(cfg), indent=2, default=str) + "\n"
-    if not path.exists() or path.read_text() != text:
-        write_text_atomic(path, text)
+    _write_text_if_changed(path, json.dumps(to_dict(cfg), indent=2, default=str) + "\n")

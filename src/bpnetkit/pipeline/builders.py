@@ -1,108 +1,114 @@
-"""The pipeline's step graph: which step runs which area function with which parameters.
+"""Pipeline builders: each step's ``Params`` from the pipeline config and earlier ``Outputs``.
 
-Each builder turns the pipeline configuration plus the outputs of earlier steps into the
-parameters of one step (a dict validated into the step's own params dataclass by the runner;
-keys the step does not have are dropped and reported). ``<step>_parameters`` objects of the
-pipeline JSON override what the builder chose.
+A builder returns the values the pipeline fills in for its step (data pointers such as the
+genome, the output folder, earlier steps' outputs, and the run-wide settings such as
+``batch_size``, ``device``, ``random_state`` and ``verbose``); :func:`make_params` lays the
+step's ``<step>_parameters`` object of the pipeline JSON over them and validates the result
+into the step's ``Params`` (a key the step does not have is an error naming the nearest one;
+nothing is dropped). Earlier steps are read through their typed ``Outputs`` fields, never by
+guessing file names.
+
+:data:`BUILDERS` declares, per step, every ``Params`` field its builder may fill
+(``fills``): ``pipeline-json`` writes all the other fields as the step's knobs.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bpnetkit.errors import ConfigError, InputError
 from bpnetkit.pipeline.config import PipelineParams, input_kind
+from bpnetkit.pipeline.registry import PIPELINE_STEPS, STEP_ORDER, StepSpec, get_step
 from bpnetkit.pipeline.runner import Step, StepContext, StepNotApplicable
 
-# step name -> (function, params class, pipeline key holding its overrides)
-STEP_FUNCTIONS: dict[str, tuple[str, str | None, str]] = {
-    "peaks": ("bpnetkit.data.peaks:run_peaks", "bpnetkit.data.peaks:PeaksParams",
-              "peaks_parameters"),
-    "bigwigs": ("bpnetkit.data.reads:run_bam2bw", "bpnetkit.data.reads:Bam2BwParams",
-                "bam2bw_parameters"),
-    "control_bigwigs": ("bpnetkit.data.reads:run_bam2bw", "bpnetkit.data.reads:Bam2BwParams",
-                        "bam2bw_parameters"),
-    "negatives": ("bpnetkit.data.negatives:run_negatives",
-                  "bpnetkit.data.negatives:NegativesParams", "negatives_parameters"),
-    "fit": ("bpnetkit.train.recipes:run_fit", "bpnetkit.train.recipes:FitParams",
-            "fit_parameters"),
-    "evaluate": ("bpnetkit.train.evaluate:run_evaluate",
-                 "bpnetkit.train.evaluate:EvaluateParams", "evaluate_parameters"),
-    "predict": ("bpnetkit.steps.predict:run_predict",
-                "bpnetkit.steps.predict:PredictParams", "predict_parameters"),
-    "attribute": ("bpnetkit.steps.attribute:run_attribute",
-                  "bpnetkit.steps.attribute:AttributeParams", "attribute_parameters"),
-    "seqlets": ("bpnetkit.motifs.seqlets:run_seqlets",
-                "bpnetkit.motifs.seqlets:SeqletsParams", "seqlet_parameters"),
-    "annotate": ("bpnetkit.motifs.annotate:run_annotate",
-                 "bpnetkit.motifs.annotate:AnnotateParams", "annotation_parameters"),
-    "modisco": ("bpnetkit.motifs.modisco:run_modisco",
-                "bpnetkit.motifs.modisco:ModiscoParams", "modisco_parameters"),
-    "marginalize": ("bpnetkit.motifs.marginalize:run_marginalize",
-                    "bpnetkit.motifs.marginalize:MarginalizeParams",
-                    "marginalize_parameters"),
-    "report": ("bpnetkit.report.html:run_report", "bpnetkit.report.html:ReportParams",
-               "report_parameters"),
-}
-
-STEP_ORDER = list(STEP_FUNCTIONS)
+# fields every builder fills when the step's Params has them (run-wide settings)
+COMMON_FIELDS = ("output_dir", "genome", "chrom_sizes", "name", "random_state", "device",
+                 "batch_size", "verbose")
+# fields a *_parameters object may not set (the runner owns the step folders)
+RESERVED_FIELDS = ("output_dir",)
 
 
-def pick(outputs: dict[str, str] | None, names: tuple[str, ...] = (),
-         suffixes: tuple[str, ...] = ()) -> str | None:
-    """The first output named one of ``names``, else the first ending with a suffix."""
-    outputs = outputs or {}
-    for n in names:
-        if outputs.get(n):
-            return outputs[n]
-    for suf in suffixes:
-        for v in outputs.values():
-            if isinstance(v, str) and v.endswith(suf):
-                return v
-    return None
+def _fields(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
 
 
-def pick_all(outputs: dict[str, str] | None, suffixes: tuple[str, ...]) -> list[str]:
-    """Every output ending with one of ``suffixes``, sorted by name."""
-    outputs = outputs or {}
-    return [outputs[k] for k in sorted(outputs) if str(outputs[k]).endswith(suffixes)]
-
-
-def _merge(base: dict[str, Any], cfg: PipelineParams, key: str) -> dict[str, Any]:
-    out = dict(base)
-    out.update(getattr(cfg, key) or {})
-    return out
+def accepts_list(cls: type, name: str) -> bool:
+    """True when field ``name`` of the dataclass ``cls`` may hold a list."""
+    tp = typing.get_type_hints(cls)[name]
+    union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+    options = typing.get_args(tp) if union else (tp,)
+    return any(typing.get_origin(t) is list or t is list for t in options)
 
 
 def _need(value: Any, what: str) -> Any:
-    if value is None or value == []:
-        raise InputError(f"no {what} available (the step producing it did not report it).")
+    if value is None or value == [] or value == "":
+        raise InputError(f"no {what} available (the step producing it did not write it).")
     return value
 
 
-def _common(cfg: PipelineParams, ctx: StepContext) -> dict[str, Any]:
-    return {"genome": cfg.genome, "chrom_sizes": cfg.chrom_sizes,
-            "output_dir": str(ctx.step_dir), "name": cfg.name,
-            "random_state": cfg.random_state, "device": cfg.device,
-            "batch_size": cfg.batch_size, "verbose": cfg.verbose}
+def _out(ctx: StepContext, step: str) -> Any:
+    """The ``Outputs`` of an earlier step (an error when that step did not run)."""
+    out = ctx.outputs.get(step)
+    if out is None:
+        raise InputError(f"the outputs of step '{step}' are not available (it did not run "
+                         f"or was not needed).")
+    return out
 
 
+def common(cls: type, cfg: PipelineParams, ctx: StepContext) -> dict[str, Any]:
+    """The run-wide values, for the fields of ``COMMON_FIELDS`` that ``cls`` has."""
+    values = {"output_dir": str(ctx.step_dir), "genome": cfg.genome,
+              "chrom_sizes": cfg.chrom_sizes, "name": cfg.name,
+              "random_state": cfg.random_state, "device": cfg.device,
+              "batch_size": cfg.batch_size, "verbose": cfg.verbose}
+    names = set(_fields(cls))
+    return {k: v for k, v in values.items() if k in names and v is not None}
+
+
+def exclusions(cls: type, cfg: PipelineParams, step: str) -> dict[str, Any]:
+    """The pipeline's ``exclusion_lists`` for a step that takes them.
+
+    Steps with an ``exclusion_lists`` field get every list; steps with a ``blacklist`` field
+    get the list (or, when the field holds one file, the one file: more than one is an error
+    rather than a silently ignored file).
+    """
+    lists = list(cfg.exclusion_lists or [])
+    names = _fields(cls)
+    if not lists:
+        return {}
+    if "exclusion_lists" in names:
+        return {"exclusion_lists": lists}
+    if "blacklist" in names:
+        if accepts_list(cls, "blacklist"):
+            return {"blacklist": lists}
+        if len(lists) > 1:
+            raise ConfigError(f"pipeline: 'exclusion_lists' names {len(lists)} files but step "
+                              f"'{step}' takes one ('blacklist'); merge them into one BED "
+                              f"first (cat a.bed b.bed | sort -k1,1 -k2,2n > merged.bed).")
+        return {"blacklist": lists[0]}
+    return {}
+
+
+# -- inputs of the run, given or made by earlier steps ---------------------------------------
 def peaks_path(cfg: PipelineParams, ctx: StepContext) -> str:
     """The peaks of this run: given, or called by the peaks step."""
     if cfg.peaks:
         return cfg.peaks
-    return _need(pick(ctx.outputs.get("peaks"), ("peaks", "narrowpeak", "narrowPeak"),
-                      (".narrowPeak", ".narrowPeak.gz", ".bed", ".bed.gz")), "peaks")
+    return _need(_out(ctx, "peaks").peaks, "peaks")
 
 
 def signal_paths(cfg: PipelineParams, ctx: StepContext) -> list[str]:
     """bigWigs of the experiment: given, or written by the bigwigs step."""
     if cfg.inputs and input_kind(cfg.inputs[0]) == "bigwig":
         return list(cfg.inputs)
-    out = ctx.outputs.get("bigwigs")
-    return _need(_bigwigs(out, cfg.stranded), "signal bigWigs")
+    return list(_need(_out(ctx, "bigwigs").bigwigs, "signal bigWigs"))
 
 
 def control_paths(cfg: PipelineParams, ctx: StepContext) -> list[str]:
@@ -111,280 +117,384 @@ def control_paths(cfg: PipelineParams, ctx: StepContext) -> list[str]:
         return []
     if input_kind(cfg.controls[0]) == "bigwig":
         return list(cfg.controls)
-    return _need(_bigwigs(ctx.outputs.get("control_bigwigs"), cfg.stranded), "control bigWigs")
-
-
-def _bigwigs(out: dict[str, str] | None, stranded: bool) -> list[str]:
-    out = out or {}
-    if stranded:
-        plus = pick(out, ("plus", "bigwig_plus", "pos", "+"),
-                    (".+.bw", ".plus.bw", "_plus.bw", ".pos.bw"))
-        minus = pick(out, ("minus", "bigwig_minus", "neg", "-"),
-                     (".-.bw", ".minus.bw", "_minus.bw", ".neg.bw"))
-        if plus and minus:
-            return [plus, minus]
-    sig = pick(out, ("signal", "bigwig_signal", "unstranded", "bigwig"), ())
-    if sig:
-        return [sig]
-    if "signals" in out:
-        try:
-            return list(json.loads(out["signals"]))
-        except (ValueError, TypeError):
-            return [out["signals"]]
-    return pick_all(out, (".bw", ".bigWig", ".bigwig"))
+    return list(_need(_out(ctx, "control_bigwigs").bigwigs, "control bigWigs"))
 
 
 def negatives_path(cfg: PipelineParams, ctx: StepContext) -> str | None:
-    """Background regions: given, or picked by the negatives step."""
+    """Background regions: given, picked by the negatives step, or None (not needed)."""
     if cfg.negatives:
         return cfg.negatives
-    return pick(ctx.outputs.get("negatives"), ("negatives", "bed"), (".bed", ".bed.gz"))
+    out = ctx.outputs.get("negatives")
+    return out.negatives if out is not None else None
 
 
 def model_path(cfg: PipelineParams, ctx: StepContext) -> str:
     """The trained model: given, or written by the fit step."""
     if cfg.model:
         return cfg.model
-    return _need(pick(ctx.outputs.get("fit"), ("model", "chrombpnet", "model_dir"),
-                      (".safetensors",)), "trained model")
+    return _need(_out(ctx, "fit").model, "trained model")
 
 
 def interpret_model_path(cfg: PipelineParams, ctx: StepContext) -> str:
-    """The model to explain: for ChromBPNet the bias-free accessibility model, so that
-    attributions and marginalization show the regulatory code rather than the enzyme bias
-    (the official ChromBPNet practice); otherwise the trained model."""
+    """The model to explain: for a ChromBPNet trained here the bias-free accessibility model
+    (``model_nobias``), so that attributions and marginalization show the regulatory code
+    rather than the enzyme bias (the official ChromBPNet practice); otherwise the model."""
     if cfg.model_type == "chrombpnet" and not cfg.model:
-        nobias = (ctx.outputs.get("fit") or {}).get("model_nobias")
-        if nobias:
-            return nobias
+        fit = _out(ctx, "fit")
+        return fit.model_nobias or _need(fit.model, "trained model")
     return model_path(cfg, ctx)
 
 
+def explicit_split(cfg: PipelineParams) -> dict[str, list[str]] | None:
+    """The split given as chromosome lists (None when not given that way)."""
+    if cfg.split or not (cfg.training_chroms or cfg.validation_chroms or cfg.test_chroms):
+        return None
+    return {"train": list(cfg.training_chroms or []), "valid": list(cfg.validation_chroms or []),
+            "test": list(cfg.test_chroms or [])}
+
+
+def split_file(run_dir: Path) -> Path:
+    """Where the run keeps a split given as chromosome lists."""
+    return Path(run_dir) / "split.json"
+
+
 def split_spec(cfg: PipelineParams, run_dir: Path) -> str:
-    """The split: given, written from explicit chromosome lists, or ``fold_0``."""
+    """The split: given, the run's ``split.json`` (from explicit lists), or ``fold_0``.
+
+    :func:`bpnetkit.pipeline.run_pipeline` writes ``split.json`` before the first step.
+    """
     if cfg.split:
         return cfg.split
-    if cfg.training_chroms or cfg.validation_chroms or cfg.test_chroms:
-        path = run_dir / "split.json"
-        spec = {"train": cfg.training_chroms or [], "valid": cfg.validation_chroms or [],
-                "test": cfg.test_chroms or []}
-        text = json.dumps(spec, indent=2) + "\n"
-        if not path.exists() or path.read_text() != text:
-            from bpnetkit.utils import write_text_atomic
-
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(path, text)
-        return str(path)
+    if explicit_split(cfg) is not None:
+        return str(split_file(run_dir))
     return "fold_0"
 
 
-def motif_db_path(cfg: PipelineParams) -> str | None:
-    """The motif database (None: built-in)."""
-    return cfg.motif_db
+def attribution_h5(cfg: PipelineParams, ctx: StepContext) -> str:
+    """The attribution h5 of ``attribute_target`` written by the attribute step."""
+    h5 = _out(ctx, "attribute").h5
+    target = cfg.attribute_target
+    if target not in h5:
+        raise ConfigError(f"pipeline: 'attribute_target' is '{target}' but the attribute step "
+                          f"wrote attributions of {sorted(h5)} only; add '{target}' to "
+                          f"attribute_parameters.targets or change attribute_target.")
+    return h5[target]
 
 
 # -- builders ------------------------------------------------------------------------------
-def build_peaks(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
+def build_peaks(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
     if cfg.peaks:
         raise StepNotApplicable("peaks given")
-    reads = [p for p in cfg.inputs if input_kind(p) == "reads"]
-    ctl = [p for p in cfg.controls if input_kind(p) == "reads"]
-    base = _common(cfg, ctx) | {"treatment": reads, "control": ctl,
-                                "format": "BAMPE" if cfg.paired_end else "AUTO",
-                                "blacklist": (cfg.exclusion_lists or [None])[0]}
-    # MACS3's fragment model needs shifted strand pairs, which 5'-end assays (ChIP-nexus,
-    # PRO-cap) and ATAC lack: centre a fixed-width pile on every 5' end instead.
+    if not cfg.inputs or input_kind(cfg.inputs[0]) != "reads":
+        raise StepNotApplicable("no reads to call peaks from")
+    cls = spec.params_class
+    return common(cls, cfg, ctx) | exclusions(cls, cfg, spec.name) | {
+        "treatment": [p for p in cfg.inputs if input_kind(p) == "reads"],
+        "control": [p for p in cfg.controls if input_kind(p) == "reads"],
+        "format": "BAMPE" if cfg.paired_end else "AUTO"}
+
+
+def peaks_choices(cfg: PipelineParams) -> dict[str, Any]:
+    """MACS3 settings per assay: MACS3's fragment model needs shifted strand pairs, which
+    5'-end assays (ChIP-nexus, PRO-cap) and ATAC lack, so a fixed-width pile is centred on
+    every 5' end instead."""
     if cfg.model_type == "chrombpnet" or not cfg.stranded:
-        base.update(nomodel=True, shift=-75, extsize=150, pvalue=0.01)
-    else:
-        # 5'-end assays pile reads at the same positions: keep every read
-        base.update(nomodel=True, shift=-50, extsize=100, keep_dup="all")
-    base = {k: v for k, v in base.items() if v is not None}
-    return _merge(base, cfg, "peaks_parameters")
+        return {"nomodel": True, "shift": -75, "extsize": 150, "pvalue": 0.01}
+    # 5'-end assays pile reads at the same positions: keep every read
+    return {"nomodel": True, "shift": -50, "extsize": 100, "keep_dup": "all"}
 
 
-def _bam2bw(cfg: PipelineParams, ctx: StepContext, files: list[str], name: str) -> dict:
-    base = _common(cfg, ctx) | {"inputs": files, "name": name, "stranded": cfg.stranded,
-                                "shift_plus": cfg.pos_shift, "shift_minus": cfg.neg_shift,
-                                "paired_end": cfg.paired_end or cfg.fragments}
-    base = {k: v for k, v in base.items() if v is not None}
-    return _merge(base, cfg, "bam2bw_parameters")
+def _bam2bw(spec: StepSpec, cfg: PipelineParams, ctx: StepContext, files: list[str],
+            name: str) -> dict:
+    return common(spec.params_class, cfg, ctx) | {
+        "inputs": files, "name": name, "stranded": cfg.stranded, "shift_plus": cfg.pos_shift,
+        "shift_minus": cfg.neg_shift, "paired_end": cfg.paired_end or cfg.fragments}
 
 
-def build_bigwigs(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
+def build_bigwigs(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
     if not cfg.inputs:
         raise StepNotApplicable("no reads given (a trained model is used)")
     if input_kind(cfg.inputs[0]) == "bigwig":
         raise StepNotApplicable("inputs are bigWigs already")
-    return _bam2bw(cfg, ctx, list(cfg.inputs), cfg.name)
+    return _bam2bw(spec, cfg, ctx, list(cfg.inputs), cfg.name)
 
 
-def build_control_bigwigs(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
+def build_control_bigwigs(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
     if not cfg.controls:
         raise StepNotApplicable("no controls")
     if input_kind(cfg.controls[0]) == "bigwig":
         raise StepNotApplicable("controls are bigWigs already")
-    return _bam2bw(cfg, ctx, list(cfg.controls), f"{cfg.name}.control")
+    return _bam2bw(spec, cfg, ctx, list(cfg.controls), f"{cfg.name}.control")
 
 
-def build_negatives(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
+def build_negatives(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
     if cfg.negatives:
         raise StepNotApplicable("negatives given")
     if cfg.model and not cfg.inputs:
         raise StepNotApplicable("a trained model is used")
-    base = _common(cfg, ctx) | {"peaks": peaks_path(cfg, ctx), "width": cfg.in_window,
-                                "blacklist": (cfg.exclusion_lists or [None])[0]}
-    base = {k: v for k, v in base.items() if v is not None}
-    return _merge(base, cfg, "negatives_parameters")
+    cls = spec.params_class
+    return common(cls, cfg, ctx) | exclusions(cls, cfg, spec.name) | {
+        "peaks": peaks_path(cfg, ctx), "width": cfg.in_window}
 
 
-def build_fit(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
+def build_fit(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
     if cfg.model:
         raise StepNotApplicable("a trained model is given")
-    base = _common(cfg, ctx) | {
-        "peaks": peaks_path(cfg, ctx), "negatives": negatives_path(cfg, ctx),
-        "signals": signal_paths(cfg, ctx), "controls": control_paths(cfg, ctx),
-        "split": split_spec(cfg, ctx.run_dir), "in_window": cfg.in_window,
-        "out_window": cfg.out_window, "model_type": cfg.model_type, "recipe": cfg.model_type,
-        "bias_model": cfg.bias_model, "exclusion_lists": cfg.exclusion_lists}
-    base = {k: v for k, v in base.items() if v is not None}
-    return _merge(base, cfg, "fit_parameters")
+    cls = spec.params_class
+    values = common(cls, cfg, ctx) | exclusions(cls, cfg, spec.name) | {
+        "peaks": peaks_path(cfg, ctx), "signals": signal_paths(cfg, ctx),
+        "controls": control_paths(cfg, ctx), "split": split_spec(cfg, ctx.run_dir),
+        "in_window": cfg.in_window, "out_window": cfg.out_window,
+        "model_type": cfg.model_type}
+    neg = negatives_path(cfg, ctx)
+    if neg is not None:
+        values["negatives"] = neg
+    if cfg.bias_model is not None:
+        values["bias_model"] = cfg.bias_model
+    return values
 
 
-def _eval_like(cfg: PipelineParams, ctx: StepContext, key: str) -> dict:
-    base = _common(cfg, ctx) | {
-        "model": model_path(cfg, ctx), "peaks": peaks_path(cfg, ctx),
-        "regions": peaks_path(cfg, ctx), "signals": signal_paths(cfg, ctx) if cfg.inputs
-        else None, "controls": control_paths(cfg, ctx) if cfg.inputs else None,
-        "split": split_spec(cfg, ctx.run_dir), "in_window": cfg.in_window,
-        "out_window": cfg.out_window}
-    base = {k: v for k, v in base.items() if v is not None}
-    return _merge(base, cfg, key)
-
-
-def build_evaluate(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
+def build_evaluate(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
     if not cfg.inputs:
         raise StepNotApplicable("no observed data to compare with")
-    return _eval_like(cfg, ctx, "evaluate_parameters")
+    return common(spec.params_class, cfg, ctx) | {
+        "model": model_path(cfg, ctx), "peaks": peaks_path(cfg, ctx),
+        "signals": signal_paths(cfg, ctx), "controls": control_paths(cfg, ctx),
+        "split": split_spec(cfg, ctx.run_dir), "in_window": cfg.in_window}
 
 
-def build_predict(ctx: StepContext) -> dict:
-    return _eval_like(ctx.config, ctx, "predict_parameters")
+def build_predict(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
+    values = common(spec.params_class, cfg, ctx) | {
+        "model": model_path(cfg, ctx), "peaks": peaks_path(cfg, ctx),
+        "in_window": cfg.in_window}
+    if cfg.inputs:
+        values["controls"] = control_paths(cfg, ctx)
+    return values
 
 
-def build_attribute(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
-    base = _eval_like(cfg, ctx, "attribute_parameters")
-    if "model" not in (cfg.attribute_parameters or {}):
-        base["model"] = interpret_model_path(cfg, ctx)
-    if "targets" not in (cfg.attribute_parameters or {}):
-        base["targets"] = [cfg.attribute_target]
-    return base
+def build_attribute(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
+    return common(spec.params_class, cfg, ctx) | {
+        "model": interpret_model_path(cfg, ctx), "peaks": peaks_path(cfg, ctx),
+        "in_window": cfg.in_window, "targets": [cfg.attribute_target]}
 
 
-def attribution_path(ctx: StepContext) -> str:
-    """The attribution h5 (of ``attribute_target``) written by the attribute step."""
-    target = ctx.config.attribute_target
-    return _need(pick(ctx.outputs.get("attribute"), (f"{target}_h5", "attributions", "h5"),
-                      (".h5",)), "attributions")
+def build_seqlets(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
+    return common(spec.params_class, cfg, ctx) | {
+        "attributions": attribution_h5(cfg, ctx),
+        "regions": _out(ctx, "attribute").regions_bed}
 
 
-def build_seqlets(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
-    base = _common(cfg, ctx) | {"attributions": attribution_path(ctx),
-                                "regions": attribution_regions(ctx)}
-    base = {k: v for k, v in base.items() if v is not None}
-    return _merge(base, cfg, "seqlet_parameters")
+def build_annotate(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
+    values = common(spec.params_class, cfg, ctx) | {
+        "seqlets": _need(_out(ctx, "seqlets").seqlets, "seqlets"),
+        "attributions": attribution_h5(cfg, ctx),
+        "regions": _out(ctx, "attribute").regions_bed}
+    if cfg.motif_db is not None:
+        values["motif_db"] = cfg.motif_db
+    return values
 
 
-def attribution_regions(ctx: StepContext) -> str | None:
-    """The BED of the attribution rows, when the attribute step wrote one."""
-    return pick(ctx.outputs.get("attribute"), ("regions_bed", "regions", "bed"), (".bed",))
+def build_modisco(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
+    values = common(spec.params_class, cfg, ctx) | {"attributions": attribution_h5(cfg, ctx)}
+    if cfg.motif_db is not None:
+        values["motif_db"] = cfg.motif_db
+    return values
 
 
-def build_annotate(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
-    seqlets = _need(pick(ctx.outputs.get("seqlets"), ("seqlets", "bed"),
-                         (".bed", ".tsv")), "seqlets")
-    base = _common(cfg, ctx) | {"seqlets": seqlets, "motif_db": motif_db_path(cfg),
-                                "attributions": attribution_path(ctx),
-                                "regions": attribution_regions(ctx)}
-    base = {k: v for k, v in base.items() if v is not None}
-    return _merge(base, cfg, "annotation_parameters")
-
-
-def build_modisco(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
-    base = _common(cfg, ctx) | {"attributions": attribution_path(ctx),
-                                "motif_db": motif_db_path(cfg)}
-    base = {k: v for k, v in base.items() if v is not None}
-    return _merge(base, cfg, "modisco_parameters")
-
-
-def build_marginalize(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
-    mod = ctx.outputs.get("modisco") or {}
-    patterns = pick(mod, ("patterns_meme",), (".meme", ".meme.txt"))
-    base = _common(cfg, ctx) | {"model": interpret_model_path(cfg, ctx),
-                                "motif_db": patterns or motif_db_path(cfg),
-                                "regions": negatives_path(cfg, ctx),
-                                "in_window": cfg.in_window}
-    base = {k: v for k, v in base.items() if v is not None}
-    if patterns is None and not (cfg.marginalize_parameters or {}).get("motif_db"):
+def build_marginalize(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
+    patterns = _out(ctx, "modisco").patterns_meme
+    if patterns is None and "motif_db" not in (cfg.marginalize_parameters or {}):
         raise StepNotApplicable("MoDISco found no patterns to marginalize (set "
                                 "marginalize_parameters.motif_db to test database motifs)")
-    return _merge(base, cfg, "marginalize_parameters")
+    values = common(spec.params_class, cfg, ctx) | {
+        "model": interpret_model_path(cfg, ctx), "in_window": cfg.in_window}
+    if patterns is not None:
+        values["motif_db"] = patterns
+    regions = negatives_path(cfg, ctx)
+    if regions is not None:
+        values["regions"] = regions
+    return values
 
 
-def build_report(ctx: StepContext) -> dict:
-    cfg: PipelineParams = ctx.config
-    base = {"run_dir": str(ctx.run_dir), "output_dir": str(ctx.step_dir), "name": cfg.name,
-            "truth": cfg.truth, "motif_db": motif_db_path(cfg),
-            "outputs": {k: v for k, v in ctx.outputs.items()},
-            "pipeline": str(ctx.run_dir / "pipeline.json")}
-    return _merge(base, cfg, "report_parameters")
+def build_report(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
+    values = common(spec.params_class, cfg, ctx) | {
+        "run_dir": str(ctx.run_dir),
+        "outputs": {k: v.to_dict() for k, v in ctx.outputs.items()},
+        "pipeline": str(ctx.run_dir / "pipeline.json")}
+    for key in ("truth", "motif_db"):
+        if getattr(cfg, key) is not None:
+            values[key] = getattr(cfg, key)
+    return values
 
 
-_BUILDERS = {
-    "peaks": (build_peaks, (), "call peaks with MACS3"),
-    "bigwigs": (build_bigwigs, (), "read 5' ends -> bigWigs"),
-    "control_bigwigs": (build_control_bigwigs, (), "control reads -> bigWigs"),
-    "negatives": (build_negatives, ("peaks",), "GC-matched background regions"),
-    # negatives are optional for BPNet (ChromBPNet's fit says so itself when they are missing)
-    "fit": (build_fit, ("peaks", "bigwigs", "control_bigwigs"), "train the model"),
-    "evaluate": (build_evaluate, ("fit",), "metrics on held-out peaks"),
-    "predict": (build_predict, ("fit",), "predicted bigWigs"),
-    "attribute": (build_attribute, ("fit",), "DeepLIFT/SHAP attributions"),
-    "seqlets": (build_seqlets, ("attribute",), "seqlets from attributions"),
-    "annotate": (build_annotate, ("seqlets",), "match seqlets to the motif database"),
-    "modisco": (build_modisco, ("attribute",), "TF-MoDISco patterns and their matches"),
-    "marginalize": (build_marginalize, ("fit", "modisco"), "in-silico marginalization"),
-    "report": (build_report, (), "HTML report"),
+@dataclass(frozen=True)
+class Builder:
+    """How the pipeline makes one step's parameters.
+
+    Attributes
+    ----------
+    build : callable
+        ``build(spec, cfg, ctx) -> dict`` of the values the pipeline fills in; raises
+        :class:`~bpnetkit.pipeline.runner.StepNotApplicable` when the step has nothing to do.
+    fills : frozenset of str
+        Every ``Params`` field ``build`` may fill. ``pipeline-json`` writes the other fields
+        (the step's knobs) with their defaults.
+    choices : callable or None
+        ``choices(cfg) -> dict``: knob values the pipeline picks for this kind of run (they
+        replace the step's defaults; the step's ``*_parameters`` object overrides them).
+    """
+
+    build: Callable[[StepSpec, PipelineParams, StepContext], dict]
+    fills: frozenset[str]
+    choices: Callable[[PipelineParams], dict[str, Any]] | None = None
+
+
+def _f(*names: str) -> frozenset[str]:
+    return frozenset(COMMON_FIELDS) | frozenset(names)
+
+
+BUILDERS: dict[str, Builder] = {
+    "peaks": Builder(build_peaks, _f("treatment", "control", "format", "blacklist",
+                                     "exclusion_lists"), peaks_choices),
+    "bigwigs": Builder(build_bigwigs, _f("inputs", "stranded", "shift_plus", "shift_minus",
+                                         "paired_end")),
+    "control_bigwigs": Builder(build_control_bigwigs,
+                               _f("inputs", "stranded", "shift_plus", "shift_minus",
+                                  "paired_end")),
+    "negatives": Builder(build_negatives, _f("peaks", "width", "blacklist", "exclusion_lists")),
+    "fit": Builder(build_fit, _f("peaks", "signals", "controls", "split", "in_window",
+                                 "out_window", "model_type", "negatives", "bias_model",
+                                 "blacklist", "exclusion_lists")),
+    "evaluate": Builder(build_evaluate, _f("model", "peaks", "signals", "controls", "split",
+                                           "in_window")),
+    "predict": Builder(build_predict, _f("model", "peaks", "in_window", "controls")),
+    "attribute": Builder(build_attribute, _f("model", "peaks", "in_window", "targets")),
+    "seqlets": Builder(build_seqlets, _f("attributions", "regions")),
+    "annotate": Builder(build_annotate, _f("seqlets", "attributions", "regions", "motif_db")),
+    "modisco": Builder(build_modisco, _f("attributions", "motif_db")),
+    "marginalize": Builder(build_marginalize, _f("model", "in_window", "motif_db", "regions")),
+    "report": Builder(build_report, _f("run_dir", "outputs", "pipeline", "truth", "motif_db")),
 }
+
+
+def check_override_keys(cls: type, overrides: dict, key: str) -> None:
+    """Raise when a ``*_parameters`` object names a field ``cls`` lacks or a reserved one."""
+    names = _fields(cls)
+    for k in overrides:
+        if k.startswith("_"):  # comments, e.g. "_required" of --print-defaults
+            continue
+        if k in RESERVED_FIELDS:
+            raise ConfigError(f"pipeline: '{key}.{k}' cannot be set: the pipeline writes each "
+                              f"step into <output_dir>/<step>/; set the top-level "
+                              f"'output_dir' instead.")
+        if k not in names:
+            near = difflib.get_close_matches(k, names, n=1, cutoff=0.5)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            valid = sorted(n for n in names if n not in RESERVED_FIELDS)
+            raise ConfigError(f"pipeline: '{key}' has key '{k}' that its step does not "
+                              f"know.{hint} Valid keys: {', '.join(valid)}.")
+
+
+def make_params(spec: StepSpec, cfg: PipelineParams, filled: dict[str, Any]) -> Any:
+    """The step's ``Params``: its defaults, the pipeline's choices, the values the builder
+    filled, then the ``*_parameters`` object of the pipeline JSON, validated by
+    :func:`bpnetkit.config.from_dict` (names, types and ``Params.validate()``)."""
+    from bpnetkit.config import from_dict
+
+    cls = spec.params_class
+    builder = BUILDERS[spec.name]
+    undeclared = sorted(set(filled) - builder.fills)
+    if undeclared:  # a bug of this module: pipeline-json would write them as knobs
+        raise RuntimeError(f"builder of '{spec.name}' fills {undeclared}, not declared in "
+                           f"BUILDERS['{spec.name}'].fills")
+    overrides = dict(getattr(cfg, spec.key) or {})
+    check_override_keys(cls, overrides, spec.key)
+    values = (builder.choices(cfg) if builder.choices else {}) | filled | overrides
+    return from_dict(cls, values, where=f"pipeline step '{spec.name}' ('{spec.key}' and the "
+                                        f"values the pipeline fills in)")
+
+
+def _step_builder(spec: StepSpec) -> Callable[[StepContext], Any]:
+    builder = BUILDERS[spec.name]
+
+    def build(ctx: StepContext) -> Any:
+        cfg: PipelineParams = ctx.config
+        if spec.name in cfg.skip_steps:
+            raise StepNotApplicable("listed in skip_steps")
+        return make_params(spec, cfg, builder.build(spec, cfg, ctx))
+
+    return build
 
 
 def build_steps(cfg: PipelineParams) -> list[Step]:
     """The steps of a pipeline run, in order.
 
-    Steps listed in ``cfg.skip_steps`` are kept out (their dependants are blocked).
+    Steps listed in ``cfg.skip_steps`` are not run (recorded as not needed).
     """
-    unknown = [s for s in cfg.skip_steps if s not in _BUILDERS]
+    unknown = [s for s in cfg.skip_steps if s not in BUILDERS]
     if unknown:
         raise ConfigError(f"pipeline: skip_steps names unknown step(s) {unknown}; steps are "
                           f"{', '.join(STEP_ORDER)}.")
-    steps = []
-    for name in STEP_ORDER:
-        builder, requires, desc = _BUILDERS[name]
-        func, cls, _ = STEP_FUNCTIONS[name]
-        if name in cfg.skip_steps:
-            def builder(ctx, _n=name):  # noqa: ARG001
-                raise StepNotApplicable("listed in skip_steps")
-        steps.append(Step(name=name, build=builder, function=func, requires=requires,
-                          params_class=cls, description=desc))
-    return steps
+    return [Step(name=spec.name, build=_step_builder(spec), function=f"{spec.module}:run",
+                 requires=spec.requires, outputs_class=f"{spec.module}:Outputs",
+                 description=spec.description) for spec in PIPELINE_STEPS]
+
+
+def step_knobs(cfg: PipelineParams) -> dict[str, dict[str, Any]]:
+    """Every ``*_parameters`` object with every knob of its step and its value for ``cfg``.
+
+    A knob is a ``Params`` field the pipeline does not fill itself; its value is the step's
+    default, the pipeline's choice for this kind of run (e.g. MACS3 settings per assay), or
+    what ``cfg``'s ``*_parameters`` object already sets. Steps that share a key (bam2bw)
+    share the object.
+    """
+    from bpnetkit.config import field_defaults
+
+    knobs: dict[str, dict[str, Any]] = {}
+    for spec in PIPELINE_STEPS:
+        builder = BUILDERS[spec.name]
+        defaults, _ = field_defaults(spec.params_class)
+        chosen = builder.choices(cfg) if builder.choices else {}
+        obj = knobs.setdefault(spec.key, {})
+        for name, default in defaults.items():
+            if name in builder.fills or name in RESERVED_FIELDS:
+                continue
+            obj.setdefault(name, chosen.get(name, default))
+        obj.update(getattr(cfg, spec.key) or {})
+    return knobs
+
+
+# -- planned outputs (checking every step's parameters before the first one runs) -----------
+def planned_outputs(spec: StepSpec, params: Any, step_dir: Path) -> Any:
+    """Stand-in ``Outputs`` of a step that has not run yet: every path field names a file of
+    ``step_dir`` (lists: one per strand of a stranded signal; dicts: one per attribution
+    target), so that later builders can be checked before anything runs."""
+    cls = spec.outputs_class
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    n_tracks = 2 if getattr(params, "stranded", False) else 1
+    targets = list(getattr(params, "targets", []) or [])
+    for f in dataclasses.fields(cls):
+        text = str(hints.get(f.name, ""))
+        path = str(step_dir / f"{f.name}.planned")
+        if f.metadata.get("summary") or "str" not in text:
+            if f.default is not dataclasses.MISSING:
+                values[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                values[f.name] = f.default_factory()
+            else:
+                values[f.name] = 0
+        elif text.startswith("dict"):
+            values[f.name] = {t: f"{path}.{t}" for t in targets}
+        elif text.startswith("list"):
+            values[f.name] = [f"{path}.{i}" for i in range(n_tracks)]
+        else:
+            values[f.name] = path
+    return cls(**values)
+
+
+__all__ = ["BUILDERS", "Builder", "build_steps", "make_params", "step_knobs",
+           "planned_outputs", "check_override_keys", "peaks_path", "signal_paths",
+           "control_paths", "negatives_path", "model_path", "interpret_model_path",
+           "split_spec", "split_file", "explicit_split", "attribution_h5", "STEP_ORDER",
+           "get_step"]

@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bpnetkit.errors import ConfigError
+from bpnetkit.pipeline.registry import PARAMETER_KEYS
 
 READ_SUFFIXES = (".bam", ".sam", ".tsv", ".tsv.gz", ".bed", ".bed.gz", ".tagAlign",
                  ".tagAlign.gz", ".fragments.tsv.gz")
 BIGWIG_SUFFIXES = (".bw", ".bigwig", ".bigWig")
 
-STEP_PARAMETER_KEYS = ("peaks_parameters", "bam2bw_parameters", "negatives_parameters",
-                       "fit_parameters", "evaluate_parameters", "predict_parameters",
-                       "attribute_parameters", "seqlet_parameters", "annotation_parameters",
-                       "modisco_parameters", "marginalize_parameters", "report_parameters")
+# the ``*_parameters`` keys, one per step module of the pipeline (see registry.STEPS)
+STEP_PARAMETER_KEYS = PARAMETER_KEYS
 
 
 @dataclass

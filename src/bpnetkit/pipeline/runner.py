@@ -3,9 +3,10 @@
 Every step runs in its own folder ``run_dir/<step>/``, writes its resolved parameters there
 (``params.json``) and, only after it succeeded, a stamp file (``.stamp.json``) holding a hash
 of its resolved parameters plus the size and modification time of every input file those
-parameters name, and the step's outputs. On the next run a step whose hash still matches and
-whose outputs still exist is skipped, so a re-run does no work and an interrupted run resumes
-at the step that was interrupted.
+parameters name, and the step's typed outputs (``Outputs.to_dict()``). On the next run a step
+whose hash still matches and whose outputs all still exist (``Outputs.missing()`` is empty)
+is skipped and its outputs come back through ``Outputs.from_dict``, so a re-run does no work
+and an interrupted run resumes at the step that was interrupted.
 """
 
 from __future__ import annotations
@@ -14,22 +15,22 @@ import dataclasses
 import hashlib
 import importlib
 import json
-import sys
+import logging
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bpnetkit.errors import BpnetkitError, ConfigError
+from bpnetkit.pipeline.registry import StepUnavailable
+from bpnetkit.steps.base import StepOutputs
+
+logger = logging.getLogger(__name__)
 
 STAMP = ".stamp.json"
 PARAMS = "params.json"
-
-
-class StepUnavailable(BpnetkitError):
-    """A step's function cannot be imported (not installed or not implemented yet)."""
 
 
 class StepNotApplicable(Exception):
@@ -52,17 +53,18 @@ class StepContext:
     run_dir : Path
         The run folder.
     outputs : dict
-        Outputs of the steps that already ran or were cached: step -> {name: path}.
+        Outputs of the steps that already ran or were cached: step -> its ``Outputs``.
     """
 
     config: Any
     step_dir: Path
     run_dir: Path
-    outputs: dict[str, dict[str, str]]
+    outputs: dict[str, StepOutputs]
 
     def output(self, step: str, name: str, default: Any = None) -> Any:
-        """Output ``name`` of ``step`` (``default`` when the step did not produce it)."""
-        return self.outputs.get(step, {}).get(name, default)
+        """Field ``name`` of ``step``'s outputs (``default`` when the step has none)."""
+        out = self.outputs.get(step)
+        return default if out is None else getattr(out, name)
 
 
 @dataclass
@@ -74,24 +76,29 @@ class Step:
     name : str
         Step name (also the folder name).
     build : callable
-        ``build(ctx) -> params``: the resolved parameters, a dataclass or a dict. May raise
-        :class:`StepNotApplicable`.
+        ``build(ctx) -> params``: the step's parameters, a dataclass (or a dict, validated
+        into ``params_class`` when that is given). May raise :class:`StepNotApplicable`.
     function : callable or str
-        ``function(params) -> dict[str, str]`` or ``"module:function"`` imported lazily.
+        ``function(params) -> Outputs`` (a :class:`~bpnetkit.steps.base.StepOutputs`) or
+        ``"module:function"`` imported lazily.
     requires : tuple of str
         Steps whose outputs this one reads; when one of them failed, this one is blocked.
     params_class : type, str or None
-        When ``build`` returns a dict and this is given (``"module:Class"`` or a class), the
-        dict is filtered to the class's fields and validated into it.
+        When ``build`` returns a dict: the dataclass (or ``"module:Class"``) it is validated
+        into; a key the class does not have is an error naming the nearest valid key.
+    outputs_class : type, str or None
+        The ``Outputs`` class (or ``"module:Class"``) that cached outputs are rebuilt with;
+        None: the class recorded in the stamp.
     description : str
         One line for ``--dry-run``.
     """
 
     name: str
     build: Callable[[StepContext], Any]
-    function: Callable[[Any], dict[str, str]] | str
+    function: Callable[[Any], StepOutputs] | str
     requires: tuple[str, ...] = ()
     params_class: type | str | None = None
+    outputs_class: type | str | None = None
     description: str = ""
 
 
@@ -102,7 +109,7 @@ class StepResult:
 
     name: str
     status: str
-    outputs: dict[str, str] = field(default_factory=dict)
+    outputs: StepOutputs | None = None
     seconds: float = 0.0
     message: str = ""
 
@@ -124,9 +131,9 @@ class RunSummary:
         """True when no step failed, was unavailable or blocked."""
         return all(r.status not in ("failed", "unavailable", "blocked") for r in self.results)
 
-    def outputs(self) -> dict[str, dict[str, str]]:
-        """step -> outputs for every step that has them."""
-        return {r.name: r.outputs for r in self.results if r.outputs}
+    def outputs(self) -> dict[str, StepOutputs]:
+        """step -> its ``Outputs`` for every step that has them."""
+        return {r.name: r.outputs for r in self.results if r.outputs is not None}
 
     def table(self) -> str:
         """A plain-text table of the step statuses."""
@@ -163,22 +170,20 @@ def params_to_dict(params: Any) -> dict:
     raise TypeError(f"step parameters must be a dataclass or a dict, got {type(params)}")
 
 
-def build_params(cls: type | str | None, values: Any, where: str) -> tuple[Any, list[str]]:
-    """Validate ``values`` (a dict) into ``cls`` keeping only its fields.
+def build_params(cls: type | str | None, values: Any, where: str) -> Any:
+    """Validate ``values`` (a dict) into the dataclass ``cls``.
 
-    Returns the params object and the names of the keys that ``cls`` does not have (they are
-    dropped so that the pipeline keeps working when a step's parameters are renamed).
+    A key ``cls`` does not have is a :class:`~bpnetkit.errors.ConfigError` naming it and the
+    nearest valid key (see :func:`bpnetkit.config.from_dict`); nothing is dropped. A
+    dataclass instance, or a dict when ``cls`` is None, is returned as it is.
     """
     if cls is None or not isinstance(values, dict):
-        return values, []
+        return values
     if isinstance(cls, str):
         cls = resolve_callable(cls)
     from bpnetkit.config import from_dict
 
-    names = {f.name for f in dataclasses.fields(cls)}
-    kept = {k: v for k, v in values.items() if k in names}
-    dropped = sorted(k for k in values if k not in names)
-    return from_dict(cls, kept, where=where), dropped
+    return from_dict(cls, values, where=where)
 
 
 def _walk_strings(obj: Any) -> Iterable[str]:
@@ -247,8 +252,37 @@ def read_stamp(step_dir: Path) -> dict | None:
         return None
 
 
-def _outputs_exist(outputs: dict[str, str]) -> bool:
-    return all(Path(v).exists() for v in outputs.values() if isinstance(v, str) and v)
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def load_outputs(stamp: dict | None, cls: type | str | None = None) -> StepOutputs | None:
+    """The outputs recorded in a stamp, or None when they cannot serve as a cache.
+
+    ``cls`` (or else the class recorded in the stamp) rebuilds them with ``from_dict``; a
+    stamp of another class, of fields the class no longer has, or naming a file that is gone
+    (``Outputs.missing()``) is no cache.
+    """
+    if stamp is None or stamp.get("status") != "done" or "outputs" not in stamp:
+        return None
+    recorded = stamp.get("outputs_class")
+    if cls is None:
+        if not recorded:
+            return None
+        try:
+            cls = resolve_callable(recorded)
+        except StepUnavailable:
+            return None
+    elif isinstance(cls, str):
+        cls = resolve_callable(cls)
+    if recorded and recorded != _class_path(cls):
+        return None
+    try:
+        out = cls.from_dict(stamp["outputs"])
+    except (TypeError, ValueError) as e:  # written by another version of the step
+        logger.debug("stamp outputs do not fit %s: %s", _class_path(cls), e)
+        return None
+    return None if out.missing() else out
 
 
 # -- the runner ----------------------------------------------------------------------------
@@ -264,7 +298,7 @@ class Runner:
     config : Any
         The pipeline configuration handed to every builder.
     log : callable
-        Where progress lines go (default: print to stderr).
+        Where progress lines go (default: the ``bpnetkit.pipeline.runner`` logger, INFO).
     version : str
         Mixed into every hash (a new bpnetkit version re-runs everything).
     """
@@ -284,7 +318,7 @@ class Runner:
         self.steps = steps
         self.run_dir = Path(run_dir)
         self.config = config
-        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.log = log or logger.info
         self.version = version
 
     @property
@@ -327,11 +361,12 @@ class Runner:
             raise ConfigError("give either --from or --only, not both.")
         order = self.step_names
         start = order.index(from_step) if from_step else 0
-        outputs: dict[str, dict[str, str]] = {}
+        outputs: dict[str, StepOutputs] = {}
         bad: set[str] = set()  # steps that failed / are unavailable / blocked
         planned: set[str] = set()  # dry run: steps that would run
         results: list[StepResult] = []
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not dry_run:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
 
         for i, step in enumerate(self.steps):
             step_dir = self.run_dir / step.name
@@ -347,12 +382,12 @@ class Runner:
 
             if not selected:
                 stamp = read_stamp(step_dir)
+                earlier = self._cached_outputs(step, stamp)
                 if stamp is not None and stamp.get("status") == "not needed":
                     results.append(StepResult(step.name, "not needed"))
-                elif stamp is not None and _outputs_exist(stamp.get("outputs", {})):
-                    outputs[step.name] = stamp.get("outputs", {})
-                    results.append(StepResult(step.name, "not selected",
-                                              outputs=outputs[step.name],
+                elif earlier is not None:
+                    outputs[step.name] = earlier
+                    results.append(StepResult(step.name, "not selected", outputs=earlier,
                                               message="earlier outputs reused"))
                 else:
                     results.append(StepResult(step.name, "not selected",
@@ -388,11 +423,17 @@ class Runner:
                 planned.add(step.name)
             if res.status in ("failed", "unavailable"):
                 bad.add(step.name)
-            elif res.outputs:
+            elif res.outputs is not None:
                 outputs[step.name] = res.outputs
             results.append(res)
-        summary = RunSummary(results)
-        return summary
+        return RunSummary(results)
+
+    @staticmethod
+    def _cached_outputs(step: Step, stamp: dict | None) -> StepOutputs | None:
+        try:
+            return load_outputs(stamp, step.outputs_class)
+        except StepUnavailable:
+            return None
 
     def _one(self, step: Step, ctx: StepContext, forced: bool, dry_run: bool) -> StepResult:
         step_dir = ctx.step_dir
@@ -406,22 +447,17 @@ class Runner:
             return StepResult(step.name, "not needed", message=str(e))
         if dry_run and isinstance(step.function, str):
             # report missing implementations in the plan without running anything
-            try:
-                resolve_callable(step.function)
-            except StepUnavailable as e:
-                return StepResult(step.name, "unavailable", message=str(e))
-        params, _ = build_params(step.params_class, raw, where=f"pipeline step "
-                                       f"'{step.name}'")
+            resolve_callable(step.function)
+        params = build_params(step.params_class, raw, where=f"pipeline step '{step.name}'")
         pdict = params_to_dict(params)
         digest = step_hash(pdict, step_dir, self.version)
         stamp = read_stamp(step_dir)
-        cached = (not forced and stamp is not None and stamp.get("hash") == digest
-                  and stamp.get("status") == "done"
-                  and _outputs_exist(stamp.get("outputs", {})))
-        if cached:
+        cached = None
+        if not forced and stamp is not None and stamp.get("hash") == digest:
+            cached = self._cached_outputs(step, stamp)
+        if cached is not None:
             self.log(f"[{step.name}] up to date, skipped")
-            return StepResult(step.name, "cached", outputs=stamp["outputs"],
-                              message="up to date")
+            return StepResult(step.name, "cached", outputs=cached, message="up to date")
         if dry_run:
             why = "forced" if forced else ("never ran" if stamp is None else "inputs changed")
             self.log(f"[{step.name}] would run ({why}): {step.description}")
@@ -435,8 +471,16 @@ class Runner:
         t0 = time.perf_counter()
         out = func(params)
         seconds = time.perf_counter() - t0
-        out = {str(k): str(v) for k, v in (out or {}).items()}
-        _write_json(step_dir / STAMP, {"status": "done", "hash": digest, "outputs": out,
+        if not isinstance(out, StepOutputs):
+            raise TypeError(f"step '{step.name}' returned {type(out).__name__}; a step returns "
+                            f"its Outputs dataclass (a bpnetkit.steps.base.StepOutputs).")
+        missing = out.missing()
+        if missing:
+            raise RuntimeError(f"step '{step.name}' reports outputs that do not exist: "
+                            f"{[str(p) for p in missing[:5]]}")
+        _write_json(step_dir / STAMP, {"status": "done", "hash": digest,
+                                       "outputs_class": _class_path(type(out)),
+                                       "outputs": out.to_dict(),
                                        "seconds": round(seconds, 3),
                                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
         self.log(f"[{step.name}] done in {seconds:.1f}s")
@@ -456,4 +500,4 @@ def plan_lines(summary: RunSummary) -> str:
 
 __all__ = ["Runner", "Step", "StepContext", "StepResult", "RunSummary", "StepUnavailable",
            "StepNotApplicable", "step_hash", "file_stamps", "read_stamp", "build_params",
-           "resolve_callable", "plan_lines"]
+           "load_outputs", "resolve_callable", "plan_lines", "STAMP", "PARAMS"]

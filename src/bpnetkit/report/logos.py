@@ -2,27 +2,29 @@
 
 :func:`draw_logo` draws a ``(length, 4)`` matrix as stacked letters: heights are the values
 themselves (contribution scores, possibly negative) or, with ``kind="information"``, the
-probabilities times the information content of each position. :func:`save_logos` writes a
-PNG with one row per matrix (e.g. a pattern next to its database matches).
+probabilities times the information content of each position. :func:`logos_figure` returns a
+:class:`matplotlib.figure.Figure` with one row per matrix (e.g. a pattern next to its database
+matches).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+
+from bpnetkit.io.fasta import ALPHABET
+from bpnetkit.io.meme import information_content
 
 COLORS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
-ALPHABET = "ACGT"
 
 
 def information_matrix(pwm: np.ndarray) -> np.ndarray:
     """Probabilities scaled by per-position information content (bits), ``(length, 4)``."""
     p = np.clip(np.asarray(pwm, dtype=np.float64), 1e-12, 1)
     p = p / p.sum(axis=1, keepdims=True)
-    ic = 2 + (p * np.log2(p)).sum(axis=1, keepdims=True)
-    return p * ic
+    return p * information_content(p)[:, None]
 
 
 def _letter(ax, letter: str, x: float, y: float, height: float, width: float = 0.95):
@@ -86,15 +88,13 @@ def draw_logo(ax, matrix: np.ndarray, kind: str = "values", title: str | None = 
         ax.set_title(title, fontsize=8, loc="left")
 
 
-def save_logos(path: str | Path, matrices: Sequence[np.ndarray], titles: Sequence[str],
-               kinds: Sequence[str] | None = None, width_per_position: float = 0.25,
-               starts: Sequence[int] | None = None) -> Path:
-    """Write a PNG with one logo per row (atomically).
+def logos_figure(matrices: Sequence[np.ndarray], titles: Sequence[str],
+                 kinds: Sequence[str] | None = None, width_per_position: float = 0.25,
+                 starts: Sequence[int] | None = None) -> Figure:
+    """A figure with one logo per row (e.g. a pattern above its database matches).
 
     Parameters
     ----------
-    path : str or Path
-        Output PNG.
     matrices : sequence of ``(length, 4)`` arrays
         What to draw, top to bottom.
     titles : sequence of str
@@ -106,27 +106,22 @@ def save_logos(path: str | Path, matrices: Sequence[np.ndarray], titles: Sequenc
     starts : sequence of int or None
         x position of the first column of every row (e.g. to align database matches with a
         pattern); shifted so the smallest is 0.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not attached to pyplot; save it with ``fig.savefig`` or show it in a report.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bpnetkit.utils import atomic_path
-
     kinds = list(kinds) if kinds is not None else ["values"] * len(matrices)
     starts = list(starts) if starts is not None else [0] * len(matrices)
     lo = min(starts, default=0)
     starts = [s_ - lo for s_ in starts]
     longest = max((s_ + len(m) for s_, m in zip(starts, matrices)), default=1)
-    fig, axes = plt.subplots(len(matrices), 1, squeeze=False,
-                             figsize=(max(3.0, longest * width_per_position + 1),
-                                      1.3 * max(1, len(matrices))))
+    fig = Figure(figsize=(max(3.0, longest * width_per_position + 1),
+                          1.3 * max(1, len(matrices))))
+    axes = fig.subplots(max(1, len(matrices)), 1, squeeze=False)
     for ax, m, t, k, s_ in zip(axes[:, 0], matrices, titles, kinds, starts):
         draw_logo(ax, m, kind=k, title=t, start=s_)
         ax.set_xlim(-0.5, longest - 0.5)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return fig

@@ -1,4 +1,4 @@
-"""Reading the small tables that pipeline steps write (TSV/CSV/JSON), tolerant of layout."""
+"""Reading the small tables that the steps write (TSV/CSV with a header, or JSON)."""
 
 from __future__ import annotations
 
@@ -62,10 +62,3 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
             if k not in cols:
                 cols.append(k)
     return cols
-
-
-def numeric_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """Columns whose values are all numbers."""
-    return [c for c in columns(rows)
-            if rows and all(isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool)
-                            for r in rows)]

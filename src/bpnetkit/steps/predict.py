@@ -8,24 +8,47 @@ Outputs in ``output_dir``:
 - ``predicted_<track>.bw``: the predicted signal ``softmax(logits) * exp(log_counts)`` per
   base (tracks ``plus``/``minus`` for stranded models, ``signal`` for one track), where
   windows overlap each base takes the window with the nearer centre.
+
+The h5 root attributes record the provenance (``world_size``, ``n_shards``, ``shard_index``,
+``first_row``, ``n_rows_total``, ``params``). Under ``torchrun`` the ranks share the windows
+and rank 0 merges their blocks into exactly these files; shards of separate jobs
+(``shard_index``/``n_shards``) are merged by :func:`merge_shards` (``bpnetkit merge``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bpnetkit.errors import InputError
+from bpnetkit.steps._regions import (
+    Part,
+    check_parts,
+    model_input_length,
+    part_attrs,
+    rank_block,
+    rank_device,
+    rank_suffix,
+    read_part,
+    remove_files,
+    run_parts,
+    shard_bounds,
+    shard_suffix,
+    write_window_bigwig,
+)
+from bpnetkit.steps.base import StepOutputs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PredictParams", "run_predict", "tile_chromosomes"]
+__all__ = ["PredictParams", "PredictOutputs", "Params", "Outputs", "merge_shards", "run",
+           "run_predict", "tile_chromosomes"]
 
 
 @dataclass
@@ -35,7 +58,7 @@ class PredictParams:
     Attributes
     ----------
     model : str
-        Model folder or file (anything :func:`bpnetkit.io.load_model` reads).
+        Model folder or file (anything :func:`bpnetkit.models.files.load_model` reads).
     genome : str
         Reference FASTA.
     output_dir : str
@@ -65,7 +88,9 @@ class PredictParams:
         Only the first ``max_regions`` windows.
     shard_index, n_shards : int
         Process only block ``shard_index`` of ``n_shards`` equal contiguous blocks of the
-        windows (one per process or GPU); outputs get the suffix ``.shard<i>-of-<n>``.
+        windows (one per job, e.g. of a SLURM array); outputs get the suffix
+        ``.shard<i>-of-<n>`` and are merged with ``bpnetkit merge``. Under ``torchrun`` the
+        ranks split the (sharded) windows further by themselves: no need to set these.
     """
 
     model: str
@@ -84,6 +109,29 @@ class PredictParams:
     max_regions: int | None = None
     shard_index: int = 0
     n_shards: int = 1
+
+
+@dataclass
+class PredictOutputs(StepOutputs):
+    """What ``bpnetkit predict`` wrote.
+
+    Attributes
+    ----------
+    regions_bed : str
+        The output windows, one line per h5 row.
+    h5 : str or None
+        ``predictions.h5`` (``logits``, ``log_counts``, ``chrom``/``start``/``end``).
+    bigwigs : list of str
+        Predicted-signal bigWigs, one per track in track order (``[plus, minus]`` for a
+        stranded model, ``[signal]`` for one track); empty when ``bigwigs`` is false.
+    params : str
+        The resolved parameters (JSON).
+    """
+
+    regions_bed: str
+    h5: str | None
+    bigwigs: list[str]
+    params: str
 
 
 def tile_chromosomes(chrom_sizes: dict[str, int], chroms: list[str], in_window: int,
@@ -119,34 +167,161 @@ def _track_names(n: int) -> list[str]:
     return [f"track{i}" for i in range(n)]
 
 
-def run_predict(params: PredictParams) -> dict[str, str]:
-    """Predict for the regions (or tiled chromosomes) of ``params``; returns name -> path."""
+def _write_predictions(path: Path, chroms: np.ndarray, out_starts: np.ndarray,
+                       out_ends: np.ndarray, L: int, L_out: int, attrs: dict,
+                       blocks: Iterable[tuple[int, np.ndarray, np.ndarray]],
+                       joint_strands: bool | None) -> None:
+    """Write ``predictions.h5`` (atomically) from ``(row, logits, log_counts)`` blocks.
+
+    The one writer of the layout: a single run, a rank's part and a merge all use it, so a
+    merged file equals the file one process writes.
+    """
+    import h5py
+
+    from bpnetkit.utils import atomic_path
+
+    N = len(chroms)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["in_window"] = L
+        f.attrs["out_window"] = L_out
+        for k, v in attrs.items():
+            f.attrs[k] = v
+        f.create_dataset("chrom", data=np.asarray(chroms).astype("S"))
+        f.create_dataset("start", data=np.asarray(out_starts, dtype=np.int64))
+        f.create_dataset("end", data=np.asarray(out_ends, dtype=np.int64))
+        logits_ds = counts_ds = None
+        for row, logits, log_counts in blocks:
+            if logits_ds is None:
+                S = logits.shape[1]
+                logits_ds = f.create_dataset("logits", (N, S, L_out), dtype="f4",
+                                             chunks=(min(N, 64), S, L_out))
+                counts_ds = f.create_dataset("log_counts", (N, log_counts.shape[1]),
+                                             dtype="f4")
+                if joint_strands is None:
+                    joint_strands = log_counts.shape[1] == 1
+            logits_ds[row:row + len(logits)] = logits
+            counts_ds[row:row + len(logits)] = log_counts
+        if joint_strands is not None:
+            f.attrs["joint_strands"] = bool(joint_strands)
+
+
+def _finish(out_dir: Path, sfx: str, h5_path: Path, resolved: PredictParams,
+            sizes: dict[str, int]) -> PredictOutputs:
+    """Write the regions BED, the params JSON and the bigWigs of a complete predictions h5."""
     import h5py
     import torch
 
     from bpnetkit.config import dump_config
-    from bpnetkit.data.regions import centered_windows, read_regions, write_bed
+    from bpnetkit.io.bed import write_bed
+    from bpnetkit.models.wrappers import predicted_track
+
+    with h5py.File(h5_path, "r") as f:
+        chroms = np.char.decode(f["chrom"][()], "utf-8")
+        out_starts, out_ends = f["start"][()], f["end"][()]
+        bed = str(write_bed(out_dir / f"regions{sfx}.bed", chroms, out_starts, out_ends))
+        params_json = str(dump_config(resolved, out_dir / f"predict_params{sfx}.json"))
+        bigwigs: list[str] = []
+        if not resolved.bigwigs or "logits" not in f:
+            return PredictOutputs(regions_bed=bed, h5=str(h5_path), bigwigs=bigwigs,
+                                  params=params_json)
+        N, S, L_out = f["logits"].shape
+        joint = bool(f.attrs["joint_strands"])
+        step = max(1, resolved.chunk_size)
+        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".predict_tmp_") as tmpdir:
+            tracks = np.lib.format.open_memmap(Path(tmpdir) / "tracks.npy", mode="w+",
+                                               dtype=np.float32, shape=(S, N, L_out))
+            for c0 in range(0, N, step):
+                track = predicted_track(torch.from_numpy(f["logits"][c0:c0 + step]),
+                                        torch.from_numpy(f["log_counts"][c0:c0 + step]),
+                                        joint_strands=joint)
+                tracks[:, c0:c0 + len(track)] = track.numpy().transpose(1, 0, 2)
+            for s, name in enumerate(_track_names(S)):
+                p = write_window_bigwig(out_dir / f"predicted_{name}{sfx}.bw", sizes, chroms,
+                                        out_starts, tracks[s])
+                bigwigs.append(str(p))
+            del tracks
+    return PredictOutputs(regions_bed=bed, h5=str(h5_path), bigwigs=bigwigs,
+                          params=params_json)
+
+
+def _part_blocks(parts: list[Part], lo: int, step: int
+                 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    import h5py
+
+    for part in parts:
+        if part.n_rows == 0:
+            continue
+        with h5py.File(part.path, "r") as f:
+            for a in range(0, part.n_rows, step):
+                yield (part.first_row - lo + a, f["logits"][a:a + step],
+                       f["log_counts"][a:a + step])
+
+
+def _merge_parts(parts: list[Part], h5_path: Path, lo: int, hi: int, attrs: dict,
+                 chunk_size: int) -> None:
+    """Merge checked parts tiling rows ``[lo, hi)`` into one predictions h5."""
+    import h5py
+
+    chroms, starts, ends = [], [], []
+    L = L_out = None
+    joint = None
+    for part in parts:
+        with h5py.File(part.path, "r") as f:
+            chroms.append(np.char.decode(f["chrom"][()], "utf-8"))
+            starts.append(f["start"][()])
+            ends.append(f["end"][()])
+            L, L_out = int(f.attrs["in_window"]), int(f.attrs["out_window"])
+            if joint is None and "joint_strands" in f.attrs:
+                joint = bool(f.attrs["joint_strands"])
+    _write_predictions(h5_path, np.concatenate(chroms), np.concatenate(starts),
+                       np.concatenate(ends), L, L_out, attrs,
+                       _part_blocks(parts, lo, chunk_size), joint)
+
+
+def _genome_sizes(params: PredictParams | Any) -> dict[str, int]:
+    from bpnetkit.io.chrom_sizes import read_chrom_sizes
+    from bpnetkit.io.fasta import Genome
+
+    return read_chrom_sizes(params.chrom_sizes) if params.chrom_sizes else \
+        dict(Genome(params.genome).chrom_sizes)
+
+
+def run(params: PredictParams) -> PredictOutputs:
+    """Predict for the regions (or tiled chromosomes) of ``params`` and write the outputs.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every rank predicts its contiguous block of the
+    windows (of the block ``shard_index`` of ``n_shards``), rank 0 merges the blocks into the
+    files one process writes and removes them, and every rank returns the same Outputs.
+
+    Parameters
+    ----------
+    params : PredictParams
+        The step's parameters.
+
+    Returns
+    -------
+    PredictOutputs
+        The paths written.
+    """
+    import torch
+
+    from bpnetkit import dist
+    from bpnetkit.data.regions import centered_windows
+    from bpnetkit.data.signals import extract_signals
     from bpnetkit.interpret.predict import predict
-    from bpnetkit.interpret.window_tracks import write_window_bigwig
+    from bpnetkit.io.bed import read_regions
     from bpnetkit.io.fasta import Genome, extract_sequences
     from bpnetkit.models.files import load_model
-    from bpnetkit.models.wrappers import ControlWrapper, predicted_track
-    from bpnetkit.steps.attribute import (
-        model_input_length,
-        read_chrom_sizes,
-        shard_bounds,
-        shard_suffix,
-    )
-    from bpnetkit.utils import atomic_path, resolve_device
+    from bpnetkit.utils import progress
 
     if params.batch_size < 1 or params.chunk_size < 1:
         raise InputError("batch_size and chunk_size must be positive.")
+    ctx = dist.init_from_env()
     out_dir = Path(params.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     genome = Genome(params.genome)
-    sizes = read_chrom_sizes(params.chrom_sizes) if params.chrom_sizes else \
-        dict(genome.chrom_sizes)
-    device = resolve_device(params.device)
+    sizes = _genome_sizes(params)
+    device = rank_device(params.device, ctx)
     model = load_model(params.model, device=device)
     L = params.in_window or model_input_length(model)
     if not hasattr(model, "output_length"):
@@ -170,72 +345,120 @@ def run_predict(params: PredictParams) -> dict[str, str]:
                                 ends[:params.max_regions])
     if len(chroms) == 0:
         raise InputError(f"no window of {L} bp fits; check the regions and the genome.")
-    lo, hi = shard_bounds(len(chroms), params.shard_index, params.n_shards)
-    chroms, starts, ends = chroms[lo:hi], starts[lo:hi], ends[lo:hi]
+    n_total = len(chroms)
+    lo, hi = shard_bounds(n_total, params.shard_index, params.n_shards)
     sfx = shard_suffix(params.shard_index, params.n_shards)
-    N = len(chroms)
     n_ctl = int(getattr(model, "n_control_tracks", 0) or 0)
-    if params.controls and n_ctl and len(params.controls) != n_ctl:
+    if params.controls and not n_ctl:
+        log.warning("the model takes no control tracks; the %d control bigWigs given are not "
+                    "used.", len(params.controls))
+    elif params.controls and len(params.controls) != n_ctl:
         raise InputError(f"the model expects {n_ctl} control tracks but 'controls' lists "
                          f"{len(params.controls)} bigWigs.")
-    wrapped = ControlWrapper(model)
     out_starts, out_ends = starts + trim, starts + trim + L_out
-    outputs = {"regions_bed": str(write_bed(out_dir / f"regions{sfx}.bed", chroms, out_starts,
-                                            out_ends))}
-    outputs["params"] = str(dump_config(dataclasses.replace(params, in_window=L),
-                                        out_dir / f"predict_params{sfx}.json"))
+    resolved = dataclasses.replace(params, in_window=L)
+    joint = getattr(model, "joint_strands", None)
     h5_path = out_dir / f"predictions{sfx}.h5"
-    from tqdm.auto import tqdm
 
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".predict_tmp_") as tmpdir, \
-            contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(atomic_path(h5_path))
-        f = stack.enter_context(h5py.File(tmp, "w"))
-        f.attrs["in_window"] = L
-        f.attrs["out_window"] = L_out
-        f.attrs["first_row"] = lo
-        f.create_dataset("chrom", data=np.asarray(chroms).astype("S"))
-        f.create_dataset("start", data=out_starts)
-        f.create_dataset("end", data=out_ends)
-        logits_ds = counts_ds = tracks = None
-        for c0 in tqdm(range(0, N, params.chunk_size), desc="predict", unit="chunk"):
-            c1 = min(N, c0 + params.chunk_size)
+    def blocks(a: int, b: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        for c0 in progress(range(a, b, params.chunk_size), desc="predict", unit="chunk"):
+            c1 = min(b, c0 + params.chunk_size)
             X = extract_sequences(genome, chroms[c0:c1], starts[c0:c1], ends[c0:c1])
-            args = None
+            args = None  # no control bigWigs: predict uses zero controls
             if n_ctl and params.controls:
-                from bpnetkit.data.signals import extract_signals
-
                 args = [torch.from_numpy(extract_signals(params.controls, chroms[c0:c1],
                                                          starts[c0:c1], ends[c0:c1]))]
-            y = predict(wrapped, torch.from_numpy(X), args=args,
-                        batch_size=params.batch_size, device=device,
-                        rc_average=params.rc_average)
+            y = predict(model, torch.from_numpy(X), args=args, batch_size=params.batch_size,
+                        device=device, rc_average=params.rc_average)
             if not isinstance(y, tuple) or len(y) < 2:
                 raise InputError("bpnetkit predict needs a model returning (profile logits, "
                                  "log counts).")
-            logits, log_counts = y[0].float(), y[1].float()
-            if logits_ds is None:
-                S = logits.shape[1]
-                logits_ds = f.create_dataset("logits", (N, S, L_out), dtype="f4",
-                                             chunks=(min(N, 64), S, L_out))
-                counts_ds = f.create_dataset("log_counts", (N, log_counts.shape[1]),
-                                             dtype="f4")
-                if params.bigwigs:
-                    tracks = np.lib.format.open_memmap(Path(tmpdir) / "tracks.npy", mode="w+",
-                                                       dtype=np.float32, shape=(S, N, L_out))
-            logits_ds[c0:c1] = logits.numpy()
-            counts_ds[c0:c1] = log_counts.numpy()
-            if tracks is not None:
-                joint = bool(getattr(model, "joint_strands", log_counts.shape[1] == 1))
-                track = predicted_track(logits, log_counts, joint_strands=joint)
-                tracks[:, c0:c1] = track.numpy().transpose(1, 0, 2)
-        stack.close()  # closes the h5 file and moves it into place
-        outputs["h5"] = str(h5_path)
-        if tracks is not None:
-            for s, name in enumerate(_track_names(tracks.shape[0])):
-                p = write_window_bigwig(out_dir / f"predicted_{name}{sfx}.bw", sizes, chroms,
-                                        out_starts, tracks[s])
-                outputs[f"bigwig_{name}"] = str(p)
-            del tracks
-    log.info("predictions for %d windows written to %s", N, out_dir)
-    return outputs
+            yield c0 - a, y[0].float().numpy(), y[1].float().numpy()
+
+    def write_rows(path: Path, a: int, b: int, attrs: dict) -> None:
+        _write_predictions(path, chroms[a:b], out_starts[a:b], out_ends[a:b], L, L_out, attrs,
+                           blocks(a, b), None if joint is None else bool(joint))
+
+    if not ctx.distributed:
+        write_rows(h5_path, lo, hi, part_attrs("predict", resolved, world_size=1,
+                                               first_row=lo, n_rows_total=n_total))
+        out = _finish(out_dir, sfx, h5_path, resolved, sizes)
+        log.info("predictions for %d windows written to %s", hi - lo, out_dir)
+        return out
+
+    a, b = rank_block(lo, hi, ctx)
+    part_path = out_dir / f"predictions{rank_suffix(sfx, ctx.rank, ctx.world_size)}.h5"
+
+    def compute() -> list[str]:
+        write_rows(part_path, a, b, part_attrs("predict", resolved, world_size=ctx.world_size,
+                                               first_row=a, n_rows_total=n_total,
+                                               rank=ctx.rank))
+        log.info("rank %d: predictions for windows %d-%d written", ctx.rank, a, b)
+        return [str(part_path)]
+
+    def merge(all_parts: list[list[str]]) -> PredictOutputs:
+        files = [p for ps in all_parts for p in ps]
+        parts = check_parts([read_part(p, "predict") for p in files], lo, hi)
+        _merge_parts(parts, h5_path, lo, hi,
+                     part_attrs("predict", resolved, world_size=ctx.world_size, first_row=lo,
+                                n_rows_total=n_total), params.chunk_size)
+        out = _finish(out_dir, sfx, h5_path, resolved, sizes)
+        remove_files(files)
+        log.info("predictions for %d windows from %d ranks merged into %s", hi - lo,
+                 ctx.world_size, out_dir)
+        return out
+
+    return run_parts(ctx, "predict", compute, merge)
+
+
+def merge_shards(shards: list[str | Path], output_dir: str | Path,
+                 remove_shards: bool = False) -> PredictOutputs:
+    """Merge ``predictions.shard<i>-of-<n>.h5`` files of separate jobs into the outputs of
+    one unsharded run (h5, regions BED, params JSON, bigWigs) in ``output_dir``.
+
+    Parameters
+    ----------
+    shards : list of str or Path
+        Every shard h5 (checked: same parameters, no missing or overlapping rows).
+    output_dir : str or Path
+        Folder of the merged outputs.
+    remove_shards : bool
+        Delete the shards' files (h5, BED, params JSON, bigWigs) after merging.
+    """
+    from bpnetkit.config import from_dict
+
+    parts = check_parts([read_part(p, "predict") for p in shards])
+    ref = parts[0]
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resolved = dataclasses.replace(from_dict(PredictParams, ref.params, where=str(ref.path)),
+                                   output_dir=str(out_dir), shard_index=0, n_shards=1)
+    h5_path = out_dir / "predictions.h5"
+    if any(p.path.resolve() == h5_path.resolve() for p in parts):
+        raise InputError(f"{h5_path} is one of the shards; merge into another output_dir.")
+    attrs = part_attrs("predict", resolved, world_size=max(p.world_size for p in parts),
+                       first_row=0, n_rows_total=ref.n_rows_total)
+    attrs["merged_shards"] = len(parts)
+    _merge_parts(parts, h5_path, 0, ref.n_rows_total, attrs, resolved.chunk_size)
+    out = _finish(out_dir, "", h5_path, resolved, _genome_sizes(resolved))
+    if remove_shards:
+        remove_files(f for p in parts for f in _shard_siblings(p))
+    log.info("%d prediction shards merged into %s", len(parts), out_dir)
+    return out
+
+
+def _shard_siblings(part: Part) -> Iterator[Path]:
+    """A shard h5 and the files written beside it by the same run."""
+    n, i = int(part.attrs.get("n_shards", 1)), int(part.attrs.get("shard_index", 0))
+    sfx = shard_suffix(i, n)
+    yield part.path
+    if sfx and part.path.name == f"predictions{sfx}.h5":
+        d = part.path.parent
+        yield d / f"regions{sfx}.bed"
+        yield d / f"predict_params{sfx}.json"
+        yield from d.glob(f"predicted_*{sfx}.bw")
+
+
+Params = PredictParams
+Outputs = PredictOutputs
+run_predict = run

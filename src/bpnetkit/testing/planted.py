@@ -86,19 +86,19 @@ def planted_attributions(motifs: Sequence[Motif], n: int = 300, length: int = 20
 def write_attribution_h5(path, one_hot: np.ndarray, hypothetical: np.ndarray,
                          chroms: Sequence[str] | None = None,
                          starts: Sequence[int] | None = None) -> None:
-    """Write ``raw/seq``, ``shap/seq``, ``projected_shap/seq`` (+ ``chrom``/``start``)."""
-    import h5py
+    """Write an attribution h5 (``raw/seq``, ``shap/seq``, ``projected_shap/seq``, row
+    coordinates) with :class:`~bpnetkit.io.attributions.AttributionWriter`.
 
-    from bpnetkit.utils import atomic_path
+    Without ``chroms``/``starts`` the rows are named ``row<i>`` and start at 0 (what the
+    readers assume for files without coordinates).
+    """
+    from bpnetkit.io.attributions import AttributionWriter
 
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
-        fh.create_dataset("raw/seq", data=one_hot.astype(np.int8))
-        fh.create_dataset("shap/seq", data=hypothetical.astype(np.float32))
-        fh.create_dataset("projected_shap/seq",
-                          data=(hypothetical * one_hot).astype(np.float32))
-        if chroms is not None and starts is not None:
-            fh.create_dataset("chrom", data=np.array([str(c) for c in chroms], dtype="S"))
-            fh.create_dataset("start", data=np.asarray(starts, dtype=np.int64))
+    n, _, length = one_hot.shape
+    chroms = [str(c) for c in chroms] if chroms is not None else [f"row{i}" for i in range(n)]
+    starts = np.asarray(starts if starts is not None else np.zeros(n), dtype=np.int64)
+    with AttributionWriter(path, chroms, starts, starts + length, length) as w:
+        w.write(0, one_hot.astype(np.int8), hypothetical)
 
 
 def pwm_bpnet(motifs: Sequence[Motif], kernel: int | None = None, count_weight: float = 10.0,

@@ -12,17 +12,25 @@ resumed run repeats precisely what an uninterrupted run would have done.
 
 Outputs in ``output_dir`` (written by the main process only):
 
-- ``model/``           best model (lowest validation loss), via :func:`bpnetkit.io.save_model`
+- ``model/``           best model (lowest validation loss), via
+                       :func:`bpnetkit.models.files.save_model`
 - ``checkpoint.pt``    last epoch: model, optimiser, RNG states, history (tensors and plain
                        Python values only; loaded with ``weights_only=True``)
-- ``log.tsv``          one row per epoch with epoch *means* of the losses
-- ``training_curve.png``
+- ``log.tsv``          one row per epoch with epoch *means* of the losses (the training
+                       curve of the report, :func:`bpnetkit.report.training.training_curve`)
 - ``diagnostic.txt``   only when training stopped on a non-finite loss
+
+The validation loss of each epoch is computed here with plain forward passes inside the
+training loop (the same ``_forward`` as training, bf16 autocast included). That is part of
+the loop, not a prediction path: predictions of a trained model (test metrics, evaluation)
+go through :func:`bpnetkit.interpret.predict.predict`, which the steps call; ``train/`` does
+not import ``interpret/`` (the layer rule).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import time
@@ -38,7 +46,9 @@ from torch import nn
 
 from bpnetkit.errors import BpnetkitError, InputError
 from bpnetkit.train.losses import log1p_mse, multinomial_nll
-from bpnetkit.utils import atomic_path, resolve_device, write_text_atomic
+from bpnetkit.utils import atomic_path, progress, resolve_device, write_text_atomic
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Trainer", "TrainingDiverged", "TrainResult", "LOG_COLUMNS"]
 
@@ -112,18 +122,20 @@ class Trainer:
     bf16 : bool
         Run forward passes under bfloat16 autocast (losses are computed in float32).
     output_dir : str, Path or None
-        Folder for the best model, the checkpoint, the log and the curve; None keeps
-        everything in memory.
+        Folder for the best model, the checkpoint and the log; None keeps everything in
+        memory.
     random_state : int
         Seed of torch/numpy/python RNGs at the start of training.
     provenance : dict or None
         Extra provenance written with the best model (data files, split, hyperparameters).
     progress : bool
-        Show tqdm progress bars.
+        Show progress bars (:func:`bpnetkit.utils.progress`: tqdm on a terminal, a log line
+        every few seconds elsewhere).
     is_main_process : bool
         Only the main process writes files (set False on non-zero ranks).
     save_model_fn : callable or None
-        ``save_model(model, path, provenance)``; default :func:`bpnetkit.io.save_model`.
+        ``save_model(model, path, provenance)``; default
+        :func:`bpnetkit.models.files.save_model`.
     """
 
     def __init__(self, model: nn.Module, optimizer: str = "adam", lr: float = 1e-3,
@@ -208,12 +220,8 @@ class Trainer:
         return data
 
     def _bar(self, it: Iterable, desc: str):
-        if not self.progress or not self.is_main_process:
-            return it
-        from tqdm.auto import tqdm
-
-        total = len(it) if hasattr(it, "__len__") else None
-        return tqdm(it, desc=desc, total=total, leave=False, unit="batch")
+        return progress(it, desc=desc, enabled=self.progress and self.is_main_process,
+                        unit="batch")
 
     def train_epoch(self, batches: Iterable, epoch: int) -> dict:
         """One pass over ``batches``; returns example-weighted epoch means of the losses."""
@@ -389,6 +397,10 @@ class Trainer:
             self.epoch = epoch
             self.history.append({k: (float(v) if isinstance(v, float | np.floating) else v)
                                  for k, v in row.items() if k in LOG_COLUMNS})
+            if self.is_main_process:
+                log.info("epoch %d: train loss %.4g, valid loss %.4g, valid counts r %.3f%s",
+                         epoch, row["train_loss"], vl, row["valid_counts_pearson"],
+                         " (best)" if improved else "")
             if write:
                 self.save_checkpoint(out / "checkpoint.pt")
                 self._write_log()
@@ -402,10 +414,8 @@ class Trainer:
         outputs: dict[str, str] = {}
         if write:
             self._write_log()
-            self._plot()
             outputs = {"model": str(out / "model"), "checkpoint": str(out / "checkpoint.pt"),
-                       "log": str(out / "log.tsv"), "training_curve": str(out /
-                                                                          "training_curve.png")}
+                       "log": str(out / "log.tsv")}
             if diagnostic is not None:
                 write_text_atomic(out / "diagnostic.txt", diagnostic + "\n")
                 outputs["diagnostic"] = str(out / "diagnostic.txt")
@@ -437,29 +447,6 @@ class Trainer:
                 vals.append(f"{v:.6g}" if isinstance(v, float) else str(v))
             lines.append("\t".join(vals))
         write_text_atomic(self.output_dir / "log.tsv", "\n".join(lines) + "\n")
-
-    def _plot(self) -> None:
-        if not self.history:
-            return
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        ep = [r["epoch"] for r in self.history]
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-        for ax, key, title in zip(axes, ["loss", "profile_loss", "counts_loss"],
-                                  ["total loss", "profile MNLL", "counts MSE"]):
-            ax.plot(ep, [r[f"train_{key}"] for r in self.history], "o-", label="train")
-            ax.plot(ep, [r[f"valid_{key}"] for r in self.history], "o-", label="valid")
-            ax.axvline(self.best_epoch, color="grey", ls=":", lw=1)
-            ax.set_xlabel("epoch")
-            ax.set_title(title)
-        axes[0].legend()
-        fig.tight_layout()
-        with atomic_path(self.output_dir / "training_curve.png") as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-        plt.close(fig)
 
 
 class _NonFinite(Exception):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bpnetkit.errors import InputError
+from bpnetkit.io.models.raw import bpnet_receptive_half_width
 
 
 def _residual_kind(w: Any) -> str:
@@ -29,13 +30,10 @@ def _residual_kind(w: Any) -> str:
     return "post" if cfg.get("activation", "relu") == "relu" else "pre"
 
 
-def load_basepairmodels(w: Any, input_length: int | None = None,
-                        output_length: int | None = None):
-    """Build our BPNet from the weights of a basepairmodels BPNet (see module docstring)."""
+def read_basepairmodels(w: Any, input_length: int | None = None,
+                        output_length: int | None = None) -> tuple[dict, dict]:
+    """Our BPNet architecture and tensors for a basepairmodels BPNet (see module docstring)."""
     import torch
-
-    from bpnetkit.io.models.native import load_state_dict_strict
-    from bpnetkit.models.bpnet import BPNet
 
     stem = w.get("1st_conv")
     n_layers = 0
@@ -78,9 +76,7 @@ def load_basepairmodels(w: Any, input_length: int | None = None,
     bias = prof_b.astype(np.float64) @ mix[:n_tasks] + mix_b
 
     in_len = input_length or w.input_length or 2114
-    geometry = BPNet(n_filters=1, n_layers=n_layers, n_outputs=1, n_control_tracks=0,
-                     stem_kernel_size=stem.shape[0], profile_kernel_size=K)
-    rf = geometry.receptive_half_width
+    rf = bpnet_receptive_half_width(stem.shape[0], n_layers, K)
     if output_length is None:
         ctl_cfg = w.configs.get("control_profile") or {}
         shape = ctl_cfg.get("batch_input_shape") or ctl_cfg.get("batch_shape")
@@ -89,11 +85,12 @@ def load_basepairmodels(w: Any, input_length: int | None = None,
     if trimming < rf:
         raise InputError(f"'{w.path}': output length {output_length} is too long for input "
                          f"length {in_len} with this architecture (receptive half-width {rf}).")
-    model = BPNet(n_filters=n_filters, n_layers=n_layers, n_outputs=n_tasks,
-                  n_control_tracks=n_ctl, stem_kernel_size=stem.shape[0],
-                  profile_kernel_size=K, trimming=trimming, residual=_residual_kind(w),
-                  count_control="log_plus_2", count_window="valid",
-                  n_count_outputs=dense.shape[1], name="basepairmodels_bpnet")
+    arch = {"n_filters": int(n_filters), "n_layers": n_layers, "n_outputs": int(n_tasks),
+            "n_control_tracks": int(n_ctl), "stem_kernel_size": int(stem.shape[0]),
+            "profile_kernel_size": int(K), "trimming": int(trimming),
+            "residual": _residual_kind(w), "count_control": "log_plus_2",
+            "count_window": "valid", "n_count_outputs": int(dense.shape[1]),
+            "name": "basepairmodels_bpnet"}
     state = {"iconv.weight": stem.transpose(2, 1, 0), "iconv.bias": w.get("1st_conv", "bias"),
              "fconv.weight": kernel.transpose(2, 1, 0), "fconv.bias": bias,
              "linear.weight": dense.T, "linear.bias": dense_b}
@@ -102,5 +99,4 @@ def load_basepairmodels(w: Any, input_length: int | None = None,
         state[f"rconvs.{i - 1}.bias"] = w.get(f"{i}conv", "bias")
     tensors = {k: torch.tensor(np.ascontiguousarray(v), dtype=torch.float32)
                for k, v in state.items()}
-    load_state_dict_strict(model, tensors, where=str(w.path))
-    return model
+    return arch, tensors

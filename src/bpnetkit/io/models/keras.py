@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bpnetkit.errors import InputError
+from bpnetkit.io.models.raw import RawModel, bpnet_receptive_half_width
 
 _SUFFIX_STEM = "bpnet_1st_conv"
 
@@ -149,11 +150,9 @@ def _first(w: KerasWeights, names: list[str]) -> str:
 
 
 def _chrombpnet_submodel(w: KerasWeights, prefix: str, input_length: int | None,
-                         output_length: int | None):
-    """Build our BPNet from the layers named ``{prefix}bpnet_*``."""
+                         output_length: int | None) -> tuple[dict, dict]:
+    """BPNet architecture and tensors of the layers named ``{prefix}bpnet_*``."""
     import torch
-
-    from bpnetkit.models.bpnet import BPNet
 
     stem_name = f"{prefix}bpnet_1st_conv"
     stem = w.get(stem_name)
@@ -178,9 +177,7 @@ def _chrombpnet_submodel(w: KerasWeights, prefix: str, input_length: int | None,
                          f"count heads have 1.")
 
     # output window: from the Cropping1D after the profile conv, else the arguments
-    geometry = BPNet(n_filters=1, n_layers=n_layers, n_outputs=1, n_control_tracks=0,
-                     stem_kernel_size=stem.shape[0], profile_kernel_size=prof.shape[0])
-    rf = geometry.receptive_half_width
+    rf = bpnet_receptive_half_width(stem.shape[0], n_layers, prof.shape[0])
     in_len = input_length or w.input_length or 2114
     crop = None
     for cfg in w.consumers(prof_name):
@@ -195,10 +192,11 @@ def _chrombpnet_submodel(w: KerasWeights, prefix: str, input_length: int | None,
     else:
         trimming = (in_len - 1000) // 2 if in_len > 1000 + 2 * rf else rf
     trimming = max(trimming, rf)
-    model = BPNet(n_filters=n_filters, n_layers=n_layers, n_outputs=prof.shape[2],
-                  n_control_tracks=0, stem_kernel_size=stem.shape[0],
-                  profile_kernel_size=prof.shape[0], trimming=trimming, count_window="valid",
-                  name="accessibility" if "wo_bias" in prefix else "bias")
+    arch = {"n_filters": int(n_filters), "n_layers": n_layers,
+            "n_outputs": int(prof.shape[2]), "n_control_tracks": 0,
+            "stem_kernel_size": int(stem.shape[0]), "profile_kernel_size": int(prof.shape[0]),
+            "trimming": int(trimming), "count_window": "valid",
+            "name": "accessibility" if "wo_bias" in prefix else "bias"}
     state = {"iconv.weight": _conv(stem), "iconv.bias": w.get(stem_name, "bias"),
              "fconv.weight": _conv(prof), "fconv.bias": w.get(prof_name, "bias"),
              "linear.weight": np.ascontiguousarray(dense.T),
@@ -207,11 +205,7 @@ def _chrombpnet_submodel(w: KerasWeights, prefix: str, input_length: int | None,
         name = f"{prefix}bpnet_{i}conv"
         state[f"rconvs.{i - 1}.weight"] = _conv(w.get(name))
         state[f"rconvs.{i - 1}.bias"] = w.get(name, "bias")
-    from bpnetkit.io.models.native import load_state_dict_strict
-
-    load_state_dict_strict(model, {k: torch.from_numpy(np.asarray(v)) for k, v in
-                                   state.items()}, where=str(w.path))
-    return model
+    return arch, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
 
 
 def is_chrombpnet(w: KerasWeights) -> bool:
@@ -224,9 +218,9 @@ def is_basepairmodels(w: KerasWeights) -> bool:
     return "1st_conv" in w.layers and "profile_out_prebias" in w.layers
 
 
-def load_keras(path: str | os.PathLike, input_length: int | None = None,
-               output_length: int | None = None):
-    """Load a Keras h5 model file into a bpnetkit model (CPU, float32).
+def read_keras(path: str | os.PathLike, input_length: int | None = None,
+               output_length: int | None = None) -> RawModel:
+    """Read a Keras h5 model file: our architecture and float32 tensors.
 
     Parameters
     ----------
@@ -238,28 +232,33 @@ def load_keras(path: str | os.PathLike, input_length: int | None = None,
 
     Returns
     -------
-    BPNet or ChromBPNet
-        A full ChromBPNet file gives a :class:`ChromBPNet`; a single model a :class:`BPNet`.
+    RawModel
+        A full ChromBPNet file gives class ``ChromBPNet``; a single model ``BPNet``.
     """
     w = KerasWeights(path)
+    prov = {"source": str(path), "source_format": "keras_h5"}
     prefixes = chrombpnet_prefixes(w)
     if prefixes:
-        models = {p: _chrombpnet_submodel(w, p, input_length, output_length) for p in prefixes}
+        parts = {p: _chrombpnet_submodel(w, p, input_length, output_length) for p in prefixes}
         if len(prefixes) == 1:
-            return models[prefixes[0]]
+            arch, state = parts[prefixes[0]]
+            return RawModel("BPNet", arch, state, prov)
         acc = [p for p in prefixes if "wo_bias" in p]
         bias = [p for p in prefixes if "wo_bias" not in p]
         if len(acc) != 1 or len(bias) != 1:
             raise InputError(f"'{path}': found {len(prefixes)} BPNet sub-models with prefixes "
                              f"{prefixes}; expected one bias model and one 'wo_bias_' model.")
-        from bpnetkit.models.chrombpnet import ChromBPNet
-
-        return ChromBPNet(bias=models[bias[0]], accessibility=models[acc[0]],
-                          name="chrombpnet")
+        (b_arch, b_state), (a_arch, a_state) = parts[bias[0]], parts[acc[0]]
+        state = {**{f"bias.{k}": v for k, v in b_state.items()},
+                 **{f"accessibility.{k}": v for k, v in a_state.items()}}
+        return RawModel("ChromBPNet", {"bias": b_arch, "accessibility": a_arch,
+                                       "name": "chrombpnet"}, state, prov)
     if is_basepairmodels(w):
-        from bpnetkit.io.models.basepairmodels import load_basepairmodels
+        from bpnetkit.io.models.basepairmodels import read_basepairmodels
 
-        return load_basepairmodels(w, input_length=input_length, output_length=output_length)
+        arch, state = read_basepairmodels(w, input_length=input_length,
+                                          output_length=output_length)
+        return RawModel("BPNet", arch, state, prov)
     raise InputError(f"'{path}': unrecognised Keras model: no 'bpnet_1st_conv' (ChromBPNet) or "
                      f"'1st_conv' + 'profile_out_prebias' (basepairmodels) layers. Layers: "
                      f"{', '.join(sorted(w.layers)[:20])}.")

@@ -2,7 +2,8 @@
 
 ``config.json`` records the model class, its architecture (constructor arguments), the
 provenance given by the caller (training data, split, metrics, source file, ...) and the
-bpnetkit version. Weights live in ``model.safetensors``, so loading never unpickles.
+bpnetkit version. Weights live in ``model.safetensors``, so loading never unpickles. This
+module reads and writes the raw parts; :mod:`bpnetkit.models.files` builds the modules.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bpnetkit.errors import ConfigError, InputError, MissingFileError
+from bpnetkit.io.models.raw import MODEL_CLASSES, RawModel
 
 FORMAT_NAME = "bpnetkit-model"
 FORMAT_VERSION = 1
@@ -21,96 +23,18 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 
-def model_classes() -> dict[str, type]:
-    """Model classes the native format can rebuild, by class name."""
-    from bpnetkit.models.bpnet import BPNet
-    from bpnetkit.models.chrombpnet import ChromBPNet
-    from bpnetkit.models.multitask import MultiTaskBPNet
-
-    return {"BPNet": BPNet, "ChromBPNet": ChromBPNet, "MultiTaskBPNet": MultiTaskBPNet}
-
-
-def _unwrap(model: Any) -> Any:
-    """Strip wrappers (ControlWrapper etc.) and DataParallel/DDP shells."""
-    classes = model_classes()
-    for _ in range(8):
-        if type(model).__name__ in classes:
-            return model
-        inner = getattr(model, "model", None)
-        if inner is None:
-            inner = getattr(model, "module", None)
-        if inner is None:
-            return model
-        model = inner
-    return model
-
-
-def architecture_of(model: Any) -> dict:
-    """``{"class": name, "architecture": {...}}`` for a bpnetkit model."""
-    model = _unwrap(model)
-    name = type(model).__name__
-    if name not in model_classes():
-        raise InputError(f"cannot save a {name}: save_model supports "
-                         f"{', '.join(model_classes())} (and wrappers around them).")
-    return {"class": name, "architecture": model.config()}
-
-
-def build_model(spec: dict, where: str = "config.json"):
-    """Rebuild an (untrained) model from ``{"class": ..., "architecture": {...}}``."""
-    classes = model_classes()
-    name = spec.get("class")
-    if name not in classes:
-        raise ConfigError(f"{where}: unknown model class {name!r}; expected one of "
-                          f"{', '.join(classes)}.")
-    arch = spec.get("architecture")
-    if not isinstance(arch, dict):
-        raise ConfigError(f"{where}: 'architecture' must be an object of {name} arguments.")
-    return classes[name].from_config(arch)
-
-
-def load_state_dict_strict(model, state: dict, where: str) -> None:
-    """Copy ``state`` into ``model``, checking names and shapes.
-
-    Raises
-    ------
-    InputError
-        Naming the first layer whose shape differs (with both shapes), or missing /
-        unexpected tensors.
-    """
-    import torch
-
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    extra = [k for k in state if k not in own]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-        if extra:
-            parts.append(f"unexpected {extra[:5]}{' ...' if len(extra) > 5 else ''}")
-        raise InputError(f"{where}: the weights do not match the architecture: "
-                         f"{'; '.join(parts)}.")
-    for key, value in own.items():
-        got = tuple(state[key].shape)
-        if got != tuple(value.shape):
-            raise InputError(f"{where}: layer '{key}' has shape {got} in the file but the "
-                             f"architecture expects {tuple(value.shape)}; the config and the "
-                             f"weights disagree.")
-    with torch.no_grad():
-        for key, value in own.items():
-            value.copy_(state[key])
-
-
-def save_model(model: Any, path: str | os.PathLike,
-               provenance: dict[str, Any] | None = None) -> Path:
-    """Save a model as a folder with ``config.json`` and ``model.safetensors``.
+def write_native(path: str | os.PathLike, spec: dict, state: dict[str, Any],
+                 provenance: dict[str, Any] | None = None) -> Path:
+    """Write a native model folder from raw parts.
 
     Parameters
     ----------
-    model : BPNet, ChromBPNet, MultiTaskBPNet or a wrapper around one
-        The model to save (wrappers are stripped).
     path : str or PathLike
         Output folder (created; existing files of the same names are replaced atomically).
+    spec : dict
+        ``{"class": ..., "architecture": {...}}``.
+    state : dict
+        The model's ``state_dict`` (tensors are copied to the CPU).
     provenance : dict or None
         JSON-serialisable facts about the model: training data, split, metrics, source
         file, ...
@@ -125,18 +49,17 @@ def save_model(model: Any, path: str | os.PathLike,
     from bpnetkit import __version__
     from bpnetkit.utils import atomic_path, write_text_atomic
 
-    inner = _unwrap(model)
-    spec = architecture_of(inner)
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise InputError(f"'{out}' is a file; save_model writes a folder. Pick another path.")
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in inner.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
     dtypes = sorted({str(v.dtype).replace("torch.", "") for v in state.values()})
     config = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        **spec,
+        "class": spec["class"],
+        "architecture": spec["architecture"],
         "dtype": dtypes[0] if len(dtypes) == 1 else dtypes,
         "provenance": dict(provenance or {}),
         "bpnetkit_version": __version__,
@@ -174,20 +97,25 @@ def read_model_config(path: str | os.PathLike) -> dict:
     return cfg
 
 
-def load_native(path: str | os.PathLike):
-    """Load a native model folder (or its ``model.safetensors``) on the CPU in float32."""
+def read_native(path: str | os.PathLike) -> RawModel:
+    """Read a native model folder (or its ``model.safetensors``): config and CPU tensors."""
     from safetensors.torch import load_file
 
     folder = Path(path)
     if folder.is_file():
         folder = folder.parent
     cfg = read_model_config(folder)
-    model = build_model(cfg, where=str(folder / CONFIG_NAME))
+    where = str(folder / CONFIG_NAME)
+    name = cfg.get("class")
+    if name not in MODEL_CLASSES:
+        raise ConfigError(f"{where}: unknown model class {name!r}; expected one of "
+                          f"{', '.join(MODEL_CLASSES)}.")
+    arch = cfg.get("architecture")
+    if not isinstance(arch, dict):
+        raise ConfigError(f"{where}: 'architecture' must be an object of {name} arguments.")
     weights = folder / WEIGHTS_NAME
     if not weights.exists():
         raise MissingFileError(f"'{weights}' is missing next to {CONFIG_NAME}.")
     state = load_file(str(weights), device="cpu")
-    load_state_dict_strict(model, state, where=str(weights))
-    model.model_info = {k: cfg.get(k) for k in ("class", "architecture", "provenance",
-                                                 "bpnetkit_version")}
-    return model
+    return RawModel(cls=name, architecture=arch, state=state,
+                    provenance=dict(cfg.get("provenance") or {}), config=cfg)

@@ -1,10 +1,11 @@
-"""Load ``torch.save`` files: bpnet-lite whole models and plain state dicts.
+"""Read ``torch.save`` files: bpnet-lite whole models and plain state dicts.
 
 Files are read with :func:`bpnetkit.io.models.safe_unpickle.safe_torch_load`, which never runs
 pickle code and does not need bpnet-lite installed. A bpnet-lite ``BPNet`` or
-``ChromBPNet`` (possibly inside one of its wrappers) becomes our class with the same
-weights; a plain state dict needs a preset or an architecture, or the BPNet architecture
-is inferred from the tensor shapes.
+``ChromBPNet`` (possibly inside one of its wrappers) becomes the raw architecture and
+weights of our class; for a plain state dict :mod:`bpnetkit.models.files` needs a preset or
+an architecture, or infers the BPNet architecture from the tensor shapes
+(:func:`infer_bpnet_architecture`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from typing import Any
 
 from bpnetkit.errors import InputError
+from bpnetkit.io.models.raw import RawModel, bpnet_receptive_half_width
 from bpnetkit.io.models.safe_unpickle import Placeholder, module_state, safe_torch_load
 
 
@@ -24,11 +26,10 @@ def _child(obj: Any, name: str) -> Any:
     return (_attr(obj, "_modules") or {}).get(name)
 
 
-def infer_bpnet(state: dict, where: str, prefix: str = "", trimming: int | None = None,
-                padding: str = "valid", name: str | None = None):
-    """Build our BPNet whose parameter shapes match ``state`` (keys under ``prefix``)."""
-    from bpnetkit.models.bpnet import BPNet
-
+def infer_bpnet_architecture(state: dict, where: str, prefix: str = "",
+                             trimming: int | None = None, padding: str = "valid",
+                             name: str | None = None) -> dict:
+    """Our BPNet architecture whose parameter shapes match ``state`` (keys under ``prefix``)."""
     def get(key: str):
         if prefix + key not in state:
             raise InputError(f"{where}: tensor '{prefix}{key}' not found; this is not a "
@@ -50,68 +51,58 @@ def infer_bpnet(state: dict, where: str, prefix: str = "", trimming: int | None 
                          f"BPNet count head has 1. Pass preset= or architecture=.")
     if padding == "same" and trimming is None:
         trimming = 2 ** n_layers
-    return BPNet(n_filters=n_filters, n_layers=n_layers, n_outputs=n_outputs,
-                 n_control_tracks=n_ctl, stem_kernel_size=stem_k, profile_kernel_size=prof_k,
-                 trimming=trimming, padding=padding, name=name)
+    return {"n_filters": int(n_filters), "n_layers": n_layers, "n_outputs": int(n_outputs),
+            "n_control_tracks": int(n_ctl), "stem_kernel_size": int(stem_k),
+            "profile_kernel_size": int(prof_k), "trimming": trimming, "padding": padding,
+            "name": name}
 
 
-def _fill_missing_biases(model, state: dict, prefix: str = "") -> dict:
-    """bpnet-lite may drop the profile/count biases; ours always has them (set to zero)."""
-    import torch
-
-    out = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    for key, value in model.state_dict().items():
-        if key.endswith(".bias") and key not in out and key.replace(".bias", ".weight") in out:
-            out[key] = torch.zeros_like(value)
-    return out
-
-
-def _bpnet_from_placeholder(obj: Placeholder, where: str, padding: str | None = None):
-    from bpnetkit.io.models.native import load_state_dict_strict
-    from bpnetkit.models.bpnet import BPNet
-
+def _bpnet_from_placeholder(obj: Placeholder, where: str, padding: str | None = None
+                            ) -> tuple[dict, dict]:
     want = padding
     state = module_state(obj)
     iconv = _child(obj, "iconv")
     pad = _attr(iconv, "padding", (0,))
     pad = pad[0] if isinstance(pad, tuple | list) else pad
     padding = "same" if (pad == "same" or (isinstance(pad, int) and pad > 0)) else "valid"
-    trimming = _attr(obj, "trimming")
-    model = infer_bpnet(state, where, trimming=trimming, padding=padding,
-                        name=_attr(obj, "name"))
+    arch = infer_bpnet_architecture(state, where, trimming=_attr(obj, "trimming"),
+                                    padding=padding, name=_attr(obj, "name"))
     if padding == "same" and want == "valid":
-        if model.trimming < model.receptive_half_width:
-            raise InputError(f"{where}: padding='valid' needs trimming >= "
-                             f"{model.receptive_half_width}, but this model trims "
-                             f"{model.trimming}; load it with its own (same) padding.")
+        rf = bpnet_receptive_half_width(arch["stem_kernel_size"], arch["n_layers"],
+                                        arch["profile_kernel_size"])
+        if arch["trimming"] < rf:
+            raise InputError(f"{where}: padding='valid' needs trimming >= {rf}, but this model "
+                             f"trims {arch['trimming']}; load it with its own (same) padding.")
         # the same numbers up to float rounding, with less arithmetic
-        model = BPNet(**{**model.config(), "padding": "valid"})
-    load_state_dict_strict(model, _fill_missing_biases(model, state), where)
-    return model
+        arch["padding"] = "valid"
+    return arch, state
 
 
-def model_from_placeholder(obj: Any, where: str, padding: str | None = None):
-    """Turn a placeholder tree from a bpnet-lite file into our model.
+def raw_from_placeholder(obj: Any, where: str, padding: str | None = None) -> RawModel:
+    """Turn a placeholder tree from a bpnet-lite file into a raw BPNet / ChromBPNet.
 
     By default (``padding=None``) the model keeps bpnet-lite's zero-padded computation, so
     outputs are bit-identical; ``padding="valid"`` switches to valid convolutions (equal up
-    to float rounding, less arithmetic) when the trimming allows.
+    to float rounding, less arithmetic) when the trimming allows. bpnet-lite may drop the
+    profile/count biases; the tensors are returned as stored.
     """
-    from bpnetkit.models.chrombpnet import ChromBPNet
-
     for _ in range(8):  # unwrap bpnet-lite / tangermeme wrappers
         if not isinstance(obj, Placeholder):
             break
         cls = obj.qualified_name.rsplit(".", 1)[-1]
         if cls == "BPNet":
-            return _bpnet_from_placeholder(obj, where, padding)
+            arch, state = _bpnet_from_placeholder(obj, where, padding)
+            return RawModel("BPNet", arch, state)
         if cls == "ChromBPNet":
             bias, acc = _child(obj, "bias"), _child(obj, "accessibility")
             if bias is None or acc is None:
                 raise InputError(f"{where}: ChromBPNet without 'bias'/'accessibility' parts.")
-            return ChromBPNet(bias=_bpnet_from_placeholder(bias, where, padding),
-                              accessibility=_bpnet_from_placeholder(acc, where, padding),
-                              name=_attr(obj, "name"))
+            b_arch, b_state = _bpnet_from_placeholder(bias, where, padding)
+            a_arch, a_state = _bpnet_from_placeholder(acc, where, padding)
+            state = {**{f"bias.{k}": v for k, v in b_state.items()},
+                     **{f"accessibility.{k}": v for k, v in a_state.items()}}
+            return RawModel("ChromBPNet", {"bias": b_arch, "accessibility": a_arch,
+                                           "name": _attr(obj, "name")}, state)
         inner = _child(obj, "model")
         if inner is None:
             break
@@ -121,63 +112,33 @@ def model_from_placeholder(obj: Any, where: str, padding: str | None = None):
                      f"bpnet-lite BPNet and ChromBPNet, their wrappers, and state dicts).")
 
 
-def model_from_state_dict(state: dict, where: str, preset: str | None = None,
-                          architecture: dict | None = None, **preset_kwargs: Any):
-    """Build a model for a plain state dict and load it strictly."""
+def plain_state_dict(state: dict) -> dict:
+    """The tensors of a state dict or checkpoint (``state_dict`` keys, ``module.`` stripped)."""
     import torch
 
-    from bpnetkit.io.models.native import build_model, load_state_dict_strict
-    from bpnetkit.models.chrombpnet import ChromBPNet
-
-    state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     for key in ("state_dict", "model_state_dict"):
-        if not state and isinstance(state.get(key), dict):
-            state = state[key]
-    if any(k.startswith("module.") for k in state):  # DataParallel / DDP checkpoints
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-    if preset is not None:
-        from bpnetkit.models.presets import get_preset
-
-        model = get_preset(preset, **preset_kwargs)
-    elif architecture is not None:
-        model = build_model(architecture, where="architecture")
-    elif any(k.startswith("accessibility.") for k in state):
-        model = ChromBPNet(bias=infer_bpnet(state, where, prefix="bias."),
-                           accessibility=infer_bpnet(state, where, prefix="accessibility."))
-    else:
-        model = infer_bpnet(state, where, **preset_kwargs)
-    load_state_dict_strict(model, _fill_missing_biases(model, state), where)
-    return model
+        if not tensors and isinstance(state.get(key), dict):
+            tensors = {k: v for k, v in state[key].items() if isinstance(v, torch.Tensor)}
+    if any(k.startswith("module.") for k in tensors):  # DataParallel / DDP checkpoints
+        tensors = {k.removeprefix("module."): v for k, v in tensors.items()}
+    return tensors
 
 
-def load_torch_file(path: str | os.PathLike, preset: str | None = None,
-                    architecture: dict | None = None, padding: str | None = None,
-                    **preset_kwargs: Any):
-    """Load a bpnet-lite ``.torch`` whole model or a plain state dict (never unpickles code).
+def read_torch_file(path: str | os.PathLike) -> tuple[Placeholder | None, dict]:
+    """Read a zip-format ``torch.save`` file without running pickle code.
 
     Returns
     -------
-    torch.nn.Module
-        Our model on the CPU, with ``model_info`` recording the source.
+    (Placeholder or None, dict)
+        For a whole module (bpnet-lite): its placeholder tree (see
+        :func:`raw_from_placeholder`) and its flattened state dict; for a state dict or
+        checkpoint: None and its tensors (:func:`plain_state_dict`).
     """
-    where = f"'{path}'"
     obj = safe_torch_load(path)
-    if padding is not None and (preset is not None or not isinstance(obj, Placeholder)):
-        preset_kwargs["padding"] = padding
     if isinstance(obj, Placeholder):
-        if preset is not None or architecture is not None:
-            model = model_from_state_dict(module_state(obj), where, preset, architecture,
-                                          **preset_kwargs)
-        else:
-            model = model_from_placeholder(obj, where, padding)
-        kind = "bpnet-lite model"
-    elif isinstance(obj, dict):
-        model = model_from_state_dict(obj, where, preset, architecture, **preset_kwargs)
-        kind = "state dict"
-    else:
-        raise InputError(f"{where} holds a {type(obj).__name__}; expected a model or a state "
-                         f"dict.")
-    model.model_info = {"provenance": {"source": str(path), "source_format": kind}}
-    return model
-
-
+        return obj, module_state(obj)
+    if isinstance(obj, dict):
+        return None, plain_state_dict(obj)
+    raise InputError(f"'{path}' holds a {type(obj).__name__}; expected a model or a state "
+                     f"dict.")

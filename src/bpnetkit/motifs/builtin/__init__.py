@@ -7,7 +7,7 @@ from the SQLite database shipped by pyjaspar 4.0.0. The file header repeats the 
 JASPAR data are free to use under the CC BY 4.0 licence; cite the JASPAR paper of the
 release (https://jaspar.elixir.no).
 
-Use :func:`bpnetkit.io.meme.load_builtin_motifs` to read it, or
+Use :func:`bpnetkit.motifs.database.load_builtin_motifs` to read it, or
 ``bpnetkit motifs --export FILE`` to copy it out.
 """
 

@@ -12,16 +12,20 @@ converted to probabilities; ``nsites`` is the column total of the counts.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import numpy as np
 
+from bpnetkit.io.meme import Motif, write_meme
+from bpnetkit.motifs.builtin import BUILTIN_FILE
 
-def fetch_jaspar(release: str | None = None):
+log = logging.getLogger(__name__)
+
+
+def fetch_jaspar(release: str | None = None) -> tuple[str, list[Motif]]:
     """Return ``(release, list[Motif])`` for JASPAR CORE vertebrates non-redundant."""
     from pyjaspar import jaspardb
-
-    from bpnetkit.io.meme import Motif
 
     jdb = jaspardb(release=release) if release else jaspardb()
     release = getattr(jdb, "release", release) or "unknown"
@@ -41,9 +45,7 @@ def fetch_jaspar(release: str | None = None):
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: write the gzipped MEME file."""
-    from bpnetkit.io.meme import write_meme
-    from bpnetkit.motifs.builtin import BUILTIN_FILE
-
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--release", default=None, help="JASPAR release (default: latest)")
     parser.add_argument("--out", default=str(Path(__file__).parent / BUILTIN_FILE))
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "probabilities = counts / column sum.",
     ]
     write_meme(motifs, args.out, comments=comments)
-    print(f"wrote {len(motifs)} motifs ({release}) to {args.out}")
+    log.info("wrote %d motifs (%s) to %s", len(motifs), release, args.out)
     return 0
 
 

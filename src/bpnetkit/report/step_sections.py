@@ -1,0 +1,300 @@
+"""The report's sections for the pipeline steps, registered on import.
+
+Each section reads exactly the ``Outputs`` fields of the step contracts (e.g.
+``FitOutputs.log``, ``EvaluateOutputs.metrics_json``, ``ModiscoOutputs.pattern_matches``); a
+step that did not run, or did not write an optional output, is shown as "not run".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpnetkit.report.html import esc, html_table, img, muted, not_run
+from bpnetkit.report.sections import ReportContext, register_section
+from bpnetkit.report.tables import flatten, read_table
+from bpnetkit.steps.base import StepOutputs
+
+logger = logging.getLogger(__name__)
+
+Outs = dict[str, StepOutputs]
+
+
+# -- steps ---------------------------------------------------------------------------------
+def section_steps(outputs: Outs, ctx: ReportContext) -> str:
+    """Status and run time of every earlier step, and the outputs it wrote."""
+    rows = []
+    for rec in ctx.steps.values():
+        written = ""
+        if rec.outputs is not None:
+            written = ", ".join(f.name for f in dataclasses.fields(rec.outputs)
+                                if not f.metadata.get("summary") and f.name != "params"
+                                and getattr(rec.outputs, f.name) not in (None, "", [], {}))
+        rows.append({"step": rec.name, "status": rec.status,
+                     "seconds": "" if rec.seconds is None else rec.seconds,
+                     "outputs": written or rec.note})
+    return html_table(rows, max_rows=100)
+
+
+# -- data ----------------------------------------------------------------------------------
+def section_negatives(outputs: Outs, ctx: ReportContext) -> str:
+    """GC matching of the background regions (the negatives step's ``report`` JSON)."""
+    from bpnetkit.report.data import gc_report_figure
+
+    neg = outputs.get("negatives")
+    if neg is None:
+        return not_run("negatives")
+    stats = json.loads(Path(neg.report).read_text())
+    rows = [{"statistic": k, "value": v} for k, v in flatten(stats).items()
+            if isinstance(v, int | float | str) and not isinstance(v, bool)]
+    return html_table(rows, max_rows=40) + img(gc_report_figure(stats), "GC match")
+
+
+# -- training ------------------------------------------------------------------------------
+def section_training(outputs: Outs, ctx: ReportContext) -> str:
+    """Training and validation curves from the fit step's ``log`` TSV, and its metrics."""
+    from bpnetkit.report.training import fit_figures, read_training_log
+
+    fit = outputs.get("fit")
+    if fit is None:
+        return not_run("fit")
+    n_epochs = len(read_training_log(fit.log))
+    parts = [muted(f"from {Path(fit.log).name}, {n_epochs} epochs")]
+    parts += [img(fig, name) for name, fig in fit_figures(fit.log).items()]
+    if fit.metrics:
+        flat = flatten(json.loads(Path(fit.metrics).read_text()))
+        rows = [{"metric": k, "value": v} for k, v in flat.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)]
+        parts.append("<h3>Fit metrics</h3>" + html_table(rows, max_rows=80))
+    return "\n".join(parts)
+
+
+def section_metrics(outputs: Outs, ctx: ReportContext) -> str:
+    """Held-out metrics from the evaluate step's ``metrics_json`` (and, when it wrote
+    ``predictions``, the counts scatter and example profiles)."""
+    from bpnetkit.report.training import evaluate_figures
+
+    ev = outputs.get("evaluate")
+    if ev is None:
+        return not_run("evaluate")
+    flat = flatten(json.loads(Path(ev.metrics_json).read_text()))
+    rows = [{"metric": k, "value": v} for k, v in flat.items()
+            if isinstance(v, int | float | str) and not isinstance(v, bool)]
+    out = muted(f"from {Path(ev.metrics_json).name}") + html_table(rows, max_rows=120)
+    if ev.predictions:
+        out += "".join(img(fig, name) for name, fig in evaluate_figures(ev.predictions).items())
+    return out
+
+
+# -- profiles ------------------------------------------------------------------------------
+def bigwig_values(path: str, chrom: str, start: int, end: int) -> np.ndarray:
+    """Values of ``[start, end)`` (0 outside the chromosome and where there is no data)."""
+    from bpnetkit.io.bigwig import open_bigwig
+
+    bw = open_bigwig(path)
+    try:
+        out = np.zeros(end - start)
+        size = bw.chroms().get(chrom)
+        if size is None:
+            return out
+        s, e = max(0, start), min(size, end)
+        if e > s:
+            v = np.nan_to_num(np.asarray(bw.values(chrom, s, e, numpy=True), dtype=float))
+            out[s - start:s - start + v.size] = v
+        return out
+    finally:
+        bw.close()
+
+
+def observed_bigwigs(outputs: Outs, ctx: ReportContext) -> list[str]:
+    """The experiment's bigWigs: written by the bam2bw step, or given as pipeline inputs."""
+    bw = outputs.get("bigwigs")
+    if bw is not None:
+        return list(bw.bigwigs)
+    cfg = ctx.config
+    if cfg is not None and cfg.inputs:
+        from bpnetkit.pipeline.config import input_kind
+
+        if input_kind(cfg.inputs[0]) == "bigwig":
+            return list(cfg.inputs)
+    return []
+
+
+def top_windows(chroms: list[str], starts: np.ndarray, ends: np.ndarray, tracks: list[str],
+                n: int, max_scan: int = 300) -> list[int]:
+    """Indices of the ``n`` windows with the largest total over ``tracks`` (of the first
+    ``max_scan``)."""
+    idx = np.arange(min(len(chroms), max_scan))
+    totals = np.array([sum(bigwig_values(t, chroms[i], int(starts[i]), int(ends[i])).sum()
+                           for t in tracks) for i in idx])
+    return [int(idx[j]) for j in np.argsort(-totals, kind="stable")[:n]]
+
+
+def section_profiles(outputs: Outs, ctx: ReportContext) -> str:
+    """Predicted (predict step ``bigwigs``) vs observed tracks at the predicted windows
+    (``regions_bed``) with the most observed reads."""
+    from bpnetkit.io.bed import read_regions
+    from bpnetkit.report.plots import profile_panels
+
+    pred = outputs.get("predict")
+    if pred is None:
+        return not_run("predict")
+    if not pred.bigwigs:
+        return not_run("predict", "no predicted bigWigs were written")
+    observed = observed_bigwigs(outputs, ctx)
+    reg = read_regions(pred.regions_bed)
+    chroms = [str(c) for c in reg.chrom]
+    top = top_windows(chroms, reg.start, reg.end, observed or pred.bigwigs,
+                      ctx.params.n_profiles)
+    items, rows = [], []
+    for i in top:
+        c, s, e = chroms[i], int(reg.start[i]), int(reg.end[i])
+        obs = np.stack([bigwig_values(t, c, s, e) for t in observed]) if observed else None
+        prd = np.stack([bigwig_values(t, c, s, e) for t in pred.bigwigs])
+        title = f"{c}:{s}-{e}"
+        items.append({"title": title, "observed": obs, "predicted": prd})
+        rows.append({"region": title,
+                     "observed reads": float(obs.sum()) if obs is not None else "",
+                     "predicted reads": float(prd.sum())})
+    note = "" if observed else muted("No observed bigWigs in this run; predictions only.")
+    return note + html_table(rows) + img(profile_panels(items), "profiles")
+
+
+# -- attributions --------------------------------------------------------------------------
+def strongest_windows(contrib: np.ndarray, n: int, width: int, smooth: int = 10
+                      ) -> list[tuple[int, int]]:
+    """``(row, start)`` of the ``n`` rows whose smoothed position contributions
+    ``(N, L)`` peak highest, each with the ``width`` window centred on that peak."""
+    kernel = np.ones(smooth) / smooth
+    sm = np.stack([np.convolve(p, kernel, mode="same") for p in contrib])
+    best = np.argsort(-sm.max(axis=1), kind="stable")[:n]
+    length = contrib.shape[1]
+    out = []
+    for i in best:
+        c = int(np.argmax(sm[i]))
+        out.append((int(i), max(0, min(c - width // 2, length - width))))
+    return out
+
+
+def section_attributions(outputs: Outs, ctx: ReportContext) -> str:
+    """Contribution logos of the windows with the strongest attributions (every target of
+    the attribute step's ``h5``)."""
+    from bpnetkit.io.attributions import read_attributions
+    from bpnetkit.report.logos import logos_figure
+
+    att = outputs.get("attribute")
+    if att is None:
+        return not_run("attribute")
+    if not att.h5:
+        return not_run("attribute", "no attribution file was written")
+    width = 60
+    parts = []
+    for target, path in att.h5.items():
+        attr = read_attributions(path, att.regions_bed)
+        contrib = attr.hypothetical * attr.one_hot
+        mats, titles = [], []
+        for i, a in strongest_windows(contrib.sum(axis=1), ctx.params.n_attribution_examples,
+                                      min(width, attr.length)):
+            mats.append(contrib[i][:, a:a + width].T)
+            titles.append(f"{attr.chroms[i]}:{int(attr.starts[i]) + a}-"
+                          f"{int(attr.starts[i]) + a + mats[-1].shape[0]}")
+        parts.append(f"<h3>{esc(target)}</h3>" + muted(
+            "Windows: " + ", ".join(titles) + " (contribution scores, hypothetical x one-hot)")
+            + img(logos_figure(mats, titles), f"{target} attribution logos"))
+    return "\n".join(parts)
+
+
+# -- motifs --------------------------------------------------------------------------------
+def step_params(outputs: StepOutputs) -> dict[str, Any]:
+    """The parameters a step ran with (its ``params`` JSON)."""
+    return json.loads(Path(outputs.params).read_text())
+
+
+def section_modisco(outputs: Outs, ctx: ReportContext) -> str:
+    """MoDISco patterns (``modisco_h5``) as CWM logos above the logos of their database
+    matches (``pattern_matches`` TSV, against the database the step used)."""
+    from bpnetkit.io.modisco import read_modisco_patterns
+    from bpnetkit.motifs.database import load_motif_db
+    from bpnetkit.report.motifs import pattern_figure
+
+    mod = outputs.get("modisco")
+    if mod is None:
+        return not_run("modisco")
+    if not mod.n_patterns:
+        return "<p>TF-MoDISco found no patterns.</p>"
+    by_pattern: dict[str, list[dict[str, Any]]] = {}
+    for r in read_table(mod.pattern_matches) if mod.pattern_matches else []:
+        by_pattern.setdefault(str(r["pattern"]), []).append(r)
+    for ms in by_pattern.values():
+        ms.sort(key=lambda r: r["rank"])
+    motifs = {m.name: m for m in load_motif_db(step_params(mod).get("motif_db"))}
+    patterns = read_modisco_patterns(mod.modisco_h5)[:ctx.params.max_patterns]
+    rows, figs = [], []
+    for pat in patterns:
+        ms = by_pattern.get(pat.name, [])
+        row: dict[str, Any] = {"pattern": pat.name, "seqlets": pat.n_seqlets}
+        for m in ms[:3]:
+            row[f"match {m['rank']}"] = f"{m['match']} {m['match_name']}".strip()
+            row[f"q {m['rank']}"] = m["q_value"]
+        rows.append(row)
+        figs.append(f"<h3>{esc(pat.name)}</h3>" + img(pattern_figure(pat, ms, motifs),
+                                                      pat.name))
+    out = muted(f"{mod.n_patterns} patterns") + html_table(rows)
+    if mod.report_html:
+        out += muted(f"modisco-lite's own report: {mod.report_html}")
+    return out + "\n".join(figs)
+
+
+def section_annotate(outputs: Outs, ctx: ReportContext) -> str:
+    """Seqlets per database motif (the annotate step's ``motif_counts`` TSV)."""
+    ann = outputs.get("annotate")
+    if ann is None:
+        return not_run("annotate")
+    if not ann.motif_counts:
+        return not_run("annotate", "no motif counts were written (no seqlet matched)")
+    return html_table(read_table(ann.motif_counts))
+
+
+def read_effects(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a marginalization ``effects`` TSV, in the step's ``rank`` order."""
+    return sorted(read_table(path), key=lambda r: r["rank"])
+
+
+def section_marginalize(outputs: Outs, ctx: ReportContext) -> str:
+    """The marginalization ranking (``effects`` TSV) with motif logos, mean profiles
+    (``profiles`` npz) and the spacing experiment (``spacing`` TSV)."""
+    from bpnetkit.motifs.database import load_motif_db
+    from bpnetkit.report.motifs import marginalize_html
+    from bpnetkit.steps.marginalize import read_profiles
+
+    mar = outputs.get("marginalize")
+    if mar is None:
+        return not_run("marginalize")
+    rows = read_effects(mar.effects)
+    if not rows:
+        return muted("no motifs were marginalized")
+    motifs = load_motif_db(step_params(mar).get("motif_db"))
+    profiles = read_profiles(mar.profiles) if mar.profiles else None
+    spacing = read_table(mar.spacing) if mar.spacing else []
+    return marginalize_html(rows, profiles, motifs, spacing)
+
+
+BUILTIN = [
+    ("steps", 10, section_steps, "Steps"),
+    ("negatives", 20, section_negatives, "Background regions (GC matching)"),
+    ("training", 30, section_training, "Training curves"),
+    ("metrics", 40, section_metrics, "Metrics on held-out peaks"),
+    ("profiles", 50, section_profiles, "Predicted vs observed profiles"),
+    ("attributions", 60, section_attributions, "Attributions (strongest windows)"),
+    ("modisco", 70, section_modisco, "TF-MoDISco patterns and database matches"),
+    ("annotate", 80, section_annotate, "Seqlet annotation"),
+    ("marginalize", 90, section_marginalize, "Marginalization ranking"),
+]
+
+for _name, _order, _func, _title in BUILTIN:
+    register_section(_name, _order, _func, _title)

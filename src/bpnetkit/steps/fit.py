@@ -1,0 +1,602 @@
+"""``bpnetkit fit``: train a BPNet, ChromBPNet (the official two stages) or ProCapNet model.
+
+``run(FitParams(...))`` reads the regions, genome and signals, trains, evaluates on the test
+chromosomes and writes a model folder whose ``config.json`` records its provenance (data
+files, split, hyperparameters, final metrics).
+
+Every hyperparameter left at ``None`` takes a default: training hyperparameters from the
+recipe named by ``recipe`` (:mod:`bpnetkit.train.recipes`; default: the recipe of
+``model_type``), architecture sizes from the preset of ``model_type``
+(:mod:`bpnetkit.models.presets`). The resolved values are written to ``fit_params.json``.
+
+Outputs in ``output_dir`` (:class:`FitOutputs`): ``model/`` (best model), ``checkpoint.pt``,
+``log.tsv`` (one row per epoch; the report draws the training curve from it with
+:func:`bpnetkit.report.training.training_curve`), ``metrics.json`` (test metrics; QC for
+ChromBPNet), ``fit_params.json``; ChromBPNet adds ``bias/`` (bias model, its checkpoint and
+log; not when ``bias_model`` is given) and ``model_nobias/``.
+
+Wiring: this step is where training meets prediction. The trainer (``train/``) computes its
+validation losses with plain forward passes inside the training loop; the test metrics, the
+bias model's count shift and the QC footprints use predictions of finished models, which go
+through :func:`bpnetkit.interpret.predict.predict` (the one prediction loop). ``train/`` may
+not import ``interpret/`` (a lower layer), so this step passes prediction functions into the
+``train/`` algorithms (:func:`bpnetkit.steps.evaluate.predict_fn`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from bpnetkit.errors import InputError
+from bpnetkit.steps.base import StepOutputs
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FitOutputs", "FitParams", "Outputs", "Params", "run", "run_fit"]
+
+_MODEL_TYPES = ("bpnet", "chrombpnet", "procapnet")
+_ARCH_KEYS = ("n_filters", "n_layers", "stem_kernel_size", "profile_kernel_size")
+
+
+@dataclass
+class FitParams:
+    """Parameters of ``bpnetkit fit`` (keys of ``fit.json``); None = recipe/preset default.
+
+    Attributes
+    ----------
+    genome, peaks, signals, output_dir : required
+        Reference FASTA, peaks (BED/narrowPeak), signal bigWigs (stranded: ``[plus,
+        minus]``; ChromBPNet: one unstranded track), output folder.
+    model_type : {"bpnet", "chrombpnet", "procapnet"}
+        The model family (architecture preset) and training procedure (ChromBPNet: two
+        stages).
+    recipe : {"bpnet", "chrombpnet", "procapnet"} or None
+        Whose training defaults (optimiser, loss weights, jitter, reverse complement,
+        negatives, split) fill the None values; None = the recipe of ``model_type``.
+    negatives : str or None
+        Background regions (BED); required for ChromBPNet.
+    controls : list of str
+        Control bigWigs (BPNet); empty for none.
+    exclusion_lists : list of str
+        BED files of excluded regions (e.g. the ENCODE blacklist); peaks and negatives whose
+        jitter-padded input window overlaps any of them are dropped.
+    name : str or None
+        Model name recorded in the model file.
+    split : str or None
+        Built-in split name or JSON path (see :mod:`bpnetkit.data.splits`).
+    in_window, out_window : int
+        Input and output lengths; ``(in_window - out_window) / 2`` must be at least the
+        receptive half-width of the architecture.
+    n_filters, n_layers, stem_kernel_size, profile_kernel_size : int or None
+        Model size; None = the preset of ``model_type``.
+    assay : {"atac", "dnase"}
+        ChromBPNet: selects the non-peak threshold factor and the default QC bias motifs.
+    bias_model : str or None
+        ChromBPNet: a trained bias model folder; skips stage (a).
+    bias_n_filters, bias_n_layers : int or None
+        ChromBPNet bias-model size; None = the ``chrombpnet_bias`` preset.
+    bias_threshold_factor, bias_max_epochs, bias_motifs
+        ChromBPNet bias-model settings (None: by assay, ``max_epochs``, by assay).
+    optimizer, lr, eps, weight_decay, batch_size, max_epochs, patience, grad_clip
+        Optimisation; ``grad_clip`` 0 disables clipping; ``patience`` >= ``max_epochs``
+        disables early stopping.
+    count_weight : float or None
+        Explicit count-loss weight; None = recipe rule.
+    max_jitter, negative_ratio, rc
+        Sampling and augmentation.
+    outlier_quantiles : list of two floats
+        Peaks with total counts outside these quantiles are dropped (ChromBPNet).
+    min_train_regions : int
+        Fewest training peaks accepted.
+    device, bf16, num_workers, random_state, resume
+        Execution.
+    progress : bool
+        Show progress bars (only when ``verbose``).
+    verbose : bool
+        Report progress: progress bars (with ``progress``) of the epochs and predictions.
+    """
+
+    genome: str
+    peaks: str
+    signals: list[str]
+    output_dir: str
+    model_type: Literal["bpnet", "chrombpnet", "procapnet"] = "bpnet"
+    recipe: str | None = None
+    negatives: str | None = None
+    controls: list[str] = field(default_factory=list)
+    exclusion_lists: list[str] = field(default_factory=list)
+    name: str | None = None
+    split: str | None = None
+    in_window: int = 2114
+    out_window: int = 1000
+    n_filters: int | None = None
+    n_layers: int | None = None
+    stem_kernel_size: int | None = None
+    profile_kernel_size: int | None = None
+    assay: Literal["atac", "dnase"] = "atac"
+    bias_model: str | None = None
+    bias_n_filters: int | None = None
+    bias_n_layers: int | None = None
+    bias_threshold_factor: float | None = None
+    bias_max_epochs: int | None = None
+    bias_motifs: list[str] | None = None
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float | None = None
+    eps: float | None = None
+    weight_decay: float = 0.0
+    batch_size: int | None = None
+    max_epochs: int = 50
+    patience: int | None = None
+    grad_clip: float | None = None
+    count_weight: float | None = None
+    max_jitter: int | None = None
+    negative_ratio: float | None = None
+    rc: Literal["random", "half", "none"] | None = None
+    outlier_quantiles: list[float] = field(default_factory=lambda: [0.0001, 0.9999])
+    min_train_regions: int = 8
+    device: str | None = None
+    bf16: bool = False
+    num_workers: int = 0
+    random_state: int = 0
+    resume: bool = False
+    progress: bool = True
+    verbose: bool = True
+
+    def validate(self) -> None:
+        """Check names, values and the split without reading any data file (fast: the
+        pipeline calls it before its first step).
+
+        Raises
+        ------
+        InputError
+            Naming the offending key and what to do.
+        """
+        from bpnetkit.data.splits import get_split
+        from bpnetkit.train.recipes import get_recipe
+
+        if self.model_type not in _MODEL_TYPES:
+            raise InputError(f"fit: model_type must be one of {list(_MODEL_TYPES)}, got "
+                             f"{self.model_type!r}.")
+        if self.recipe is not None:
+            try:
+                get_recipe(self.recipe)
+            except InputError as e:
+                raise InputError(f"fit: 'recipe': {e}") from None
+        for key in ("signals", "controls", "exclusion_lists", "outlier_quantiles"):
+            v = getattr(self, key)
+            if isinstance(v, str) or not isinstance(v, list | tuple):
+                raise InputError(f"fit: '{key}' must be a list, got {v!r}; write "
+                                 f"\"{key}\": [...].")
+        if self.bias_motifs is not None and (isinstance(self.bias_motifs, str) or not
+                                             isinstance(self.bias_motifs, list | tuple)):
+            raise InputError(f"fit: 'bias_motifs' must be a list of sequences, got "
+                             f"{self.bias_motifs!r}.")
+        if not self.signals:
+            raise InputError("fit: 'signals' must list at least one bigWig.")
+        if self.in_window <= self.out_window or (self.in_window - self.out_window) % 2 \
+                or self.out_window < 1:
+            raise InputError(f"fit: in_window ({self.in_window}) must exceed out_window "
+                             f"({self.out_window}) by an even number of bases.")
+        if self.model_type == "chrombpnet":
+            if self.negatives is None:
+                raise InputError("fit: ChromBPNet needs 'negatives' (non-peak regions) for the "
+                                 "bias model and the accessibility model's background.")
+            if len(self.signals) != 1:
+                raise InputError(f"fit: ChromBPNet takes one unstranded signal bigWig; got "
+                                 f"{len(self.signals)} in 'signals'.")
+            if self.controls:
+                raise InputError("fit: ChromBPNet takes no control tracks; remove 'controls'.")
+        if len(self.outlier_quantiles) != 2 or not \
+                0 <= self.outlier_quantiles[0] < self.outlier_quantiles[1] <= 1:
+            raise InputError(f"fit: outlier_quantiles must be [low, high] with 0 <= low < high "
+                             f"<= 1, got {self.outlier_quantiles}.")
+        choices = {"optimizer": ("adam", "adamw"), "assay": ("atac", "dnase"),
+                   "rc": ("random", "half", "none", None)}
+        for key, ok in choices.items():
+            if getattr(self, key) not in ok:
+                raise InputError(f"fit: '{key}' must be one of {[c for c in ok if c]}, got "
+                                 f"{getattr(self, key)!r}.")
+        r = self.resolved(check=False)
+        positive = ("lr", "eps", "batch_size", "max_epochs", "n_filters", "n_layers",
+                    "stem_kernel_size", "profile_kernel_size", "min_train_regions")
+        non_negative = ("weight_decay", "patience", "grad_clip", "max_jitter", "negative_ratio",
+                        "num_workers")
+        if r.model_type == "chrombpnet":
+            positive += ("bias_n_filters", "bias_n_layers", "bias_threshold_factor",
+                         "bias_max_epochs")
+        for key in positive:
+            v = getattr(r, key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+                raise InputError(f"fit: '{key}' must be a positive number, got {v!r}.")
+        for key in non_negative:
+            v = getattr(r, key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
+                raise InputError(f"fit: '{key}' must be a number >= 0, got {v!r}.")
+        if self.count_weight is not None and not self.count_weight > 0:
+            raise InputError(f"fit: 'count_weight' must be positive (or null for the recipe "
+                             f"rule), got {self.count_weight!r}.")
+        try:
+            get_split(r.split)
+        except InputError as e:
+            raise InputError(f"fit: 'split': {e}") from None
+
+    def resolved(self, check: bool = True) -> FitParams:
+        """A copy with every None hyperparameter replaced by its recipe or preset default
+        (and ``recipe`` set); ``check`` validates first."""
+        from bpnetkit.models.presets import architecture_defaults
+        from bpnetkit.train.chrombpnet import BIAS_THRESHOLD_FACTOR
+        from bpnetkit.train.qc import DEFAULT_BIAS_MOTIFS
+        from bpnetkit.train.recipes import MODEL_TYPES, get_recipe
+
+        if check:
+            self.validate()
+        recipe = get_recipe(self.recipe or self.model_type)
+        upd: dict[str, Any] = {"recipe": recipe.name}
+        for key, value in recipe.defaults().items():
+            if getattr(self, key) is None:
+                upd[key] = value
+        families = MODEL_TYPES[self.model_type]
+        arch = architecture_defaults(families[0])
+        for key in _ARCH_KEYS:
+            if getattr(self, key) is None:
+                upd[key] = arch[key]
+        if self.negatives is None and self.negative_ratio is None:
+            upd["negative_ratio"] = 0.0
+        if self.model_type == "chrombpnet":
+            bias_arch = architecture_defaults(families[1])
+            if self.bias_n_filters is None:
+                upd["bias_n_filters"] = bias_arch["n_filters"]
+            if self.bias_n_layers is None:
+                upd["bias_n_layers"] = bias_arch["n_layers"]
+            if self.bias_threshold_factor is None:
+                upd["bias_threshold_factor"] = BIAS_THRESHOLD_FACTOR[self.assay]
+            if self.bias_motifs is None:
+                upd["bias_motifs"] = list(DEFAULT_BIAS_MOTIFS[self.assay])
+            if self.bias_max_epochs is None:
+                upd["bias_max_epochs"] = self.max_epochs
+        return dataclasses.replace(self, **upd)
+
+
+@dataclass
+class FitOutputs(StepOutputs):
+    """Files written by ``fit``.
+
+    Attributes
+    ----------
+    model : str
+        Folder of the full trained model (best validation loss).
+    model_nobias : str or None
+        ChromBPNet: the accessibility-only (bias-free) model folder.
+    bias_model : str or None
+        ChromBPNet: the bias model folder (trained here, or the given ``bias_model``).
+    checkpoint : str
+        ``checkpoint.pt`` of the last epoch (for ``resume``).
+    log : str
+        ``log.tsv``: one row per epoch (:data:`bpnetkit.train.trainer.LOG_COLUMNS`).
+    metrics : str
+        ``metrics.json``: test metrics, training summary (and ChromBPNet QC).
+    params : str
+        ``fit_params.json``: the resolved parameters.
+    bias_log : str or None
+        ChromBPNet: the bias model's ``log.tsv`` (when trained here).
+    diagnostic : str or None
+        ``diagnostic.txt`` when training stopped on a non-finite loss.
+    """
+
+    model: str = ""
+    model_nobias: str | None = None
+    bias_model: str | None = None
+    checkpoint: str = ""
+    log: str = ""
+    metrics: str = ""
+    params: str = ""
+    bias_log: str | None = None
+    diagnostic: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+def _exclusions(paths: list[str]):
+    """All exclusion lists as one set of regions (None without lists)."""
+    if not paths:
+        return None
+    from bpnetkit.io.bed import Regions, read_regions
+
+    parts = [read_regions(p) for p in paths]
+    return Regions.from_arrays(np.concatenate([r.chrom for r in parts]),
+                               np.concatenate([r.start for r in parts]),
+                               np.concatenate([r.end for r in parts]),
+                               source=", ".join(Path(p).name for p in paths))
+
+
+def _load_examples(p: FitParams, peak_jitter: int, negative_jitter: int):
+    """Peak and negative examples of ``p``, split by chromosome (PreparedData)."""
+    from bpnetkit.data.datasets import extract_examples
+    from bpnetkit.data.splits import get_split
+    from bpnetkit.io.fasta import Genome
+    from bpnetkit.train.prepare import check_signal, split_examples
+
+    genome = Genome(p.genome)
+    split = get_split(p.split, genome.chroms)
+    excluded = _exclusions(p.exclusion_lists)
+    peaks = extract_examples(genome, p.peaks, p.signals, controls=p.controls or None,
+                             in_window=p.in_window, out_window=p.out_window,
+                             max_jitter=peak_jitter, blacklist=excluded)
+    check_signal(peaks, p.signals, f"peaks of '{p.peaks}'")
+    negs = None
+    if p.negatives is not None:
+        negs = extract_examples(genome, p.negatives, p.signals, controls=p.controls or None,
+                                in_window=p.in_window, out_window=p.out_window,
+                                max_jitter=negative_jitter, blacklist=excluded)
+    return split_examples(peaks, negs, split, p.min_train_regions, p.split)
+
+
+# --------------------------------------------------------------------------------------------
+# shared pieces
+# --------------------------------------------------------------------------------------------
+def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenance: dict,
+                  max_epochs: int | None = None, joint_strands: bool = True):
+    from bpnetkit.train.trainer import Trainer
+
+    return Trainer(model, optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
+                   eps=p.eps, count_weight=count_weight, joint_strands=joint_strands,
+                   max_epochs=max_epochs or p.max_epochs, patience=p.patience,
+                   grad_clip=p.grad_clip or None, device=p.device, bf16=p.bf16,
+                   output_dir=out, random_state=p.random_state, provenance=provenance,
+                   progress=p.progress and p.verbose)
+
+
+def _predictor(model, p: FitParams):
+    from bpnetkit.steps.evaluate import predict_fn
+
+    return predict_fn(model, batch_size=p.batch_size, device=p.device,
+                      verbose=p.progress and p.verbose)
+
+
+def _test_metrics(model, peaks, negatives, p: FitParams, joint_strands: bool = True
+                  ) -> dict[str, dict[str, float]]:
+    from bpnetkit.train.evaluate import evaluate_examples, group_metrics
+
+    fn = _predictor(model, p)
+    groups = {name: evaluate_examples(fn, ex) for name, ex in
+              (("peaks", peaks), ("negatives", negatives)) if ex is not None and len(ex)}
+    return group_metrics(groups, joint_strands)
+
+
+def _provenance(p: FitParams, split: dict, extra: dict | None = None) -> dict:
+    from bpnetkit.config import to_dict
+    from bpnetkit.train.recipes import get_recipe
+
+    prov = {
+        "recipe": p.recipe,
+        "model_type": p.model_type,
+        "data": {"genome": p.genome, "peaks": p.peaks, "negatives": p.negatives,
+                 "signals": list(p.signals), "controls": list(p.controls),
+                 "exclusion_lists": list(p.exclusion_lists)},
+        "split_name": p.split,
+        "split": split,
+        "in_window": p.in_window,
+        "out_window": p.out_window,
+        "joint_strands": get_recipe(p.recipe).joint_strands,
+        "hyperparameters": to_dict(p),
+    }
+    prov.update(extra or {})
+    return prov
+
+
+# --------------------------------------------------------------------------------------------
+# BPNet / ProCapNet
+# --------------------------------------------------------------------------------------------
+def _fit_bpnet_like(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
+    from bpnetkit.data.datasets import EpochSampler, TrainingDataset
+    from bpnetkit.models.files import save_model
+    from bpnetkit.train.evaluate import json_safe
+    from bpnetkit.train.prepare import EpochBatches, valid_batches
+    from bpnetkit.train.recipes import MODEL_TYPES, build_model, get_recipe, resolve_count_weight
+
+    recipe = get_recipe(p.recipe)
+    neg_jitter = p.max_jitter if recipe.negative_jitter is None else recipe.negative_jitter
+    data = _load_examples(p, p.max_jitter, neg_jitter)
+    tr_p, tr_n = data.peaks["train"], data.negatives.get("train")
+    model = build_model(MODEL_TYPES[p.model_type][0], n_filters=p.n_filters,
+                        n_layers=p.n_layers, n_outputs=len(p.signals),
+                        n_control_tracks=len(p.controls), stem_kernel_size=p.stem_kernel_size,
+                        profile_kernel_size=p.profile_kernel_size,
+                        trimming=(p.in_window - p.out_window) // 2, name=p.name)
+    cw = resolve_count_weight(p.count_weight, recipe.count_weight, tr_p.counts() / tr_p.n_tracks)
+    dataset = TrainingDataset(tr_p, tr_n if tr_n is not None and len(tr_n) else None)
+    n_neg = len(tr_n) if tr_n is not None else 0
+    sampler = EpochSampler(len(tr_p), n_neg, batch_size=p.batch_size,
+                           negative_ratio=p.negative_ratio if n_neg else 0.0,
+                           max_jitter=p.max_jitter, negative_jitter=neg_jitter, rc=p.rc,
+                           random_state=p.random_state)
+    valid = valid_batches(data.peaks["valid"], data.negatives.get("valid"), p.batch_size,
+                          p.negative_ratio if recipe.valid_negatives else 0.0, p.random_state)
+    prov = _provenance(p, data.split, {"count_weight": cw})
+    trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands)
+    res = trainer.fit(EpochBatches(dataset, sampler, p.num_workers), valid, resume=p.resume)
+    metrics = _test_metrics(model, data.peaks["test"], data.negatives.get("test"), p,
+                            recipe.joint_strands)
+    prov["metrics"] = {"test": json_safe(metrics), "best_epoch": res.best_epoch,
+                       "best_valid_loss": res.best_valid_loss, "stopped": res.stopped}
+    save_model(model, out / "model", provenance=prov)
+    outputs: dict[str, Any] = dict(res.outputs)
+    outputs["model"] = str(out / "model")
+    return outputs, {"test": metrics, "training": prov["metrics"], "diagnostic":
+                     res.diagnostic}
+
+
+# --------------------------------------------------------------------------------------------
+# ChromBPNet
+# --------------------------------------------------------------------------------------------
+def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
+    from bpnetkit.data.datasets import EpochSampler, TrainingDataset, filter_outliers
+    from bpnetkit.models.bpnet import BPNet
+    from bpnetkit.models.files import load_model, save_model
+    from bpnetkit.train import chrombpnet as cb
+    from bpnetkit.train.evaluate import json_safe
+    from bpnetkit.train.losses import count_weight_from_counts
+    from bpnetkit.train.metrics import pearson
+    from bpnetkit.train.prepare import EpochBatches, concat_examples, valid_batches
+    from bpnetkit.train.qc import chrombpnet_qc, marginal_footprint
+    from bpnetkit.train.recipes import MODEL_TYPES, build_model, get_recipe, resolve_count_weight
+
+    recipe = get_recipe(p.recipe)
+    acc_family, bias_family = MODEL_TYPES["chrombpnet"]
+    neg_jitter = p.max_jitter if recipe.negative_jitter is None else recipe.negative_jitter
+    data = _load_examples(p, p.max_jitter, neg_jitter)
+    trimming = (p.in_window - p.out_window) // 2
+    outputs: dict[str, Any] = {}
+    qc: dict[str, Any] = {}
+    lo, hi = p.outlier_quantiles
+
+    # ---- stage (a): bias model on low-count non-peaks ----------------------------------------
+    all_peak_counts = np.concatenate([data.peaks[k].counts() for k in data.peaks])
+    threshold = cb.nonpeak_threshold(all_peak_counts, p.bias_threshold_factor)
+    qc["bias_nonpeak_threshold"] = threshold
+    if p.bias_model is not None:
+        bias = load_model(p.bias_model)
+        if not isinstance(bias, BPNet):
+            raise InputError(f"bias_model '{p.bias_model}' is a {type(bias).__name__}; a "
+                             f"single BPNet bias model is needed.")
+        bias.train()
+        outputs["bias_model"] = str(p.bias_model)
+    else:
+        bn = cb.select_bias_nonpeaks(data.negatives, threshold, p.min_train_regions,
+                                     p.bias_threshold_factor)
+        bn["train"] = filter_outliers(bn["train"], lo, hi)
+        # count_window="valid" (the preset): the official count head pools the whole valid
+        # tower (2034 positions for a 4-layer bias at 2114 bp), not just the output window.
+        bias = build_model(bias_family, n_filters=p.bias_n_filters, n_layers=p.bias_n_layers,
+                           n_outputs=1, n_control_tracks=0, stem_kernel_size=p.stem_kernel_size,
+                           profile_kernel_size=p.profile_kernel_size, trimming=trimming,
+                           name=f"{p.name or 'chrombpnet'}_bias")
+        cw_bias = count_weight_from_counts(bn["train"].counts(), rule="chrombpnet")
+        ds = TrainingDataset(bn["train"], None)
+        sampler = EpochSampler(len(bn["train"]), 0, batch_size=p.batch_size, max_jitter=0,
+                               rc=cb.BIAS_RC, random_state=p.random_state)
+        valid = valid_batches(bn["valid"], None, p.batch_size, 0.0, p.random_state)
+        prov_b = _provenance(p, data.split, {"stage": "bias", "count_weight": cw_bias,
+                                             "nonpeak_threshold": threshold})
+        tb = _make_trainer(bias, p, cw_bias, out / "bias", prov_b,
+                           max_epochs=p.bias_max_epochs)
+        res_b = tb.fit(EpochBatches(ds, sampler, p.num_workers), valid,
+                       resume=p.resume and (out / "bias" / "checkpoint.pt").exists())
+        shift_set = filter_outliers(concat_examples([bn["train"], bn["valid"]]), lo, hi)
+        X, y, _ = shift_set.center()
+        _, lc = _predictor(bias, p)(X, None)
+        delta = cb.count_shift(y.sum(axis=(1, 2), dtype=np.float64), lc)
+        cb.shift_count_bias(bias, delta)
+        qc["bias_count_shift"] = delta
+        prov_b["metrics"] = {"best_epoch": res_b.best_epoch,
+                             "best_valid_loss": res_b.best_valid_loss,
+                             "count_shift": delta}
+        save_model(bias, out / "bias" / "model", provenance=prov_b)
+        outputs["bias_model"] = str(out / "bias" / "model")
+        outputs["bias_log"] = str(out / "bias" / "log.tsv")
+
+    # ---- stage (b): accessibility with the bias frozen -------------------------------------
+    cb.freeze(bias)
+    acc = build_model(acc_family, n_filters=p.n_filters, n_layers=p.n_layers, n_outputs=1,
+                      n_control_tracks=0, stem_kernel_size=p.stem_kernel_size,
+                      profile_kernel_size=p.profile_kernel_size, trimming=trimming,
+                      name=f"{p.name or 'chrombpnet'}_nobias")
+    model = cb.combine(bias, acc, name=p.name)
+    tr_p = filter_outliers(data.peaks["train"], lo, hi)
+    tr_n = data.negatives["train"]
+    cw = resolve_count_weight(p.count_weight, recipe.count_weight, tr_p.counts() / tr_p.n_tracks)
+    ds = TrainingDataset(tr_p, tr_n if len(tr_n) else None)
+    sampler = EpochSampler(len(tr_p), len(tr_n), batch_size=p.batch_size,
+                           negative_ratio=p.negative_ratio if len(tr_n) else 0.0,
+                           max_jitter=p.max_jitter, negative_jitter=neg_jitter, rc=p.rc,
+                           random_state=p.random_state)
+    valid = valid_batches(data.peaks["valid"], data.negatives["valid"], p.batch_size,
+                          p.negative_ratio if recipe.valid_negatives else 0.0, p.random_state)
+    prov = _provenance(p, data.split, {"stage": "chrombpnet", "count_weight": cw,
+                                       "bias_model": outputs["bias_model"]})
+    trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands)
+    res = trainer.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=p.resume)
+
+    # ---- evaluation and QC -----------------------------------------------------------------
+    joint = recipe.joint_strands
+    metrics = _test_metrics(model, data.peaks["test"], data.negatives.get("test"), p, joint)
+    metrics_nobias = _test_metrics(acc, data.peaks["test"], data.negatives.get("test"), p,
+                                   joint)
+    test_peaks = data.peaks["test"] if len(data.peaks["test"]) else data.peaks["valid"]
+    Xp, yp, _ = test_peaks.center()
+    _, lcb = _predictor(bias, p)(Xp, None)
+    bias_r = pearson(np.log1p(yp.sum(axis=(1, 2))), lcb[:, 0])
+    acc_logits = _predictor(acc, p)
+    bias_logits = _predictor(bias, p)
+    fps = {}
+    for motif in p.bias_motifs or []:
+        f_acc = marginal_footprint(lambda X: acc_logits(X, None)[0], motif, p.in_window,
+                                   random_state=p.random_state)
+        f_bias = marginal_footprint(lambda X: bias_logits(X, None)[0], motif, p.in_window,
+                                    random_state=p.random_state)
+        fps[motif] = {"nobias_max": float(np.abs(f_acc).max()),
+                      "bias_max": float(np.abs(f_bias).max())}
+    qc.update(chrombpnet_qc(bias_r, fps, metrics.get("peaks", {}).get("counts_pearson"),
+                            p.out_window))
+    prov["metrics"] = {"test": json_safe(metrics), "test_nobias": json_safe(metrics_nobias),
+                       "best_epoch": res.best_epoch, "best_valid_loss": res.best_valid_loss,
+                       "stopped": res.stopped, "qc": json_safe(qc)}
+    save_model(model, out / "model", provenance=prov)
+    save_model(acc, out / "model_nobias", provenance={**prov, "stage": "nobias"})
+    outputs.update(res.outputs)
+    outputs["model"] = str(out / "model")
+    outputs["model_nobias"] = str(out / "model_nobias")
+    return outputs, {"test": metrics, "test_nobias": metrics_nobias, "qc": qc,
+                     "training": prov["metrics"], "diagnostic": res.diagnostic}
+
+
+# --------------------------------------------------------------------------------------------
+def run(params: FitParams) -> FitOutputs:
+    """Train a model with the recipe of ``params``.
+
+    Parameters
+    ----------
+    params : FitParams
+        The parameters (None values take the recipe and preset defaults).
+
+    Returns
+    -------
+    FitOutputs
+        The written files.
+    """
+    import torch
+
+    from bpnetkit.config import dump_config
+    from bpnetkit.train.evaluate import json_safe
+    from bpnetkit.utils import write_text_atomic
+
+    p = params.resolved()
+    out = Path(p.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(p, out / "fit_params.json")
+    log.info("fit: %s model, %s recipe, output in %s", p.model_type, p.recipe, out)
+    torch.manual_seed(p.random_state)
+    if p.model_type == "chrombpnet":
+        outputs, summary = _fit_chrombpnet(p, out)
+    else:
+        outputs, summary = _fit_bpnet_like(p, out)
+    write_text_atomic(out / "metrics.json",
+                      json.dumps(json_safe(summary), indent=2, default=str) + "\n")
+    return FitOutputs(model=outputs["model"], model_nobias=outputs.get("model_nobias"),
+                      bias_model=outputs.get("bias_model"), checkpoint=outputs["checkpoint"],
+                      log=outputs["log"], metrics=str(out / "metrics.json"),
+                      params=str(out / "fit_params.json"), bias_log=outputs.get("bias_log"),
+                      diagnostic=outputs.get("diagnostic"))
+
+
+Params = FitParams
+Outputs = FitOutputs
+run_fit = run
