@@ -53,11 +53,12 @@ def _bam(path: Path, chroms: dict[str, int], n: int = 50) -> Path:
 
 @pytest.fixture
 def data(tmp_path):
-    chroms = {"chr1": 3000, "chr2": 2000}
+    # three chromosomes with peaks: the default split is derived from this (non-human) genome
+    chroms = {"chr1": 3000, "chr2": 2000, "chr3": 2000}
     g = _genome(tmp_path / "g.fa", chroms)
     bam = _bam(tmp_path / "reads.bam", chroms)
     peaks = tmp_path / "peaks.bed"
-    peaks.write_text("chr1\t1000\t1200\nchr2\t500\t700\n")
+    peaks.write_text("chr1\t1000\t1200\nchr2\t500\t700\nchr3\t500\t700\n")
     return tmp_path, g, bam, peaks
 
 
@@ -304,7 +305,18 @@ def test_print_defaults_prints_every_key(command, capsys, tmp_path):
             assert doc[f.name] == (list(f.default) if isinstance(f.default, tuple)
                                    else f.default), f.name
     # the printed document is a valid parameter file once the required keys are filled in
-    filled = {k: ([] if k in ("signals", "inputs") else "x") for k in required}
+    import typing
+
+    hints = typing.get_type_hints(spec.params_class)
+
+    def placeholder(k):
+        if typing.get_origin(hints[k]) is list:
+            return []
+        if typing.get_origin(hints[k]) is typing.Literal:  # a choice: its first value
+            return typing.get_args(hints[k])[0]
+        return "x"
+
+    filled = {k: placeholder(k) for k in required}
     path = tmp_path / "p.json"
     path.write_text(json.dumps({**doc, **filled, "_required": required}))
     try:
@@ -346,6 +358,8 @@ CONTRACT = {
     "marginalize": {"effects", "profiles", "params"},
     "variant_effect": {"scores", "skipped", "summary", "params"},
     "design": {"fasta", "edits", "summary", "params"},
+    "hits": {"hits_tsv", "hits_bed", "counts_tsv", "params"},
+    "merge": {"regions_bed", "h5", "bigwigs", "params"},
     "step": {"html", "params"},  # the report step (bpnetkit.report.step)
 }
 
@@ -391,3 +405,63 @@ def test_verbose_and_exclusion_lists_reach_every_step_that_has_them(data):
     else:
         with pytest.raises(ConfigError, match="'exclusion_lists' names 2 files"):
             plan_step_params(cfg, sizes)
+
+
+def _fragments(path: Path, chroms: dict[str, int]) -> Path:
+    import gzip
+
+    with gzip.open(path, "wt") as fh:
+        for c, ln in chroms.items():
+            for s in range(100, ln - 300, 37):
+                fh.write(f"{c}\t{s}\t{s + 180}\tAAACGG-1\t1\n")
+    return path
+
+
+def test_pipeline_json_picks_read_shifts_from_the_kind_of_file(data):
+    """ATAC: BAM reads are shifted +4/-4; a 10x fragment file is already Tn5-adjusted (no
+    shift, not paired-end); the written JSON's bigwigs step then validates and counts."""
+    tmp, g, bam, peaks = data
+    frag = _fragments(tmp / "atac.fragments.tsv.gz", {"chr1": 3000, "chr2": 2000, "chr3": 2000})
+    out = tmp / "frag.json"
+    assert main(["pipeline-json", "-s", str(g), "-i", str(frag), "-p", str(peaks), "-n", "atac",
+                 "-u", "-f", "--model-type", "chrombpnet", "-o", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert (d["pos_shift"], d["neg_shift"], d["paired_end"]) == (0, 0, False)
+    cfg = load_pipeline_params(out)
+    planned, _ = plan_step_params(cfg, dict(Genome(str(g)).chrom_sizes))
+    bw = planned["bigwigs"]
+    assert (bw.shift_plus, bw.shift_minus, bw.paired_end) == (0, 0, False)
+    assert bw.input_format == "fragments"
+
+    out2 = tmp / "bam.json"
+    assert main(["pipeline-json", "-s", str(g), "-i", str(bam), "-p", str(peaks), "-n", "atac",
+                 "-u", "--model-type", "chrombpnet", "-o", str(out2)]) == 0
+    d2 = json.loads(out2.read_text())
+    assert (d2["pos_shift"], d2["neg_shift"], d2["paired_end"]) == (4, -4, False)
+
+
+def test_shifted_fragment_file_is_rejected_up_front(data):
+    tmp, g, bam, peaks = data
+    frag = _fragments(tmp / "atac.fragments.tsv.gz", {"chr1": 3000, "chr2": 2000, "chr3": 2000})
+    p = _write(tmp, {"genome": str(g), "inputs": [str(frag)], "peaks": str(peaks),
+                     "stranded": False, "model_type": "chrombpnet", "pos_shift": 4,
+                     "neg_shift": -4, "output_dir": str(tmp / "run")})
+    with pytest.raises(InputError, match="shift it twice"):
+        run_pipeline(load_pipeline_params(p), dry_run=True)
+    assert not (tmp / "run").exists()
+
+
+def test_default_split_is_derived_for_a_non_human_genome(data):
+    tmp, g, bam, peaks = data
+    p = _write(tmp, {"genome": str(g), "inputs": [str(bam)], "peaks": str(peaks),
+                     "output_dir": str(tmp / "run")})
+    cfg = load_pipeline_params(p)
+    planned, notes = plan_step_params(cfg, dict(Genome(str(g)).chrom_sizes))
+    assert any("does not fit this genome" in n for n in notes)
+    assert planned["fit"].split == str(tmp / "run" / "split.json")
+    assert not (tmp / "run").exists()  # validation writes nothing; the run writes the split
+    from bpnetkit.pipeline.builders import run_split
+
+    derived, why = run_split(cfg)
+    assert why and sorted(sum(derived.values(), [])) == ["chr1", "chr2", "chr3"]
+    assert all(len(derived[k]) == 1 for k in ("train", "valid", "test"))

@@ -53,5 +53,7 @@ def test_deeplift_attributions_of_pwm_model(tmp_path):
     out = run_annotate(AnnotateParams(output_dir=str(tmp_path), seqlets=bed,
                                       attributions=str(h5)))
     lines = open(out.motif_counts).read().splitlines()[1:]
-    top2 = {line.split("\t")[0] for line in lines[:2]}
-    assert top2 == {f"{m.name} {m.alt_name}" for m in motifs}
+    top2 = [line.split("\t")[0] for line in lines[:2]]
+    # labels name the database motif (possibly with the motifs clustered with it)
+    for m in motifs:
+        assert sum(m.name in label for label in top2) == 1, (m.name, top2)

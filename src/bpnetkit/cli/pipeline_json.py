@@ -17,9 +17,9 @@ HELP = "write a complete pipeline JSON from data pointers (genome, reads, peaks,
 
 # model type -> defaults it implies (applied unless the flag was given)
 MODEL_DEFAULTS = {
-    "bpnet": {"stranded": True},
-    "procapnet": {"stranded": True},
-    "chrombpnet": {"stranded": False, "pos_shift": 4, "neg_shift": -4},
+    "bpnet": {"stranded": True, "assay": "chip"},
+    "procapnet": {"stranded": True, "assay": "procap"},
+    "chrombpnet": {"stranded": False, "assay": "atac"},
 }
 
 
@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=None, help="shift of minus-strand 5' ends")
     parser.add_argument("--model-type", choices=sorted(MODEL_DEFAULTS), default="bpnet",
                         help="model and recipe (default bpnet)")
+    parser.add_argument("--assay", choices=["atac", "dnase", "chip", "procap", "none"],
+                        default=None,
+                        help="assay, for the default read shifts (default: atac for "
+                             "chrombpnet, else no shift); the shifts and paired-end mode are "
+                             "then chosen from the kind of read file (BAM, paired BAM, "
+                             "fragments) unless -ps/-ns/-pe are given")
     parser.add_argument("--chrom-sizes", default=None, help="chromosome sizes file")
     parser.add_argument("--output-dir", default=None,
                         help="run folder of the pipeline (default: ./NAME)")
@@ -69,6 +75,27 @@ def _one(values: list[str], flag: str) -> str | None:
     return values[0] if values else None
 
 
+def read_shifts(inputs: list[str], assay: str) -> tuple[int, int, bool]:
+    """``(pos_shift, neg_shift, paired_end)`` for the read files of a run and an assay.
+
+    Taken from the kind of each file (a fragment file is Tn5-adjusted already: no shift; a
+    paired BAM counts both mates); see :func:`bpnetkit.data.shift_qc.default_shifts`. BigWig
+    inputs (nothing to count) and files that do not exist yet get no shift.
+    """
+    import logging
+    from pathlib import Path
+
+    from bpnetkit.data.shift_qc import shifts_for_inputs
+    from bpnetkit.pipeline.config import input_kind
+
+    reads = [p for p in inputs if input_kind(p) == "reads"]
+    if not reads or not all(Path(p).is_file() for p in reads):
+        return 0, 0, False
+    s = shifts_for_inputs(reads, assay)
+    logging.getLogger(__name__).info("read shifts: %s", s.reason)
+    return s.shift_plus, s.shift_minus, s.paired_end
+
+
 def complete(params: PipelineParams) -> PipelineParams:
     """``params`` with every ``*_parameters`` object holding every knob of its step."""
     from bpnetkit.pipeline.builders import step_knobs
@@ -84,16 +111,16 @@ def run(args: argparse.Namespace) -> int:
 
     defaults = MODEL_DEFAULTS[args.model_type]
     stranded = (not args.unstranded) if args.unstranded is not None else defaults["stranded"]
+    shifts = read_shifts(list(args.inputs), args.assay or defaults["assay"])
     params = PipelineParams(
         genome=args.genome, name=args.name, output_dir=args.output_dir,
         chrom_sizes=args.chrom_sizes, peaks=_one(args.peaks, "-p/--peaks"),
         negatives=_one(args.negatives, "-neg/--negatives"), inputs=list(args.inputs),
         controls=list(args.controls), motif_db=args.motif_db, model_type=args.model_type,
-        stranded=stranded, fragments=args.fragments, paired_end=args.paired_end,
-        pos_shift=args.pos_shift if args.pos_shift is not None
-        else defaults.get("pos_shift", 0),
-        neg_shift=args.neg_shift if args.neg_shift is not None
-        else defaults.get("neg_shift", 0),
+        stranded=stranded, fragments=args.fragments,
+        paired_end=args.paired_end or shifts[2],
+        pos_shift=args.pos_shift if args.pos_shift is not None else shifts[0],
+        neg_shift=args.neg_shift if args.neg_shift is not None else shifts[1],
         split=args.split)
     if args.in_window:
         params.in_window = args.in_window

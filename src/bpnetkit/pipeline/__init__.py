@@ -59,7 +59,7 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
         Status and outputs of every step.
     """
     from bpnetkit import __version__
-    from bpnetkit.pipeline.builders import build_steps, explicit_split, split_file
+    from bpnetkit.pipeline.builders import build_steps, run_split, split_file
     from bpnetkit.pipeline.checks import validate_pipeline
 
     if check:
@@ -70,9 +70,13 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
     if not dry_run:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_if_changed(cfg, run_dir / "pipeline.json")
-        split = explicit_split(cfg)
+        split, why = run_split(cfg)
         if split is not None:
+            if why:
+                logger.warning("pipeline: %s Written to %s.", why, split_file(run_dir))
             _write_text_if_changed(split_file(run_dir), json.dumps(split, indent=2) + "\n")
+        elif split_file(run_dir).exists():  # left by an earlier configuration of this run
+            split_file(run_dir).unlink()
     runner = Runner(steps, run_dir, config=cfg, log=log, version=__version__)
     summary = runner.run(from_step=from_step, only=only, dry_run=dry_run, force=force,
                          stop_on_error=stop_on_error)

@@ -153,6 +153,30 @@ def explicit_split(cfg: PipelineParams) -> dict[str, list[str]] | None:
             "test": list(cfg.test_chroms or [])}
 
 
+def run_split(cfg: PipelineParams) -> tuple[dict[str, list[str]] | None, str]:
+    """The split this run writes to its ``split.json``, and why (``""`` for given lists).
+
+    Chromosome lists given in the configuration are used as they are. With neither lists nor
+    ``split`` given, the default split (``fold_0``, hg38 chromosome names) is kept when it
+    fits the genome; otherwise a split is derived from the genome (held-out chromosomes
+    chosen by size and peak count, see :func:`bpnetkit.data.splits.split_for_genome`) and
+    the explanation says so. Returns ``(None, "")`` when ``fold_0`` is used as it is.
+    """
+    split = explicit_split(cfg)
+    if split is not None or cfg.split:
+        return split, ""
+    from collections import Counter
+
+    from bpnetkit.data.splits import split_for_genome
+    from bpnetkit.io.bed import read_regions
+    from bpnetkit.io.fasta import Genome
+
+    sizes = dict(Genome(cfg.genome).chrom_sizes)
+    peak_counts = Counter(read_regions(cfg.peaks).chrom) if cfg.peaks else None
+    derived, why = split_for_genome("fold_0", sizes, peak_counts)
+    return (derived, why) if why else (None, "")
+
+
 def split_file(run_dir: Path) -> Path:
     """Where the run keeps a split given as chromosome lists."""
     return Path(run_dir) / "split.json"
@@ -165,7 +189,7 @@ def split_spec(cfg: PipelineParams, run_dir: Path) -> str:
     """
     if cfg.split:
         return cfg.split
-    if explicit_split(cfg) is not None:
+    if explicit_split(cfg) is not None or split_file(run_dir).exists():
         return str(split_file(run_dir))
     return "fold_0"
 
@@ -198,17 +222,26 @@ def peaks_choices(cfg: PipelineParams) -> dict[str, Any]:
     """MACS3 settings per assay: MACS3's fragment model needs shifted strand pairs, which
     5'-end assays (ChIP-nexus, PRO-cap) and ATAC lack, so a fixed-width pile is centred on
     every 5' end instead."""
+    from bpnetkit.data.peaks import genome_size_for
+    from bpnetkit.io.fasta import Genome
+
+    # MACS3's "hs" only for human-sized genomes; smaller ones get their own length
+    size = ({"genome_size": genome_size_for(dict(Genome(cfg.genome).chrom_sizes))}
+            if cfg.genome and Path(cfg.genome).is_file() else {})
     if cfg.model_type == "chrombpnet" or not cfg.stranded:
-        return {"nomodel": True, "shift": -75, "extsize": 150, "pvalue": 0.01}
+        return size | {"nomodel": True, "shift": -75, "extsize": 150, "pvalue": 0.01}
     # 5'-end assays pile reads at the same positions: keep every read
-    return {"nomodel": True, "shift": -50, "extsize": 100, "keep_dup": "all"}
+    return size | {"nomodel": True, "shift": -50, "extsize": 100, "keep_dup": "all"}
 
 
 def _bam2bw(spec: StepSpec, cfg: PipelineParams, ctx: StepContext, files: list[str],
             name: str) -> dict:
-    return common(spec.params_class, cfg, ctx) | {
+    values = common(spec.params_class, cfg, ctx) | {
         "inputs": files, "name": name, "stranded": cfg.stranded, "shift_plus": cfg.pos_shift,
-        "shift_minus": cfg.neg_shift, "paired_end": cfg.paired_end or cfg.fragments}
+        "shift_minus": cfg.neg_shift, "paired_end": cfg.paired_end}
+    if cfg.fragments:  # read every input as a fragment file, whatever its name
+        values["input_format"] = "fragments"
+    return values
 
 
 def build_bigwigs(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
@@ -316,6 +349,16 @@ def build_marginalize(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> 
     return values
 
 
+def build_hits(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
+    modisco = _out(ctx, "modisco")
+    if not modisco.patterns_meme:
+        raise StepNotApplicable("MoDISco found no patterns to call hits of")
+    return common(spec.params_class, cfg, ctx) | {
+        "attributions": attribution_h5(cfg, ctx),
+        "regions": _out(ctx, "attribute").regions_bed,
+        "modisco_h5": modisco.modisco_h5}
+
+
 def build_report(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dict:
     values = common(spec.params_class, cfg, ctx) | {
         "run_dir": str(ctx.run_dir),
@@ -357,10 +400,10 @@ BUILDERS: dict[str, Builder] = {
     "peaks": Builder(build_peaks, _f("treatment", "control", "format", "blacklist",
                                      "exclusion_lists"), peaks_choices),
     "bigwigs": Builder(build_bigwigs, _f("inputs", "stranded", "shift_plus", "shift_minus",
-                                         "paired_end")),
+                                         "paired_end", "input_format")),
     "control_bigwigs": Builder(build_control_bigwigs,
                                _f("inputs", "stranded", "shift_plus", "shift_minus",
-                                  "paired_end")),
+                                  "paired_end", "input_format")),
     "negatives": Builder(build_negatives, _f("peaks", "width", "blacklist", "exclusion_lists")),
     "fit": Builder(build_fit, _f("peaks", "signals", "controls", "split", "in_window",
                                  "out_window", "model_type", "negatives", "bias_model",
@@ -372,6 +415,7 @@ BUILDERS: dict[str, Builder] = {
     "seqlets": Builder(build_seqlets, _f("attributions", "regions")),
     "annotate": Builder(build_annotate, _f("seqlets", "attributions", "regions", "motif_db")),
     "modisco": Builder(build_modisco, _f("attributions", "motif_db")),
+    "hits": Builder(build_hits, _f("attributions", "regions", "modisco_h5")),
     "marginalize": Builder(build_marginalize, _f("model", "in_window", "motif_db", "regions")),
     "report": Builder(build_report, _f("run_dir", "outputs", "pipeline", "truth", "motif_db")),
 }

@@ -183,9 +183,9 @@ def plan_step_params(cfg: PipelineParams, sizes: dict[str, int]
     from bpnetkit.pipeline.builders import (
         BUILDERS,
         check_override_keys,
-        explicit_split,
         make_params,
         planned_outputs,
+        run_split,
         split_file,
     )
     from bpnetkit.pipeline.runner import StepContext, StepNotApplicable
@@ -198,9 +198,12 @@ def plan_step_params(cfg: PipelineParams, sizes: dict[str, int]
     real_split = str(split_file(run_dir))
     with tempfile.TemporaryDirectory(prefix="bpnetkit-plan-") as tmp:
         stand_in = None
-        split = explicit_split(cfg)
+        split, why = run_split(cfg)
+        if why:
+            notes.append(why)
         if split is not None:
             check_split(split, list(sizes),
+                        "the split derived from the genome" if why else
                         "'training_chroms', 'validation_chroms' and 'test_chroms'")
             # the run writes run_dir/split.json only once everything is valid; until then
             # the steps (whose validate() reads the split) see a copy of it

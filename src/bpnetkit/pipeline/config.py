@@ -131,6 +131,7 @@ class PipelineParams:
     seqlet_parameters: dict[str, Any] = field(default_factory=dict)
     annotation_parameters: dict[str, Any] = field(default_factory=dict)
     modisco_parameters: dict[str, Any] = field(default_factory=dict)
+    hits_parameters: dict[str, Any] = field(default_factory=dict)
     marginalize_parameters: dict[str, Any] = field(default_factory=dict)
     report_parameters: dict[str, Any] = field(default_factory=dict)
 

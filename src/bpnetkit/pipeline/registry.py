@@ -119,13 +119,17 @@ STEPS: list[StepSpec] = [
              "match seqlets or motifs to a motif database with Tomtom", command="annotate"),
     StepSpec("modisco", "bpnetkit.steps.modisco", "modisco_parameters", ("attribute",),
              "run TF-MoDISco (modisco-lite) on attributions", command="modisco"),
+    StepSpec("hits", "bpnetkit.steps.hits", "hits_parameters", ("modisco", "attribute"),
+             "call motif hits of the MoDISco patterns (Fi-NeMo method)", command="hits"),
     StepSpec("marginalize", "bpnetkit.steps.marginalize", "marginalize_parameters",
              ("fit", "modisco"), "in-silico marginalization of motifs", command="marginalize"),
     StepSpec("report", "bpnetkit.report.step", "report_parameters", (), "HTML report"),
     StepSpec("variant_effect", "bpnetkit.steps.variant_effect", None, (),
-             "score variants from a VCF or TSV", command="variant-effect"),
+             "score variants (VCF or variant-scorer layouts)", command="variant-effect"),
     StepSpec("design", "bpnetkit.steps.design", None, (),
              "design sequences greedily or by gradients", command="design"),
+    StepSpec("merge", "bpnetkit.steps.merge", None, (),
+             "merge predict/attribute shards made by separate jobs", command="merge"),
 ]
 
 PIPELINE_STEPS: list[StepSpec] = [s for s in STEPS if s.key is not None]

@@ -109,6 +109,27 @@ class Bam2BwParams:
     shift_qc: bool | None = None
     shift_qc_reads: int = 200_000
 
+    def validate(self) -> None:
+        """Reject contradictory counting settings before any read is counted.
+
+        Checks the preset name and, for input files that exist, that ``paired_end`` and the
+        shifts fit the kind of file (a fragment file is never paired-end, and is not shifted
+        unless ``force_shift``); reads only the first bytes of each file.
+
+        Raises
+        ------
+        InputError
+            Naming the file and the setting to change.
+        """
+        from bpnetkit.data.shift_qc import check_shift_settings
+
+        shifts = CountOptions.from_object(self).shifts()
+        present = [p for p in self.inputs if Path(p).is_file()]
+        if present:
+            check_shift_settings(input_formats(present, self.input_format), shifts[0],
+                                 shifts[1], self.paired_end, self.preset, self.force_shift,
+                                 names=present)
+
 
 @dataclass
 class Bam2BwOutputs(StepOutputs):
