@@ -322,6 +322,9 @@ def build_annotate(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dic
         "seqlets": _need(_out(ctx, "seqlets").seqlets, "seqlets"),
         "attributions": attribution_h5(cfg, ctx),
         "regions": _out(ctx, "attribute").regions_bed}
+    modisco = ctx.outputs.get("modisco")
+    if modisco is not None:  # label seqlets through the MoDISco pattern they belong to
+        values["modisco"] = modisco.modisco_h5
     if cfg.motif_db is not None:
         values["motif_db"] = cfg.motif_db
     return values
@@ -413,7 +416,8 @@ BUILDERS: dict[str, Builder] = {
     "predict": Builder(build_predict, _f("model", "peaks", "in_window", "controls")),
     "attribute": Builder(build_attribute, _f("model", "peaks", "in_window", "targets")),
     "seqlets": Builder(build_seqlets, _f("attributions", "regions")),
-    "annotate": Builder(build_annotate, _f("seqlets", "attributions", "regions", "motif_db")),
+    "annotate": Builder(build_annotate, _f("seqlets", "attributions", "regions", "motif_db",
+                                           "modisco")),
     "modisco": Builder(build_modisco, _f("attributions", "motif_db")),
     "hits": Builder(build_hits, _f("attributions", "regions", "modisco_h5")),
     "marginalize": Builder(build_marginalize, _f("model", "in_window", "motif_db", "regions")),
