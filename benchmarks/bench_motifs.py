@@ -1,11 +1,16 @@
 """Seqlets and MEME reading, ours next to the peers, on attributions with planted motifs.
 
-Run ``python benchmarks/bench_motifs.py [--n 1000 --length 400]``. Prints a table: time of
-ours and the peer and their ratio, and for seqlets the precision (fraction of positive
-seqlets on a planted site) and recall (fraction of planted sites covered).
+Run ``python benchmarks/bench_motifs.py [--n 1000 --length 400 --regions 2000]``. Prints a
+table: time of ours and the peer and their ratio, and for seqlets the precision (fraction of
+positive seqlets on a planted site) and recall (fraction of planted sites covered).
 
-- seqlets: ``bpnetkit.motifs.seqlets.call_seqlets`` vs ``tangermeme.seqlet.recursive_seqlets``
-  (both with threshold 1e-3, lengths 4..25, positive seqlets);
+- seqlets: ``bpnetkit.motifs.seqlets.call_seqlets`` (defaults: false discovery control,
+  lengths 4..25, positive seqlets) vs ``tangermeme.seqlet.recursive_seqlets`` (threshold
+  1e-3) on planted motifs;
+- seqlets on noise and bumps: ``--regions`` tracks of 1 kb, pure Gaussian noise (false
+  seqlets per kb) and the same with two planted rectangular bumps per region
+  (``--bump-width`` bp, ``--bump-height`` noise sd; recall), ours with defaults vs tangermeme
+  at its default threshold (0.01) and at 1e-3;
 - MEME: ``bpnetkit.io.meme.read_meme`` vs ``memelite.io.read_meme`` on the built-in
   JASPAR database (plain text);
 - Tomtom: ``bpnetkit.motifs.tomtom.tomtom_matches`` (adds q-values and sorting) vs a bare
@@ -44,6 +49,21 @@ def _precision_recall(ex, cs, ce, sites):
     return float(np.mean(on)) if on else 0.0, float(np.mean(cov))
 
 
+def _noise_and_bumps(n, width, height, length=1000, seed=0):
+    """Gaussian noise tracks, and the same with two rectangular bumps per row (one per half);
+    sites as rows (example, start, end, 0, 0) like planted motif sites."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, 1, (n, length))
+    bumped = rng.normal(0, 1, (n, length))
+    sites = []
+    for e in range(n):
+        for lo in (0, length // 2):
+            a = int(rng.integers(lo, lo + length // 2 - width))
+            bumped[e, a:a + width] += height
+            sites.append((e, a, a + width, 0, 0))
+    return noise, bumped, np.array(sites)
+
+
 def main() -> None:
     import torch
     from memelite import tomtom
@@ -60,6 +80,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--length", type=int, default=400)
+    parser.add_argument("--regions", type=int, default=2000)
+    parser.add_argument("--bump-width", type=int, default=10)
+    parser.add_argument("--bump-height", type=float, default=3.0)
     args = parser.parse_args()
 
     db = read_meme(builtin_motif_db_path())
@@ -72,8 +95,7 @@ def main() -> None:
     call_seqlets(scores[:20], max_length=25)
     recursive_seqlets(torch.tensor(scores[:20]), threshold=1e-3, max_seqlet_len=25)
 
-    t_ours, s = _timed(lambda: call_seqlets(scores, threshold=1e-3, max_length=25,
-                                            sign="positive"), 3)
+    t_ours, s = _timed(lambda: call_seqlets(scores, max_length=25, sign="positive"), 3)
     t_peer, df = _timed(lambda: recursive_seqlets(torch.tensor(scores), threshold=1e-3,
                                                   max_seqlet_len=25), 3)
     p1, r1 = _precision_recall(s.example, s.core_start, s.core_end, ps.sites)
@@ -83,6 +105,24 @@ def main() -> None:
     rows.append(("seqlets (count)", len(s), len(df)))
     rows.append(("seqlets precision", p1, p2))
     rows.append(("seqlets recall", r1, r2))
+
+    noise, bumped, bump_sites = _noise_and_bumps(args.regions, args.bump_width,
+                                                 args.bump_height)
+    kb = args.regions  # 1-kb regions
+    t_ours, sn = _timed(lambda: call_seqlets(noise), 3)
+    t_peer, df = _timed(lambda: recursive_seqlets(torch.tensor(noise)), 3)
+    df3 = recursive_seqlets(torch.tensor(noise), threshold=1e-3)
+    rows.append(("noise seqlets/kb (vs tm 0.01)", len(sn) / kb, len(df) / kb))
+    rows.append(("noise seqlets/kb (vs tm 1e-3)", len(sn) / kb, len(df3) / kb))
+    rows.append(("noise seqlets (time s)", t_ours, t_peer))
+    t_ours, sb = _timed(lambda: call_seqlets(bumped), 3)
+    t_peer, df = _timed(lambda: recursive_seqlets(torch.tensor(bumped), threshold=1e-3), 3)
+    p1, r1 = _precision_recall(sb.example, sb.core_start, sb.core_end, bump_sites)
+    p2, r2 = _precision_recall(df["example_idx"].to_numpy(), df["start"].to_numpy(),
+                               df["end"].to_numpy(), bump_sites)
+    rows.append(("bumps seqlets (time s)", t_ours, t_peer))
+    rows.append(("bumps precision (vs tm 1e-3)", p1, p2))
+    rows.append(("bumps recall (vs tm 1e-3)", r1, r2))
 
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "db.meme"

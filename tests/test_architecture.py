@@ -19,6 +19,7 @@ PKG = SRC / "bpnetkit"
 # with a smaller number, or from its own layer
 LAYERS: dict[str, int] = {
     "errors": 1, "config": 1, "utils": 1,
+    "dist": 1,  # joining a torch.distributed job (process groups, timeouts)
     "io": 2,  # file formats, and io/models (model files)
     "models": 3,
     "data": 4,
@@ -30,8 +31,8 @@ LAYERS: dict[str, int] = {
     "steps": 10,
     "pipeline": 11,
     "report": 12,
-    "cli": 13,
-    "demo": 14,
+    "demo": 13,  # the demo runs the pipeline and registers its report section
+    "cli": 14,  # the program: every command, including ``bpnetkit demo``
     "testing": 15,
 }
 # the lazy public API and ``python -m bpnetkit`` sit outside the layers

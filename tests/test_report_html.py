@@ -230,3 +230,15 @@ def test_a_section_name_is_registered_once():
     finally:
         unregister_section("test_unique")
     assert all(s.name != "test_unique" for s in registered_sections())
+
+
+def test_attribution_windows_centre_on_the_strongest_block():
+    from bpnetkit.report.step_sections import strongest_windows
+
+    rng = np.random.default_rng(0)
+    contrib = rng.normal(0, 0.001, (3, 200))
+    contrib[1, 120:128] = 1.0  # the strongest block
+    contrib[2, 10:14] = 0.5  # a weaker one, at the left edge
+    (row, start), (row2, start2) = strongest_windows(contrib, 2, 60)
+    assert row == 1 and start <= 120 and start + 60 >= 128
+    assert row2 == 2 and start2 == 0  # clipped to the sequence

@@ -13,9 +13,21 @@ semantics of :func:`call_seqlets`:
    data, but loses the spatial clustering of the signal).
 
 ``method="fdr"`` (default)
+    3b. **Robust track.** Steps 2-7 run on :func:`robust_track` of ``s``, not on ``s``: each
+       row is centred on its median, divided by its robust scale (1.4826 x the median
+       absolute deviation), clipped to ``[-clip, clip]`` (default 8) and standardised to
+       mean 0 and variance 1. Real attribution tracks are sparse and heavy-tailed: a few
+       isolated extreme positions (often alternating in sign) carry most of the variance.
+       Unclipped, the permuted copy keeps those values, and short spans holding one of them
+       score as high as whole motifs, so no threshold reaches a low FDR (no seqlet at all on
+       a trained BPNet's attributions). Clipped, one position adds at most ``clip`` to a span
+       and only contiguous runs of large values score high; the per-row scale makes rows of
+       very different magnitudes comparable. The transformation acts on each value alone
+       (given its row), so it commutes with the permutation and the null stays exact.
     4. **z-scores.** ``z = (S_l - mu_l) / sd_l`` (``-z`` for negative seqlets), with
        ``mu_l, sd_l`` the exact mean and standard deviation of span sums of length ``l`` over
-       within-row permutations (sampling without replacement, pooled over rows).
+       within-row permutations (sampling without replacement; with standardised rows these
+       are the same for every row).
     5. **Recursive score.** ``r`` of a span is the smallest ``z`` over the span and all its
        sub-spans down to ``min_length`` (``r_l[i] = min(z_l[i], r_{l-1}[i], r_{l-1}[i+1])``):
        a span passes a threshold only if every sub-span does, so a seqlet cannot carry a tail
@@ -49,7 +61,7 @@ semantics of :func:`call_seqlets`:
 
 **Flanks.** The reported seqlet is the kept core ``[core_start, core_end)`` extended by
 ``flank`` positions on both sides, clipped to the window. ``attribution`` is the sum of
-scores over the core.
+scores ``s`` (not of the robust track) over the core.
 
 Because the null comes from the same tracks, it is a good null when important positions are
 a small fraction of all positions (as in real attribution windows of 1-2 kb); when motifs
@@ -393,7 +405,7 @@ def _fdr_spans(s, lengths, mu, sd, signs, floor, n_hist=0, seed=-1):
     sg = np.asarray(signs, dtype=np.int64)
     args = (np.ascontiguousarray(s, dtype=np.float64), lengths, np.asarray(mu, dtype=np.float64),
             1.0 / np.asarray(sd, dtype=np.float64), sg, float(floor), int(n_hist), int(seed))
-    cap = max(1 << 12, s.size // 8)
+    cap = max(1 << 12, min(s.size // 2, 1 << 22))
     *cols, m, hist = _SCAN_JIT(*args, cap)
     if m > cap:  # too many candidates for the first guess: again, with the exact count
         *cols, m, hist = _SCAN_JIT(*args, m)
@@ -401,43 +413,67 @@ def _fdr_spans(s, lengths, mu, sd, signs, floor, n_hist=0, seed=-1):
     return cand, hist
 
 
-def _count_kept(n, i, ln, r, t, taken, per, kept, max_per_example):
-    """Seqlets kept by the greedy selection of the candidates with ``r >= t``, given in
-    priority order (numba kernel; ``taken``/``per`` are all False/0 on entry and on return;
-    the kept candidates are ``kept[:count]``)."""
+def _count_kept(n, i, ln, r, order, t, taken, kept, max_per_example):
+    """Seqlets kept by the greedy selection of the candidates with ``r >= t`` (numba kernel).
+
+    ``order`` lists the candidates example by example (examples are independent), by
+    priority within each; ``taken`` is a ``(width,)`` scratch row, all False on entry and
+    on return. The kept candidates are ``kept[:count]``.
+    """
     n_keep = 0
-    for k in range(n.shape[0]):
+    first = 0  # first kept seqlet of the current example
+    cur = -1
+    per = 0
+    for k in order:
         if r[k] < t:
             continue
-        e, a, b = n[k], i[k], i[k] + ln[k]
-        if max_per_example > 0 and per[e] >= max_per_example:
+        e = n[k]
+        if e != cur:
+            for q in range(first, n_keep):
+                for j in range(i[kept[q]], i[kept[q]] + ln[kept[q]]):
+                    taken[j] = False
+            first = n_keep
+            cur = e
+            per = 0
+        if max_per_example > 0 and per >= max_per_example:
             continue
+        a, b = i[k], i[k] + ln[k]
         free = True
         for j in range(a, b):
-            if taken[e, j]:
+            if taken[j]:
                 free = False
                 break
         if not free:
             continue
         for j in range(a, b):
-            taken[e, j] = True
-        per[e] += 1
+            taken[j] = True
+        per += 1
         kept[n_keep] = k
         n_keep += 1
-    for q in range(n_keep):  # reset only what was set
-        k = kept[q]
-        per[n[k]] = 0
-        for j in range(i[k], i[k] + ln[k]):
-            taken[n[k], j] = False
+    for q in range(first, n_keep):
+        for j in range(i[kept[q]], i[kept[q]] + ln[kept[q]]):
+            taken[j] = False
     return n_keep
 
 
+def _order_by_example(n, z):
+    """Candidate order: by example (``n`` is non-decreasing), then largest ``z`` first
+    (numba kernel; ties keep the scan order)."""
+    order = np.empty(n.shape[0], dtype=np.int64)
+    s = 0
+    while s < n.shape[0]:
+        e = s
+        while e < n.shape[0] and n[e] == n[s]:
+            e += 1
+        sub = np.argsort(-z[s:e], kind="mergesort")
+        for q in range(e - s):
+            order[s + q] = s + sub[q]
+        s = e
+    return order
+
+
 _COUNT_JIT = None
-
-
-def _priority(cand: dict[str, np.ndarray]) -> np.ndarray:
-    """Selection order: largest z first."""
-    return np.argsort(-cand["z"]).astype(np.int64)
+_ORDER_JIT = None
 
 
 class _Counter:
@@ -445,40 +481,62 @@ class _Counter:
     thresholds."""
 
     def __init__(self, cand, n_ex, width, max_per_example):
-        global _COUNT_JIT
+        global _COUNT_JIT, _ORDER_JIT
         if _COUNT_JIT is None:
             import numba
 
             _COUNT_JIT = numba.njit(cache=True)(_count_kept)
-        order = _priority(cand)
-        self.full = cand
-        self.cand = {k: cand[k][order] for k in ("n", "i", "l", "r")}
-        self.cand["idx"] = order
-        self.taken = np.zeros((n_ex, width), dtype=np.bool_)
-        self.per = np.zeros(n_ex, dtype=np.int64)
-        self.kept = np.empty(order.shape[0], dtype=np.int64)
+            _ORDER_JIT = numba.njit(cache=True)(_order_by_example)
+        self.cand = cand
+        self.order = _ORDER_JIT(cand["n"], cand["z"])
+        self.taken = np.zeros(width, dtype=np.bool_)
+        self.kept = np.empty(self.order.shape[0], dtype=np.int64)
         self.n_kept = 0
         self.max_per = int(max_per_example)
 
     def __call__(self, t: float) -> int:
         """Count at threshold ``t`` (thresholds must come in increasing order)."""
         c = self.cand
-        keep = c["r"] >= t
+        keep = c["r"][self.order] >= t
         if keep.sum() < 0.7 * keep.shape[0]:  # drop what no larger threshold can use
-            self.cand = c = {k: v[keep] for k, v in c.items()}
-        self.n_kept = int(_COUNT_JIT(c["n"], c["i"], c["l"], c["r"], float(t), self.taken,
-                                     self.per, self.kept, self.max_per))
+            self.order = self.order[keep]
+        self.n_kept = int(_COUNT_JIT(c["n"], c["i"], c["l"], c["r"], self.order, float(t),
+                                     self.taken, self.kept, self.max_per))
         return self.n_kept
 
     def selected(self) -> dict[str, np.ndarray]:
         """Columns of the candidates kept by the last call."""
-        idx = self.cand["idx"][self.kept[:self.n_kept]]
-        return {k: v[idx] for k, v in self.full.items()}
+        idx = self.kept[:self.n_kept]
+        return {k: v[idx] for k, v in self.cand.items()}
+
+
+def robust_track(s: np.ndarray, clip: float = 8.0) -> np.ndarray:
+    """The track ``method="fdr"`` scores: each row centred, scaled, clipped and standardised.
+
+    ``d = s - median(s)``; ``u = clip(d / scale, -clip, clip)`` with ``scale`` the row's
+    median absolute ``d`` times 1.4826 (the mean absolute ``d`` when that is 0, 1 when both
+    are); then ``(u - mean(u)) / sd(u)`` (0 for a constant row). The clip bounds what one
+    extreme position (a one-hot spike of real attributions, a heavy-tailed noise value) adds
+    to a span, so only contiguous runs of large values make high span scores; the row-wise
+    scale makes rows of very different attribution magnitudes comparable.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    d = s - np.median(s, axis=1, keepdims=True)
+    a = np.abs(d)
+    scale = 1.4826 * np.median(a, axis=1, keepdims=True)
+    mean_abs = a.mean(axis=1, keepdims=True)
+    scale = np.where(scale > 0, scale, np.where(mean_abs > 0, mean_abs, 1.0))
+    u = np.clip(d / scale, -clip, clip)
+    u -= u.mean(axis=1, keepdims=True)
+    sd = u.std(axis=1, keepdims=True)
+    return np.divide(u, sd, out=np.zeros_like(u), where=sd > 0)
 
 
 def _call_fdr(s, fdr, min_length, max_length, flank, signs, max_per_example, rng, min_z,
-              n_null) -> Seqlets:
+              n_null, clip) -> Seqlets:
     """``method="fdr"``: seqlets whose estimated false discovery rate is at most ``fdr``."""
+    raw = s
+    s = robust_track(s, clip)
     n_ex, width = s.shape
     lengths = range(min_length, max_length + 1)
     mu, sd = _null_moments(s, lengths)
@@ -497,22 +555,27 @@ def _call_fdr(s, fdr, min_length, max_length, flank, signs, max_per_example, rng
     count_obs = _Counter(obs, n_ex, width, max_per_example)
     count_null = _Counter(null, n_ex, width, max_per_example)
     # the smallest threshold whose estimate (false + 1) / called reaches the target
-    best = (np.inf, 0, 0)
+    # (the data's count hardly grows with the threshold, so a threshold where even the
+    # last count of the data cannot reach the target is not counted on the data)
     t = None
+    bound = n_first = count_obs(thresholds[0])
+    n_false_first = -1
     for th in thresholds:
-        n_obs = count_obs(th)
+        n_false = count_null(th)
+        if n_false_first < 0:
+            n_false_first = n_false
+        if n_false + 1.0 > fdr * bound:
+            continue
+        n_obs = bound = count_obs(th)
         if n_obs == 0:
             break
-        n_false = count_null(th)
         fdr_hat = (n_false + 1.0) / n_obs
-        if fdr_hat < best[0]:
-            best = (fdr_hat, n_obs, n_false)
         if fdr_hat <= fdr:
             t = th
             break
     if t is None:
-        logger.info("seqlets: no threshold reaches FDR %g (best estimate %.3g with %d "
-                    "seqlets); none called.", fdr, best[0], best[1])
+        logger.info("seqlets: no threshold reaches FDR %g (at z %.1f: %d seqlets, %d in the "
+                    "permuted copy); none called.", fdr, min_z, n_first, n_false_first)
         return _empty()
     logger.info("seqlets: recursive z threshold %.2f, %d seqlets, %d in the permuted copy "
                 "(estimated FDR %.3g)", t, n_obs, n_false, fdr_hat)
@@ -524,6 +587,9 @@ def _call_fdr(s, fdr, min_length, max_length, flank, signs, max_per_example, rng
     si = np.where(c["sg"] == signs[0], 0, 1)
     ge = tail[si, c["l"] - min_length, b]
     c["p"] = (1.0 + ge) / (1.0 + n_hist * (width - c["l"] + 1))
+    cum = np.zeros((n_ex, width + 1), dtype=np.float64)  # attribution: sums of raw scores
+    np.cumsum(raw, axis=1, out=cum[:, 1:])
+    c["a"] = cum[c["n"], c["i"] + c["l"]] - cum[c["n"], c["i"]]
     keep = np.arange(n_obs)
     return _finish(c, keep, flank, width)
 
@@ -533,7 +599,8 @@ def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
                  threshold: float = 0.001, min_length: int = 4, max_length: int = 20,
                  flank: int = 0, sign: Literal["both", "positive", "negative"] = "both",
                  n_null: int = 200_000, max_seqlets_per_example: int = 0,
-                 random_state: int | None = 0, min_z: float = 3.0) -> Seqlets:
+                 random_state: int | None = 0, min_z: float = 3.0,
+                 clip: float = 8.0) -> Seqlets:
     """Call seqlets recursively on attribution tracks (semantics in the module docstring).
 
     Parameters
@@ -566,6 +633,9 @@ def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
     min_z : float
         Smallest recursive z-score considered by ``method="fdr"`` (spans below it are never
         called, whatever the FDR).
+    clip : float
+        ``method="fdr"``: bound on one position's score, in robust standard deviations of
+        its row (:func:`robust_track`).
 
     Returns
     -------
@@ -592,10 +662,12 @@ def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
         raise InputError(f"sign must be 'both', 'positive' or 'negative', got {sign!r}.")
     if flank < 0:
         raise InputError(f"flank must be >= 0, got {flank}.")
+    if not clip > 0:
+        raise InputError(f"clip must be > 0, got {clip}.")
     rng = as_generator(random_state)
     signs = {"both": (1, -1), "positive": (1,), "negative": (-1,)}[sign]
     if method == "threshold":
         return _call_threshold(s, threshold, min_length, max_length, flank, signs, n_null,
                                max_seqlets_per_example, rng)
     return _call_fdr(s, fdr, min_length, max_length, flank, signs,
-                     int(max_seqlets_per_example), rng, min_z, n_null)
+                     int(max_seqlets_per_example), rng, min_z, n_null, float(clip))

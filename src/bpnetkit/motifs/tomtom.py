@@ -88,6 +88,8 @@ def tomtom_matches(queries: Sequence, targets: Sequence[Motif], n_matches: int =
     from bpnetkit.utils import progress
 
     Ts = [np.ascontiguousarray(t.pwm.T) for t in targets]
+    names = [t.name for t in targets]
+    alt_names = [t.alt_name for t in targets]
     n_keep = min(n_matches, len(targets))
     out: list[list[Match]] = []
     starts = range(0, len(queries), chunk_size)
@@ -97,11 +99,38 @@ def tomtom_matches(queries: Sequence, targets: Sequence[Motif], n_matches: int =
             warnings.simplefilter("ignore")
             p, _, offsets, overlaps, strands = tomtom(Qs, Ts, n_jobs=n_jobs)[:5]
         p = np.nan_to_num(np.asarray(p, dtype=np.float64), nan=1.0)
-        q = bh_qvalues(p)
-        for i in range(len(Qs)):
-            order = np.argsort(p[i], kind="stable")[:n_keep]
-            out.append([Match(c + i, r, int(j), targets[j].name, targets[j].alt_name,
-                              float(p[i, j]), float(q[i, j]), int(offsets[i, j]),
-                              int(overlaps[i, j]), "-" if int(strands[i, j]) == 1 else "+")
-                        for r, j in enumerate(order)])
+        top, q_top = _top_matches(p, n_keep)
+        offsets = np.asarray(offsets)
+        overlaps = np.asarray(overlaps)
+        strands = np.asarray(strands)
+        rows = np.arange(len(Qs))[:, None]
+        p_l = p[rows, top].tolist()
+        q_l = q_top.tolist()
+        off_l = offsets[rows, top].astype(np.int64).tolist()
+        ovl_l = overlaps[rows, top].astype(np.int64).tolist()
+        str_l = strands[rows, top].astype(np.int64).tolist()
+        for i, js in enumerate(top.tolist()):
+            out.append([Match(c + i, r, j, names[j], alt_names[j], p_l[i][r], q_l[i][r],
+                              off_l[i][r], ovl_l[i][r], "-" if str_l[i][r] == 1 else "+")
+                        for r, j in enumerate(js)])
     return out
+
+
+def _top_matches(p: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest p-values of every row (ties: smaller column first) and their
+    Benjamini-Hochberg q-values over the whole row (same values as :func:`bh_qvalues`)."""
+    n, m = p.shape
+    srt = np.sort(p, axis=1)
+    ranked = srt * m / np.arange(1, m + 1)
+    qs = np.clip(np.minimum.accumulate(ranked[:, ::-1], axis=1)[:, ::-1], 0, 1)[:, :k]
+    # the k-th smallest value; every column at or below it is a candidate (ties included)
+    kth = srt[:, k - 1:k]
+    r, c = np.nonzero(p <= kth)
+    order = np.lexsort((c, p[r, c], r))
+    r, c = r[order], c[order]
+    starts = np.searchsorted(r, np.arange(n))
+    pos = np.arange(r.shape[0]) - starts[r]
+    sel = pos < k
+    top = np.empty((n, k), dtype=np.int64)
+    top[r[sel], pos[sel]] = c[sel]
+    return top, qs

@@ -48,6 +48,7 @@ class SeqletsParams:
     max_seqlets_per_example: int = 0
     random_state: int = 0
     min_z: float = 3.0
+    clip: float = 8.0
 
     def validate(self) -> None:
         """Check value ranges."""
@@ -61,6 +62,8 @@ class SeqletsParams:
                              f"{self.min_length}, {self.max_length}.")
         if not 0 < self.threshold <= 1:
             raise InputError(f"seqlets: threshold must be in (0, 1], got {self.threshold}.")
+        if not self.clip > 0:
+            raise InputError(f"seqlets: clip must be > 0, got {self.clip}.")
 
 
 @dataclass
@@ -147,6 +150,7 @@ def run(params: SeqletsParams) -> SeqletsOutputs:
     out.mkdir(parents=True, exist_ok=True)
     scores, chroms, starts = read_position_scores(params.attributions, params.regions)
     seq = call_seqlets(scores, method=params.method, fdr=params.fdr, min_z=params.min_z,
+                       clip=params.clip,
                        threshold=params.threshold,
                        min_length=params.min_length, max_length=params.max_length,
                        flank=params.flank, sign=params.sign, n_null=params.n_null,
