@@ -35,6 +35,11 @@ def test_deeplift_attributions_of_pwm_model(tmp_path):
     for e, a, b, mi, strand in ps.sites:
         m = motifs[mi] if strand > 0 else motifs[mi].reverse_complement()
         X[e, :, a:b] = m.one_hot()
+    # and 40 motif-free sequences: the model's attributions are exactly sparse (mostly 0),
+    # the shape that defeats a plain permutation null
+    rng = np.random.default_rng(11)
+    free = np.eye(4, dtype=X.dtype)[rng.integers(0, 4, (40, 400))].transpose(0, 2, 1)
+    X = np.concatenate([X, free])
     hyp = deep_lift_shap(CountWrapper(model), torch.tensor(X, dtype=torch.float32),
                          n_shuffles=4, batch_size=64, device="cpu", random_state=0,
                          hypothetical=True)
@@ -45,6 +50,9 @@ def test_deeplift_attributions_of_pwm_model(tmp_path):
     on = [((ps.sites[:, 0] == e) & (ps.sites[:, 1] < ce) & (ps.sites[:, 2] > cs)).any()
           for e, cs, ce in zip(s.example, s.core_start, s.core_end)]
     assert np.mean(on) > 0.9
+    assert not (s.example >= 40).any()  # no seqlet on the motif-free sequences
+    both = call_seqlets(hyp, X, max_length=25)  # the defaults (both signs)
+    assert len(both) > 0 and not (both.example >= 40).any()
 
     h5 = tmp_path / "attr.h5"
     write_attribution_h5(h5, X, hyp)
