@@ -165,3 +165,20 @@ def test_convert_cli(tmp_path, capsys):
     assert "model not found" in capsys.readouterr().err
     res = convert(FIXTURES / "bias_model_scaled.h5", tmp_path / "single")
     assert list(res.values()) == [str(tmp_path / "single")]
+
+
+def test_convert_state_dict_with_trimming_flag(tmp_path):
+    """A state dict records no trimming: ``convert --trimming`` restores the model's own."""
+    torch.manual_seed(0)
+    model = BPNet(8, 3, n_outputs=2, n_control_tracks=2, trimming=100).eval()
+    torch.save(model.state_dict(), tmp_path / "sd.pt")
+    assert cli_main(["convert", str(tmp_path / "sd.pt"), "-o", str(tmp_path / "out"),
+                     "--trimming", "100"]) == 0
+    loaded = load_model(tmp_path / "out")
+    assert loaded.trimming == 100
+    X = torch.zeros(2, 4, 400)
+    X[:, 0] = 1
+    ctl = torch.zeros(2, 2, 400)
+    with torch.no_grad():
+        a, b = model(X, ctl), loaded(X, ctl)
+    assert torch.allclose(a[0], b[0]) and torch.allclose(a[1], b[1])

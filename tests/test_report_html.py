@@ -133,6 +133,19 @@ def test_sections_show_what_the_steps_wrote(run, page):
     else:
         assert "TF-MoDISco found no patterns." in page
 
+    # hits: MoDISco of a 2-epoch model may find no patterns; then the step is skipped
+    stamp = read_stamp(run_dir / "hits")
+    if stamp is not None and stamp["status"] == "done":
+        n_hits = len(_tsv(_outputs(run_dir, "hits").hits_tsv))
+        assert f"{n_hits} hits in " in page
+    else:
+        assert f"hits: {NOT_RUN}" in page
+
+    # shift QC: a ChIP-seq run's bam2bw writes none, and the section says so
+    bws = _outputs(run_dir, "bigwigs")
+    if bws.shift_qc is None:
+        assert "<td>bigwigs</td><td>no shift QC" in page
+
     # marginalize: the rank-1 motif of the effects TSV heads the ranking table
     mar = _outputs(run_dir, "marginalize")
     top = min(_tsv(mar.effects), key=lambda r: int(r["rank"]))
@@ -188,7 +201,7 @@ def test_empty_run_folder_says_not_run(tmp_path):
                                   name="empty"))
     text = open(res.html).read()
     for step in ("fit", "evaluate", "predict", "attribute", "modisco", "annotate",
-                 "marginalize", "negatives"):
+                 "marginalize", "negatives", "hits", "bigwigs"):
         assert f"{step}: {NOT_RUN}" in text
     assert json.loads(open(res.params).read())["run_dir"] == str(tmp_path)
 
@@ -242,3 +255,116 @@ def test_attribution_windows_centre_on_the_strongest_block():
     (row, start), (row2, start2) = strongest_windows(contrib, 2, 60)
     assert row == 1 and start <= 120 and start + 60 >= 128
     assert row2 == 2 and start2 == 0  # clipped to the sequence
+
+
+# -- hits and shift QC ---------------------------------------------------------------------
+def _planted_hits_run(tmp_path):
+    """Real ``hits`` step output on planted attributions, an attribute step's outputs for the
+    same rows, and a real shift QC JSON; all given to the report as step outputs."""
+    import h5py
+
+    from bpnetkit.data.shift_qc import detect_shift
+    from bpnetkit.io.bed import write_bed
+    from bpnetkit.io.meme import Motif
+    from bpnetkit.steps.attribute import AttributeOutputs
+    from bpnetkit.steps.bam2bw import Bam2BwOutputs
+    from bpnetkit.steps.hits import HitsParams
+    from bpnetkit.steps.hits import run as run_hits
+    from bpnetkit.testing.planted import planted_attributions, write_attribution_h5
+
+    seqs = {"AP1ish": "TGACTCTT", "GATAish": "GATAAGGC"}
+    motifs = [Motif(k, np.eye(4)[["ACGT".index(c) for c in v]] * 0.94 + 0.015)
+              for k, v in seqs.items()]
+    n, length = 24, 200
+    ps = planted_attributions(motifs, n=n, length=length, per_sequence=(0, 3), noise=0.02,
+                              random_state=5)
+    chroms = ["chr1"] * (n // 2) + ["chr2"] * (n - n // 2)
+    starts = np.arange(n, dtype=np.int64) * 1000 + 300
+    h5 = tmp_path / "att.h5"
+    write_attribution_h5(h5, ps.one_hot, ps.hypothetical, chroms, starts)
+    bed = write_bed(tmp_path / "regions.bed", chroms, starts, starts + length,
+                    names=[f"peak{i}" for i in range(n)])
+    with h5py.File(tmp_path / "modisco.h5", "w") as fh:
+        for i, m in enumerate(motifs):
+            w = np.full((20, 4), 0.002)
+            w[6:6 + m.length] += m.pwm * m.pwm * m.information_content()[:, None]
+            g = fh.create_group(f"pos_patterns/pattern_{i}")
+            g["contrib_scores"] = w
+            g["hypothetical_contribs"] = w
+            g["sequence"] = np.full_like(w, 0.25)
+            g.create_group("seqlets")["n_seqlets"] = np.array([50])
+    hits = run_hits(HitsParams(attributions=str(h5), regions=str(bed),
+                               modisco_h5=str(tmp_path / "modisco.h5"),
+                               output_dir=str(tmp_path / "hits"), window=None,
+                               motif_names={"pos_patterns.pattern_0": "AP1ish",
+                                            "pos_patterns.pattern_1": "GATAish"}))
+    att = AttributeOutputs(regions_bed=str(bed), h5={"profile": str(h5)}, bigwigs={},
+                           params=str(tmp_path / "att.params.json"))
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 4, 50_000).astype(np.uint8)
+    qc = detect_shift(rng.integers(100, 49_900, 3000), rng.integers(100, 49_900, 3000), codes,
+                      shift_used=(4, -4))
+    (tmp_path / "atac.shift_qc.json").write_text(json.dumps(qc.to_dict()))
+    bw = Bam2BwOutputs(bigwigs=[], params="", shift_qc=str(tmp_path / "atac.shift_qc.json"),
+                       shift_verdict=qc.verdict)
+    outputs = {"attribute": att.to_dict(), "hits": hits.to_dict(), "bigwigs": bw.to_dict()}
+    text = build_report(ReportParams(run_dir=str(tmp_path), output_dir=str(tmp_path / "r"),
+                                     name="t", outputs=outputs))
+    return hits, qc, text
+
+
+def test_report_shows_hits_per_motif_and_an_example_locus(tmp_path):
+    from collections import Counter
+
+    hits, qc, text = _planted_hits_run(tmp_path)
+    rows = _tsv(hits.hits_tsv)
+    assert rows, "the planted motifs gave no hits"
+    section = text[text.index(">Motif hits</h2>"):]
+    section = section[:section.index("<h2")] if "<h2" in section else section
+    for motif, n in Counter(r["motif_name"] for r in rows).items():
+        assert f"<td>{motif}</td><td>{n}</td>" in section
+    per_region = Counter(int(r["peak_id"]) for r in rows)
+    most = max(per_region.values())
+    tied = [p for p, c in per_region.items() if c == most]
+    imp = {p: sum(float(r["hit_importance"]) for r in rows if int(r["peak_id"]) == p)
+           for p in tied}
+    best = max(tied, key=lambda p: (imp[p], -p))
+    assert f"peak_id {best}, {most} hits" in section
+    chrom = next(r["chr"] for r in rows if int(r["peak_id"]) == best)
+    assert f"Example locus {chrom}:" in section
+    assert len(re.findall(r"data:image/png;base64", section)) == 2
+
+    shift = text[text.index(">Shift QC (Tn5/DNase)</h2>"):]
+    shift = shift[:shift.index("<h2")]
+    assert f"<td>bigwigs</td><td>{qc.verdict}</td>" in shift
+    assert "+4/-4" in shift
+    inferred = (f"{qc.inferred_shift[0]:+d}/{qc.inferred_shift[1]:+d}"
+                if qc.inferred_shift else "unclear")
+    assert inferred in shift
+    assert len(re.findall(r"data:image/png;base64", shift)) == 1
+
+
+def test_hits_locus_figure_draws_one_box_per_hit_core():
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from bpnetkit.report.hits import hits_locus_figure, locus_window
+
+    contrib = np.zeros((60, 4))
+    contrib[np.arange(60), np.arange(60) % 4] = 0.1
+    hits = [{"start": 1010, "end": 1018, "start_untrimmed": 1005, "end_untrimmed": 1025,
+             "motif_name": "A", "strand": "+", "hit_importance": 1.0},
+            {"start": 1015, "end": 1020, "start_untrimmed": 1012, "end_untrimmed": 1024,
+             "motif_name": "B", "strand": "-", "hit_importance": 2.0},
+            {"start": 2000, "end": 2008, "start_untrimmed": 1995, "end_untrimmed": 2012,
+             "motif_name": "C", "strand": "+", "hit_importance": 0.5}]
+    fig = hits_locus_figure(contrib, 1000, hits, "chr1:1000-1060")
+    assert isinstance(fig, Figure)
+    boxes = [p for p in fig.axes[1].patches if isinstance(p, Rectangle)]
+    assert sorted((round(b.get_x() + 0.5), round(b.get_width())) for b in boxes) == [
+        (1010, 8), (1015, 5)]  # the third hit lies outside the locus
+    labels = sorted(t.get_text() for t in fig.axes[1].texts)
+    assert labels == ["A (+) >", "B (-) <"]
+    # the window covers the hits' patterns plus flanks, inside the attributed row
+    assert locus_window(hits[:2], 900, 400, flank=10) == (995, 1035)
+    assert locus_window(hits[:2], 1000, 30, flank=10) == (1000, 1030)

@@ -151,15 +151,20 @@ def test_fdr_default_recalls_planted_bumps():
     on = [((sites[:, 0] == e) & (sites[:, 1] < ce) & (sites[:, 2] > cs)).any()
           for e, cs, ce in zip(out.example, out.core_start, out.core_end)]
     assert np.mean(on) >= 0.95  # and the seqlets are the bumps
-    assert (out.sign > 0).all()
+    assert (out.sign > 0).mean() >= 0.99  # (the FDR of 5 % allows a few false calls)
     # independent check of the recursion: every sub-span of a core down to min_length has a
-    # z-score above min_z (robust track: median-centred, / 1.4826 MAD, clipped at 8,
+    # z-score above min_z (robust track: Huber-type centre and scale, clipped at 5 scales,
     # standardised; exact permutation moments of a span of ln values of a standardised row)
     L = s.shape[1]
     for k in range(0, len(out), 37):
         row = s[out.example[k]]
-        d = row - np.median(row)
-        u = np.clip(d / (1.4826 * np.median(np.abs(d))), -8, 8)
+        c, h = 0.0, np.abs(row).mean()
+        for _ in range(50):
+            d = np.clip(row - c, -5 * h, 5 * h)
+            c, h, h_old = c + d.mean(), np.abs(d).mean(), h
+            if abs(h - h_old) <= 1e-3 * h_old:
+                break
+        u = np.clip((row - c) / h, -5, 5)
         u = (u - u.mean()) / u.std()
         for ln in range(4, out.core_end[k] - out.core_start[k] + 1):
             for a in range(out.core_start[k], out.core_end[k] - ln + 1):

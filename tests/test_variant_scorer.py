@@ -300,8 +300,9 @@ def test_forward_only_and_allele1_not_reference(genome, tmp_path):
     # in a VCF, REF must match the genome
     vcf = tmp_path / "w.vcf"
     vcf.write_text(f"##fileformat=VCFv4.2\nchr1\t101\tswapped\t{wrong}\t{alt}\n")
-    out, _ = run_scores(genome, tmp_path, "fo_vcf", fname="w.vcf")
-    assert json.loads(open(out.summary).read())["skipped_by_reason"] == {"ref_mismatch": 1}
+    # ... and a file of which nothing can be scored is an error (issue 14), not an empty result
+    with pytest.raises(InputError, match=r"no variant .* could be scored .*1 ref_mismatch"):
+        run_scores(genome, tmp_path, "fo_vcf", fname="w.vcf")
 
 
 def test_dash_alleles_parse(tmp_path):

@@ -144,7 +144,10 @@ def read_json(path: str | Path, what: str = "configuration file") -> Any:
     if not path.exists():
         raise MissingFileError(f"{what} not found: '{path}'.")
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); JSON files must be "
+                          f"UTF-8. Save it as UTF-8 (or check that it is the JSON file).") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: "
                           f"{e.msg}.") from None

@@ -28,8 +28,9 @@ from bpnetkit.errors import BpnetkitError, InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DistContext", "DistributedError", "all_gather_object", "barrier", "context",
-           "destroy", "init_from_env", "is_main", "DEFAULT_TIMEOUT_S"]
+__all__ = ["DistContext", "DistributedError", "all_gather_object", "all_reduce_sum", "barrier",
+           "broadcast_object", "collective_error", "context", "destroy", "init_from_env",
+           "is_main", "DEFAULT_TIMEOUT_S"]
 
 DEFAULT_TIMEOUT_S = 1800.0
 _TIMEOUT_ENV = "BPNETKIT_DIST_TIMEOUT_S"
@@ -277,3 +278,55 @@ def destroy() -> None:
 
     if tdist.is_initialized():
         tdist.destroy_process_group()
+
+
+def broadcast_object(obj: T, src: int = 0, name: str = "broadcast_object") -> T:
+    """Rank ``src``'s ``obj`` (picklable) on every rank; ``obj`` itself in a single process.
+
+    The other ranks wait (at most the collective timeout) while ``src`` computes it.
+
+    Parameters
+    ----------
+    obj : object
+        The value on rank ``src`` (ignored elsewhere).
+    src : int
+        The rank whose value is shared.
+    name : str
+        What is shared (shown in the error).
+    """
+    if _CONTEXT is None or not _CONTEXT.distributed:
+        return obj
+    import torch.distributed as tdist
+
+    box: list[Any] = [obj if _CONTEXT.rank == src else None]
+
+    def bcast() -> None:
+        tdist.broadcast_object_list(box, src=src, group=_CONTROL_GROUP)
+
+    _run_collective(f"sharing '{name}'", bcast)
+    return box[0]
+
+
+def all_reduce_sum(tensor: Any, name: str = "all_reduce") -> Any:
+    """Sum ``tensor`` over the ranks in place (default process group: NCCL tensors live on
+    the rank's GPU) and return it; unchanged in a single process.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        This rank's values (on the rank's device).
+    name : str
+        What is summed (shown in the error).
+    """
+    if _CONTEXT is None or not _CONTEXT.distributed:
+        return tensor
+    import torch.distributed as tdist
+
+    _run_collective(f"summing '{name}'", lambda: tdist.all_reduce(tensor))
+    return tensor
+
+
+def collective_error(what: str, e: BaseException) -> DistributedError:
+    """The :class:`DistributedError` for a failed collective run outside this module (e.g.
+    the gradient all-reduce of ``DistributedDataParallel``)."""
+    return _fail(what, e)

@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Keras files: input length (default from the file, else 2114)")
     parser.add_argument("--output-length", type=int, default=None,
                         help="Keras files: output length (default from the file, else 1000)")
+    parser.add_argument("--trimming", type=int, default=None,
+                        help="plain state dicts: positions cropped from each side of the "
+                             "input (input - output) / 2, e.g. 557 for 2114 -> 1000; a state "
+                             "dict does not record it (default: the smallest valid one)")
     parser.add_argument("--name", action="append", default=None,
                         help="sub-folder name per input (repeat; several inputs only)")
 
@@ -34,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     kwargs = {k: v for k, v in {"preset": args.preset, "member": args.member,
                                 "fold": args.fold, "input_length": args.input_length,
-                                "output_length": args.output_length}.items() if v is not None}
+                                "output_length": args.output_length,
+                                "trimming": args.trimming}.items() if v is not None}
     results = convert(args.inputs, args.output, names=args.name, **kwargs)
     for src, dest in results.items():
         print(f"{src} -> {dest}")

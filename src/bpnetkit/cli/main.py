@@ -19,9 +19,11 @@ line without a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -133,7 +135,51 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bpnetkit {name}: interrupted", file=sys.stderr)
         return 130
+    except (OSError, RuntimeError) as e:
+        message = write_error_message(e, args)
+        if message is None:
+            raise
+        print(f"bpnetkit {name}: error: {message}", file=sys.stderr)
+        return 2
     return int(code or 0)
+
+
+# errno values of an environment that refuses a write, and what the user can do
+_WRITE_ERRNOS = {
+    errno.EACCES: "choose a writable output folder",
+    errno.EPERM: "choose a writable output folder",
+    errno.EROFS: "the file system is read-only; choose another output folder",
+    errno.ENOSPC: "free some space or choose an output folder on another disk",
+    errno.EDQUOT: "free some space (disk quota) or choose another output folder",
+    errno.EFBIG: "the file exceeds the file-size limit (ulimit -f) or the file system's "
+                 "largest file; raise the limit or choose another output folder",
+}
+
+
+def write_error_message(exc: BaseException, args: argparse.Namespace | None = None
+                        ) -> str | None:
+    """One line for an environment that refused a write (permissions, disk full, size limit).
+
+    Walks the exception and its causes (torch and h5py wrap the ``OSError``) for an errno in
+    :data:`_WRITE_ERRNOS`; returns None for any other exception, which is then re-raised.
+    """
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        code = getattr(e, "errno", None)
+        if code is None:  # h5py and torch put the errno into the message only
+            m = re.search(r"errno = (\d+)", str(e))
+            code = int(m.group(1)) if m else None
+        if code in _WRITE_ERRNOS:
+            path = getattr(e, "filename", None)
+            if path is None and args is not None:
+                path = next((getattr(args, k) for k in ("output_dir", "output", "out")
+                             if getattr(args, k, None)), None)
+            what = f"cannot write '{path}'" if path else "cannot write the output"
+            return f"{what}: {os.strerror(code)}; {_WRITE_ERRNOS[code]}."
+        e = e.__cause__ or e.__context__
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -296,7 +296,16 @@ class EpochSampler:
         Seed; the same seed and epoch give the same plan.
     rank, world_size : int
         For distributed training: the plan is the same on every rank and rank ``r`` takes
-        positions ``r, r + world_size, ...`` (padded by wrapping so ranks get equal shares).
+        positions ``r, r + world_size, ...``.
+    pad : bool
+        With ``world_size > 1``: True pads the plan by wrapping so that every rank gets the
+        same number of examples (a few examples appear twice per epoch). False keeps the plan
+        exact: global batch ``k`` is positions ``[k * B, (k + 1) * B)`` of the plan with
+        ``B = batch_size * world_size``, rank ``r`` takes its positions ``r, r + world_size,
+        ...``, so the ranks' batches together are exactly one process's batch of size ``B``;
+        every rank yields the same number of batches, and in the last (incomplete) global
+        batch a rank may get one example fewer than another, or none (the trainer weights
+        the ranks' losses by their shares, see :class:`bpnetkit.train.trainer.Trainer`).
     """
 
     def __init__(self, n_peaks: int, n_negatives: int = 0, batch_size: int = 64,
@@ -304,7 +313,7 @@ class EpochSampler:
                  negative_jitter: int | None = None,
                  rc: Literal["random", "half", "none"] = "random", rc_prob: float = 0.5,
                  shuffle: bool = True, drop_last: bool = False, random_state: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, pad: bool = True):
         if batch_size <= 0:
             raise InputError(f"batch_size must be positive, got {batch_size}.")
         if rc not in ("random", "half", "none"):
@@ -328,6 +337,7 @@ class EpochSampler:
         self.drop_last = drop_last
         self.random_state = int(random_state)
         self.rank, self.world_size = int(rank), int(world_size)
+        self.pad = bool(pad)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -344,6 +354,9 @@ class EpochSampler:
         return -(-n // self.world_size)
 
     def __len__(self) -> int:
+        if self.world_size > 1 and not self.pad:  # global batches: the same count on all ranks
+            n, b = self.n_peaks + self.n_negatives_per_epoch, self.batch_size * self.world_size
+            return n // b if self.drop_last else -(-n // b)
         n = self._per_rank()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
@@ -369,7 +382,9 @@ class EpochSampler:
         else:
             rc = np.zeros(n, dtype=bool)
         order = rng.permutation(n) if self.shuffle else np.arange(n)
-        if self.world_size > 1:
+        if self.world_size > 1 and not self.pad:
+            order = order[self.rank::self.world_size]
+        elif self.world_size > 1:
             total = self._per_rank() * self.world_size
             order = np.resize(order, total)[self.rank::self.world_size]
         return BatchPlan(negative[order], index[order], shift[order].astype(np.int64), rc[order])
@@ -377,6 +392,12 @@ class EpochSampler:
     def __iter__(self) -> Iterator[BatchPlan]:
         p = self.plan()
         n = len(p.index)
+        if self.world_size > 1 and not self.pad:
+            # batch k of every rank is its share of global batch k (possibly empty at the end)
+            for k in range(len(self)):
+                a = k * self.batch_size
+                yield BatchPlan(*(f[a:a + self.batch_size] for f in p))
+            return
         stop = n - n % self.batch_size if self.drop_last else n
         for a in range(0, stop, self.batch_size):
             b = min(a + self.batch_size, n)

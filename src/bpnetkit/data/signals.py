@@ -131,6 +131,8 @@ def _extract_track(p: Path, t: int, chroms, starts, ends, L, order, clusters, pa
                 try:
                     empty += reader.read_loci(c, s_all[inside], L, out,
                                               idx[inside].astype(np.int64), t)
+                except InputError:  # already names the file and the problem
+                    raise
                 except (UnsupportedBigWig, ValueError, OSError) as e:
                     raise InputError(f"cannot read bigWig '{p}': {e}. The file may be "
                                      f"damaged; re-create it.") from None

@@ -26,6 +26,7 @@ from torch import nn
 
 from bpnetkit.errors import InputError
 from bpnetkit.interpret.deeplift_rules import DeepLiftMode, UnsupportedOpError
+from bpnetkit.interpret.inputs import check_one_hot
 from bpnetkit.interpret.predict import as_tensor, model_state
 from bpnetkit.interpret.shuffle import (
     codes_to_one_hot,
@@ -47,33 +48,6 @@ class DeepLiftShapResult(NamedTuple):
     """``(N, K)`` convergence deltas ``|f(x) - f(r) - sum((x - r) * m)|``."""
     references: torch.Tensor | None
     """``(N, K, 4, L)`` references (when requested)."""
-
-
-def check_one_hot(X: torch.Tensor, what: str = "X", allow_all_n: bool = False) -> None:
-    """Raise :class:`InputError` unless ``X`` ``(N, 4, L)`` is one-hot (N = zero column)."""
-    if X.ndim != 3 or X.shape[1] != 4:
-        raise InputError(f"{what} must be one-hot sequences of shape (N, 4, L); got "
-                         f"{tuple(X.shape)}.")
-    if X.shape[0] == 0:
-        raise InputError(f"{what} holds no sequences (shape[0] == 0).")
-    bad = ~((X == 0) | (X == 1))
-    if bool(bad.any()):
-        i, c, j = (int(v) for v in bad.nonzero()[0])
-        raise InputError(f"{what} is not one-hot: sequence {i}, channel {c}, position {j} holds "
-                         f"{X[i, c, j].item()!r} (expected 0 or 1). Encode sequences with "
-                         f"bpnetkit.io.fasta.one_hot_encode.")
-    colsum = X.sum(dim=1)
-    if bool((colsum > 1).any()):
-        i, j = (int(v) for v in (colsum > 1).nonzero()[0])
-        raise InputError(f"{what} is not one-hot: sequence {i}, position {j} has several "
-                         f"channels set.")
-    if not allow_all_n:
-        empty = colsum.sum(dim=1) == 0
-        if bool(empty.any()):
-            rows = empty.nonzero()[:, 0].tolist()
-            raise InputError(f"{what}: sequence(s) {rows[:10]} are all N (no A, C, G or T); "
-                             f"attributions are undefined for them. Drop these regions (e.g. "
-                             f"assembly gaps) before attributing.")
 
 
 def hypothetical_contributions(multipliers: torch.Tensor, references: torch.Tensor
@@ -182,7 +156,7 @@ def deep_lift_shap(model: nn.Module, X: Any, args: Sequence[Any] | None = None,
         without a DeepLIFT rule.
     """
     X = as_tensor(X)
-    check_one_hot(X)
+    check_one_hot(X, allow_all_n=False)
     N, _, L = X.shape
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}.")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from bpnetkit.errors import InputError
-from bpnetkit.interpret.deeplift import check_one_hot
+from bpnetkit.interpret.inputs import check_one_hot
 from bpnetkit.interpret.predict import as_tensor, predict
 from bpnetkit.utils import progress
 

@@ -14,6 +14,7 @@ from torch import nn
 from bpnetkit.errors import InputError
 from bpnetkit.interpret.channels_last import channels_last_conv1d
 from bpnetkit.interpret.fused_tower import fused_towers_work, fused_view
+from bpnetkit.interpret.inputs import check_one_hot
 from bpnetkit.models.base import RCPermutation, rc_permutation
 from bpnetkit.utils import progress, resolve_device
 
@@ -253,10 +254,7 @@ def predict(model: nn.Module, X: Any, args: Sequence[Any] | None = None, batch_s
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}.")
     X = as_tensor(X)
-    if X.ndim != 3:
-        raise InputError(f"X must have shape (N, 4, L); got {tuple(X.shape)}.")
-    if X.shape[0] == 0:
-        raise InputError("X holds no sequences (shape[0] == 0).")
+    check_one_hot(X, "X", allow_all_n=True)
     arg_list = _zero_controls(model, X, _check_args(X, args))
     device = resolve_device(device)
     if isinstance(dtype, str):

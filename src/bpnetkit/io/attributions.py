@@ -22,8 +22,63 @@ import numpy as np
 from bpnetkit.errors import InputError, require_file
 from bpnetkit.utils import atomic_path
 
-__all__ = ["Attributions", "AttributionWriter", "read_attributions", "read_position_scores",
-           "read_row_bed", "read_rows"]
+__all__ = ["Attributions", "AttributionWriter", "check_attributions", "read_attributions",
+           "read_position_scores", "read_row_bed", "read_rows"]
+
+
+def check_attributions(scores: np.ndarray, name: str = "attributions",
+                       one_hot: np.ndarray | None = None, row_offset: int = 0,
+                       ndim: int | None = 3) -> np.ndarray:
+    """Refuse attribution arrays with NaN/inf values or a wrong shape.
+
+    The one check of attribution scores used by the readers here and by every analysis entry
+    point that takes them (seqlets, MoDISco, annotation): a single NaN position would
+    otherwise shift thresholds and change the calls in every region, silently.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        Hypothetical contributions ``(N, 4, L)`` (or per-position scores ``(N, L)`` with
+        ``ndim=2``; ``ndim=None`` skips the shape check).
+    name : str
+        What the array is, for the message (e.g. ``"shap/seq of 'a.h5'"``).
+    one_hot : numpy.ndarray or None
+        When given, must have the same shape as ``scores``.
+    row_offset : int
+        Added to row numbers in the message (for chunked reads).
+    ndim : int or None
+        Expected number of dimensions.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``scores`` unchanged.
+
+    Raises
+    ------
+    InputError
+        Naming the number of bad values and the first (row, position).
+    """
+    scores = np.asarray(scores)
+    if ndim is not None and scores.ndim != ndim:
+        want = "(N, 4, L)" if ndim == 3 else "(N, L)" if ndim == 2 else f"{ndim}-D"
+        raise InputError(f"{name} must have shape {want}, got {scores.shape}.")
+    if ndim == 3 and scores.shape[1] != 4:
+        raise InputError(f"{name} must have shape (N, 4, L) with 4 channels (A, C, G, T), got "
+                         f"{scores.shape}.")
+    if one_hot is not None and np.shape(one_hot) != scores.shape:
+        raise InputError(f"{name} has shape {scores.shape} but its sequences have "
+                         f"{np.shape(one_hot)}; they must match.")
+    if scores.dtype.kind in "fc":
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            idx = np.argwhere(bad)[0]
+            pos = f"row {int(idx[0]) + row_offset}" + \
+                (f", position {int(idx[-1])}" if scores.ndim > 1 else "")
+            raise InputError(f"{name} holds {int(bad.sum())} NaN/infinite value(s), first at "
+                             f"{pos}. Attributions must be finite: re-run 'bpnetkit attribute' "
+                             f"(the model or its inputs produced NaN), or drop those rows.")
+    return scores
 
 
 class AttributionWriter:
@@ -69,7 +124,10 @@ class AttributionWriter:
         import h5py
 
         n, L = self.n, self.length
+        from bpnetkit.io._errors import writing
+
         with contextlib.ExitStack() as stack:
+            stack.enter_context(writing(self.path))  # a full disk names this file
             tmp = stack.enter_context(atomic_path(self.path))
             f = stack.enter_context(h5py.File(tmp, "w"))
             for k, v in self.attrs.items():
@@ -224,11 +282,13 @@ def read_position_scores(path: str | Path, regions: str | Path | None = None,
         projected = "projected_shap/seq" in fh and \
             fh["projected_shap/seq"].shape == (n, 4, length)
         for a in range(0, n, chunk):
+            key = "projected_shap/seq" if projected else "shap/seq"
+            block = check_attributions(fh[key][a:a + chunk], f"{key} of '{path}'",
+                                       row_offset=a)
             if projected:
-                out[a:a + chunk] = fh["projected_shap/seq"][a:a + chunk].sum(axis=1)
+                out[a:a + chunk] = block.sum(axis=1)
             else:
-                out[a:a + chunk] = (fh["shap/seq"][a:a + chunk] *
-                                    fh["raw/seq"][a:a + chunk]).sum(axis=1)
+                out[a:a + chunk] = (block * fh["raw/seq"][a:a + chunk]).sum(axis=1)
         chroms, starts = _coords(fh, regions, n, length)
     return out, chroms, starts
 
@@ -250,6 +310,7 @@ def read_rows(path: str | Path, rows, regions: str | Path | None = None
         X = fh["raw/seq"][rows] if rows.size else np.zeros((0, 4, length), np.int8)
         H = fh["shap/seq"][rows] if rows.size else np.zeros((0, 4, length), np.float32)
         chroms, starts = _coords(fh, regions, n, length)
+    check_attributions(H, f"shap/seq of '{path}'")
     return Attributions(X.astype(np.int8), H.astype(np.float32), chroms, starts), rows
 
 
@@ -270,4 +331,5 @@ def read_attributions(path: str | Path, regions: str | Path | None = None) -> At
         H = fh["shap/seq"][()].astype(np.float32)
         n, _, length = X.shape
         chroms, starts = _coords(fh, regions, n, length)
+    check_attributions(H, f"shap/seq of '{path}'")
     return Attributions(X.astype(np.int8), H, chroms, starts)

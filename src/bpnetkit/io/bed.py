@@ -18,6 +18,9 @@ import numpy as np
 from bpnetkit.errors import InputError, require_file
 from bpnetkit.utils import atomic_path, open_text
 
+#: largest coordinate accepted (coordinates are held as int64)
+MAX_COORDINATE = 2 ** 62
+
 
 @dataclass
 class Regions:
@@ -122,6 +125,9 @@ def read_regions(path: str | os.PathLike, min_columns: int = 3) -> Regions:
                                      f"{f[1]!r} and {f[2]!r}.") from None
                 if s < 0:
                     raise InputError(f"{where}: negative start {s}.")
+                if e > MAX_COORDINATE:
+                    raise InputError(f"{where}: end {e} is larger than any chromosome "
+                                     f"(at most {MAX_COORDINATE}).")
                 if e <= s:
                     kind = "zero-length" if e == s else "inverted"
                     raise InputError(f"{where}: {kind} interval {f[0]}:{s}-{e} (end must be "
@@ -150,9 +156,9 @@ def read_regions(path: str | os.PathLike, min_columns: int = 3) -> Regions:
                     except ValueError:
                         raise InputError(f"{where}: summit offset (column 10) must be an "
                                          f"integer, got {f[9]!r}.") from None
-                    if off >= e - s:
+                    if off >= e - s or off < -1:
                         raise InputError(f"{where}: summit offset {off} lies outside the peak "
-                                         f"(length {e - s}).")
+                                         f"(length {e - s}; -1 means no summit).")
                     summit_off.append(off)
                     extra.append(f[6:9])
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:

@@ -139,8 +139,10 @@ def write_bigwig(path: str | os.PathLike, chrom_sizes: Mapping[str, int],
     -------
     pathlib.Path
     """
+    from bpnetkit.io._errors import writing
+
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with writing(path), atomic_path(path) as tmp:
         if zoom_levels == 0 and len(chrom_sizes) <= 65535:
             write_sparse_bigwig(tmp, chrom_sizes, entries, threads=threads, level=3)
             return path
@@ -262,11 +264,18 @@ class BigWigReader:
         return {n: s for n, (_, s) in self.chroms.items()}
 
     def _block(self, b: int) -> bytes:
-        raw = self._read(int(self.b_offset[b]), int(self.b_size[b]))
-        if self.compressed:
-            raw = zlib.decompress(raw, bufsize=max(self._ubuf, 1024))
-        if len(raw) % 4:
-            raise UnsupportedBigWig("unexpected data block length")
+        """Bytes of data block ``b``; a damaged block is an InputError naming the file."""
+        from bpnetkit.io._errors import decoding
+
+        off, size = int(self.b_offset[b]), int(self.b_size[b])
+        with decoding(self.path, "bigWig", item=f"data block {b} (bytes {off}-{off + size})",
+                      fix="The file is damaged or truncated; re-create it (e.g. with "
+                          "'bpnetkit bam2bw')."):
+            raw = self._read(off, size)
+            if self.compressed:
+                raw = zlib.decompress(raw, bufsize=max(self._ubuf, 1024))
+            if len(raw) % 4:
+                raise ValueError(f"data block length {len(raw)} is not a multiple of 4")
         return raw
 
     def read_loci(self, chrom: str, starts: np.ndarray, length: int, out: np.ndarray,
@@ -316,11 +325,7 @@ class BigWigReader:
         for b in sel:
             views = self._cache.get(int(b))
             if views is None:
-                raw = self._read(int(self.b_offset[b]), int(self.b_size[b]))
-                if self.compressed:
-                    raw = zlib.decompress(raw, bufsize=max(self._ubuf, 1024))
-                if len(raw) % 4:
-                    raise UnsupportedBigWig("unexpected data block length")
+                raw = self._block(int(b))
                 views = (np.frombuffer(raw, dtype=np.uint8), np.frombuffer(raw, dtype=np.uint32),
                          np.frombuffer(raw, dtype=np.float32))
                 self._cache[int(b)] = views

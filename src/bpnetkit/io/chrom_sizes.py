@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.io._errors import TEXT_ERRORS, decoding
 
 
 def read_chrom_sizes(path: str | os.PathLike) -> dict[str, int]:
@@ -31,7 +32,9 @@ def read_chrom_sizes(path: str | os.PathLike) -> dict[str, int]:
     """
     p = require_file(path, "chromosome sizes file")
     sizes: dict[str, int] = {}
-    with open(p) as fh:
+    with decoding(p, "chromosome sizes file", errors=TEXT_ERRORS,
+                  fix="It must be a text file of 'chrom<TAB>size' lines."), \
+            open(p, encoding="utf-8") as fh:
         for i, line in enumerate(fh, 1):
             if not line.strip() or line.startswith("#"):
                 continue

@@ -12,6 +12,7 @@ IUPAC codes) is an all-zero column. Lower-case (soft-masked) letters encode like
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ from bpnetkit.errors import InputError, require_file
 from bpnetkit.utils import is_gzip
 
 ALPHABET = "ACGT"
+
+log = logging.getLogger(__name__)
 
 # byte -> code 0..3 for A, C, G, T (either case); 4 for anything else
 _CODES = np.full(256, 4, dtype=np.uint8)
@@ -154,24 +157,63 @@ class Genome:
 
     # --- opening -------------------------------------------------------------------------
     def _open_plain(self) -> None:
-        import pyfaidx
-
-        try:
-            self._fasta = pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=False,
-                                        rebuild=True, build_index=True)
-        except (pyfaidx.FastaIndexingError, ValueError, OSError) as e:
-            raise InputError(f"cannot index genome FASTA '{self.path}': {e}. Every sequence "
-                             f"needs a '>name' line and lines of equal length within a "
-                             f"sequence.") from None
         fai = Path(str(self.path) + ".fai")
+        self._fasta = self._index_plain(fai)
         self._layout = _read_fai(fai)
+        problem = _layout_problem(self.path, self._layout)
+        if problem is not None:
+            # the index does not describe this file (edited after indexing, e.g. re-wrapped
+            # lines, within the mtime resolution or with the index copied later): rebuild it
+            if not os.access(fai, os.W_OK) or not os.access(fai.parent, os.W_OK):
+                raise InputError(f"the index '{fai}' does not match genome FASTA "
+                                 f"'{self.path}' ({problem}); the FASTA was changed after it "
+                                 f"was indexed, and the index cannot be rewritten here. "
+                                 f"Re-index it ('samtools faidx {self.path.name}') or copy "
+                                 f"the FASTA to a writable folder.")
+            log.warning("index '%s' does not match genome FASTA '%s' (%s): rebuilding it.",
+                        fai, self.path, problem)
+            fai.unlink()
+            self._fasta = self._index_plain(fai)
+            self._layout = _read_fai(fai)
+            problem = _layout_problem(self.path, self._layout)
+            if problem is not None:
+                raise InputError(f"genome FASTA '{self.path}' is malformed ({problem}). Every "
+                                 f"sequence needs a '>name' line and lines of equal length "
+                                 f"within a sequence.")
         if not self._layout:
             raise InputError(f"genome FASTA '{self.path}' contains no sequences.")
         self.chrom_sizes = {k: v[0] for k, v in self._layout.items()}
 
+    def _index_plain(self, fai: Path):
+        import pyfaidx
+
+        try:
+            return pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=False,
+                                 rebuild=True, build_index=True)
+        except OSError as e:
+            if fai.exists():
+                raise InputError(f"the index '{fai}' is older than genome FASTA "
+                                 f"'{self.path}' and cannot be rewritten ({e.strerror or e}). "
+                                 f"Re-index it ('samtools faidx {self.path.name}') or copy the "
+                                 f"FASTA to a writable folder.") from None
+            raise InputError(f"cannot write the index '{fai}' of genome FASTA '{self.path}' "
+                             f"({e.strerror or e}). Index it where it can be written "
+                             f"('samtools faidx {self.path.name}') or copy the FASTA to a "
+                             f"writable folder.") from None
+        except (pyfaidx.FastaIndexingError, ValueError) as e:
+            raise InputError(f"cannot index genome FASTA '{self.path}': {e}. Every sequence "
+                             f"needs a '>name' line and lines of equal length within a "
+                             f"sequence.") from None
+
     def _open_bgzf(self) -> None:
         import pysam
 
+        mtime = self.path.stat().st_mtime
+        for idx in (Path(str(self.path) + ".fai"), Path(str(self.path) + ".gzi")):
+            if idx.exists() and idx.stat().st_mtime < mtime:
+                raise InputError(f"the index '{idx}' is older than genome FASTA '{self.path}': "
+                                 f"the FASTA was changed after it was indexed. Re-index it "
+                                 f"with 'samtools faidx {self.path.name}'.")
         try:
             self._fasta = pysam.FastaFile(str(self.path))
         except (OSError, ValueError) as e:
@@ -284,6 +326,49 @@ def _read_fai(fai: Path) -> dict[str, tuple[int, int, int, int]]:
             if len(f) >= 5:
                 layout[f[0]] = (int(f[1]), int(f[2]), int(f[3]), int(f[4]))
     return layout
+
+
+def _layout_problem(path: Path, layout: dict[str, tuple[int, int, int, int]]) -> str | None:
+    """Why the ``.fai`` layout does not describe the FASTA bytes, or None when it does.
+
+    For every sequence this checks, at a few bytes each, that its ``>name`` line ends just
+    before its offset, that its first line is as long as the index says (re-wrapped lines
+    fail here), that a line ends right after its last base and that the next sequence (or
+    the end of the file) follows (a changed length fails here).
+    """
+    size = path.stat().st_size
+    if not layout:
+        return None
+    mm = np.memmap(path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+    nl = (10, 13)
+
+    def at(i: int) -> int:
+        return int(mm[i]) if 0 <= i < size else -1
+
+    for name, (length, offset, blen, llen) in layout.items():
+        if offset > size or offset < 1 or at(offset - 1) != 10:
+            return f"sequence '{name}' does not start at byte {offset}"
+        head = bytes(mm[max(0, offset - 1 - 4096):offset - 1])
+        line = head[head.rfind(b"\n") + 1:].rstrip(b"\r")
+        if not (line.startswith(b">") and line[1:].split(maxsplit=1)[:1] == [name.encode()]):
+            return f"the line before byte {offset} is not '>{name}'"
+        if length == 0:
+            continue
+        if blen < 1 or llen - blen not in (1, 2):
+            return f"sequence '{name}' has line lengths {blen}/{llen} in the index"
+        if length > blen and at(offset + blen) not in nl:
+            return f"the first line of '{name}' is not {blen} bases long (re-wrapped?)"
+        last = offset + ((length - 1) // blen) * llen + (length - 1) % blen
+        if last >= size or at(last) in nl or at(last) == ord(">"):
+            return f"sequence '{name}' does not hold the {length} bases the index records"
+        nxt = last + 1
+        if nxt < size and at(nxt) not in nl:
+            return f"sequence '{name}' does not end after the {length} bases the index records"
+        while at(nxt) in nl:
+            nxt += 1
+        if nxt < size and at(nxt) != ord(">"):
+            return f"sequence '{name}' does not end after the {length} bases the index records"
+    return None
 
 
 def _name_codes(chroms: np.ndarray) -> tuple[list[str], np.ndarray]:

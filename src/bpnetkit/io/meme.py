@@ -14,6 +14,7 @@ from a database live in :mod:`bpnetkit.motifs.database`.
 from __future__ import annotations
 
 import gzip
+import logging
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,11 @@ import numpy as np
 from bpnetkit.errors import InputError, require_file
 from bpnetkit.io.fasta import ALPHABET
 from bpnetkit.utils import open_text
+
+log = logging.getLogger(__name__)
+
+#: largest ``|row sum - 1|`` read without a warning (files often round to 2-3 decimals)
+ROW_SUM_TOLERANCE = 0.02
 
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
@@ -143,6 +149,7 @@ def parse_meme(lines: Iterable[str], source: str = "<text>") -> list[Motif]:
     cur: dict | None = None
     rows: list[list[float]] = []
     expected_w: int | None = None
+    seen: dict[str, int] = {}
 
     def finish(lineno: int) -> None:
         nonlocal cur, rows, expected_w
@@ -164,6 +171,18 @@ def parse_meme(lines: Iterable[str], source: str = "<text>") -> list[Motif]:
             bad = int(np.argmax(sums <= 0))
             raise InputError(f"{source}, line {cur['matrix_line'] + 1 + bad}: motif "
                              f"'{cur['name']}' has a row of zeros.")
+        off = np.flatnonzero(np.abs(sums - 1) > ROW_SUM_TOLERANCE)
+        if len(off):
+            first = int(off[0])
+            log.warning("%s, line %d: motif '%s' row %d sums to %.4g, not 1 (%d of %d rows "
+                        "differ by more than %g); the rows are renormalised to probabilities.",
+                        source, cur["matrix_line"] + 1 + first, cur["name"], first + 1,
+                        sums[first], len(off), len(sums), ROW_SUM_TOLERANCE)
+        if cur["name"] in seen:
+            raise InputError(f"{where}: motif ID '{cur['name']}' is also used by the motif at "
+                             f"line {seen[cur['name']]}; motif IDs must be unique. Rename "
+                             f"one of them.")
+        seen[cur["name"]] = cur["line"]
         motifs.append(Motif(cur["name"], pwm, cur["alt"], cur["nsites"], cur["url"]))
         cur, rows, expected_w = None, [], None
 
@@ -286,7 +305,9 @@ def read_meme(path: str | Path) -> list[Motif]:
     to check the alphabet is DNA. Each record is ``MOTIF id [alt name]``, optional lines, a
     ``letter-probability matrix: alength= 4 w= W ...`` line and ``W`` rows of four numbers
     (A C G T), optionally followed by ``URL`` or a ``log-odds matrix`` (ignored). Rows are
-    renormalised to sum to one (some files round to 3 decimals).
+    renormalised to sum to one (some files round to 3 decimals); a row that is off by more
+    than :data:`ROW_SUM_TOLERANCE` is logged as a warning naming the motif and line. Motif
+    IDs must be unique.
 
     Parameters
     ----------

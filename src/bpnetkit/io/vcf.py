@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.io._errors import TEXT_ERRORS, decoding
+from bpnetkit.io.bed import MAX_COORDINATE
 from bpnetkit.io.fasta import ALPHABET
 from bpnetkit.utils import open_text
 
@@ -174,6 +176,12 @@ def detect_schema(path: str | Path, n_lines: int = 50) -> str:
         When no layout or several fit; the message names the file and asks for ``schema``.
     """
     path = require_file(path, "variant file")
+    with decoding(path, "variant file", errors=TEXT_ERRORS,
+                  fix="Is it a complete, uncorrupted variant file (plain or gzip text)?"):
+        return _detect_schema(path, n_lines)
+
+
+def _detect_schema(path: Path, n_lines: int) -> str:
     if _is_vcf(path):
         return "vcf"
     candidates = [s for s in SCHEMAS if s != "vcf"]
@@ -246,7 +254,7 @@ def iter_variants(path: str | Path, schema: str = "auto") -> Iterator[Variant | 
             yield from _parse_vcf(path, state)
         else:
             yield from _parse_table(path, schema, state)
-    except (OSError, EOFError, UnicodeDecodeError) as e:
+    except TEXT_ERRORS as e:
         raise InputError(f"{path}: cannot read the file after line {state['line']}: {e}. Is it "
                          f"a complete, uncorrupted variant file (plain or gzip)?") from None
 
@@ -280,6 +288,9 @@ def _position(path: Path, lineno: int, col: int, name: str, value: str, one_base
         raise InputError(f"{path}:{lineno}: column {col} ({name}) is {value!r}, not an integer "
                          f"({'1' if one_based else '0'}-based positions).") from None
     low = 1 if one_based else 0
+    if p > MAX_COORDINATE:
+        raise InputError(f"{path}:{lineno}: column {col} ({name}) is {p}, larger than any "
+                         f"chromosome (at most {MAX_COORDINATE}).")
     if p < low:
         raise InputError(f"{path}:{lineno}: column {col} ({name}) is {p}; positions are "
                          f"{'1' if one_based else '0'}-based, so the smallest is {low}.")

@@ -8,6 +8,7 @@ again for saving.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,14 @@ def model_from_state_dict(state: dict, where: str, preset: str | None = None,
                                                            prefix="accessibility.")))
     else:
         model = BPNet(**infer_bpnet_architecture(state, where, **preset_kwargs))
+    if preset is None and architecture is None and preset_kwargs.get("trimming") is None:
+        # trimming (the output window) has no parameters, so a state dict cannot record it
+        trims = sorted({int(m.trimming) for m in model.modules() if isinstance(m, BPNet)})
+        logging.getLogger(__name__).warning(
+            "%s is a plain state dict, which does not record the output window: assuming "
+            "the smallest valid trimming (%s). If the model was trained with another output "
+            "length, pass trimming= (or architecture=/preset=), or save models with "
+            "save_model, which records it.", where, ", ".join(map(str, trims)))
     load_state_dict_strict(model, _fill_missing_biases(model, state), where)
     return model
 

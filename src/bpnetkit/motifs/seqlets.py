@@ -14,16 +14,18 @@ semantics of :func:`call_seqlets`:
 
 ``method="fdr"`` (default)
     3b. **Robust track.** Steps 2-7 run on :func:`robust_track` of ``s``, not on ``s``: each
-       row is centred on its median, divided by its robust scale (1.4826 x the median
-       absolute deviation), clipped to ``[-clip, clip]`` (default 8) and standardised to
-       mean 0 and variance 1. Real attribution tracks are sparse and heavy-tailed: a few
-       isolated extreme positions (often alternating in sign) carry most of the variance.
-       Unclipped, the permuted copy keeps those values, and short spans holding one of them
-       score as high as whole motifs, so no threshold reaches a low FDR (no seqlet at all on
-       a trained BPNet's attributions). Clipped, one position adds at most ``clip`` to a span
-       and only contiguous runs of large values score high; the per-row scale makes rows of
-       very different magnitudes comparable. The transformation acts on each value alone
-       (given its row), so it commutes with the permutation and the null stays exact.
+       row is centred and divided by a robust scale (a Huber-type fixed point: the mean
+       absolute deviation of the values clipped at ``clip`` scales), clipped to ``[-clip,
+       clip]`` scales (default 5) and standardised to mean 0 and variance 1. Real attribution
+       tracks are sparse and heavy-tailed: a few isolated extreme positions (often
+       alternating in sign) carry most of the variance. Unclipped, the permuted copy keeps
+       those values, and short spans holding one of them score as high as whole motifs, so
+       no threshold reaches a low FDR (no seqlet at all on a trained BPNet's attributions).
+       Clipped, one position adds at most ``clip`` scales to a span and only contiguous runs
+       of large values score high; the per-row scale makes rows of very different
+       magnitudes comparable. The transformation acts on each value alone (given statistics
+       of its row's values that do not depend on their order), so it commutes with the
+       permutation and the null stays exact.
     4. **z-scores.** ``z = (S_l - mu_l) / sd_l`` (``-z`` for negative seqlets), with
        ``mu_l, sd_l`` the exact mean and standard deviation of span sums of length ``l`` over
        within-row permutations (sampling without replacement; with standardised rows these
@@ -510,26 +512,75 @@ class _Counter:
         return {k: v[idx] for k, v in self.cand.items()}
 
 
-def robust_track(s: np.ndarray, clip: float = 8.0) -> np.ndarray:
+_SCALE_ITER = 50  # at most this many fixed-point steps of the robust centre and scale
+_SCALE_TOL = 1e-3  # relative change of the scale that stops them
+
+
+def _robust_rows(s, clip, out):
+    """Numba kernel of :func:`robust_track`: one row at a time, into ``out``."""
+    width = s.shape[1]
+    for n in range(s.shape[0]):
+        c = 0.0
+        sc = 0.0
+        for j in range(width):
+            sc += abs(s[n, j])
+        sc /= width
+        for _ in range(_SCALE_ITER):
+            if sc <= 0:
+                break
+            lim = clip * sc
+            tot = 0.0
+            tot_abs = 0.0
+            for j in range(width):
+                d = min(max(s[n, j] - c, -lim), lim)
+                tot += d
+                tot_abs += abs(d)
+            new = tot_abs / width
+            c += tot / width
+            done = abs(new - sc) <= _SCALE_TOL * sc
+            sc = new
+            if done:
+                break
+        inv_sc = 1.0 / sc if sc > 0 else 1.0
+        acc = 0.0
+        acc2 = 0.0
+        for j in range(width):
+            u = min(max((s[n, j] - c) * inv_sc, -clip), clip)
+            out[n, j] = u
+            acc += u
+            acc2 += u * u
+        m = acc / width
+        var = max(acc2 / width - m * m, 0.0)  # |u| <= clip: no cancellation to fear
+        inv = 1.0 / np.sqrt(var) if var > 1e-12 * clip * clip else 0.0
+        for j in range(width):
+            out[n, j] = (out[n, j] - m) * inv
+    return out
+
+
+_ROBUST_JIT = None
+
+
+def robust_track(s: np.ndarray, clip: float = 5.0) -> np.ndarray:
     """The track ``method="fdr"`` scores: each row centred, scaled, clipped and standardised.
 
-    ``d = s - median(s)``; ``u = clip(d / scale, -clip, clip)`` with ``scale`` the row's
-    median absolute ``d`` times 1.4826 (the mean absolute ``d`` when that is 0, 1 when both
-    are); then ``(u - mean(u)) / sd(u)`` (0 for a constant row). The clip bounds what one
-    extreme position (a one-hot spike of real attributions, a heavy-tailed noise value) adds
-    to a span, so only contiguous runs of large values make high span scores; the row-wise
-    scale makes rows of very different attribution magnitudes comparable.
+    Per row, a centre ``c`` and scale ``h`` (a Huber-type fixed point) start at ``c = 0``,
+    ``h = mean |s|`` and repeat ``d = clip(s - c, -clip * h, clip * h)``, ``c += mean(d)``,
+    ``h = mean |d|`` until ``h`` changes by at most 0.1 % (at most 50 times); then
+    ``u = clip((s - c) / h, -clip, clip)`` and the result is ``(u - mean(u)) / sd(u)`` (0 for
+    a constant row). The clip bounds what one extreme position (a spike of real
+    attributions, a heavy-tailed noise value) adds to a span, so only contiguous runs of
+    large values make high span scores; the row-wise scale makes rows of very different
+    attribution magnitudes comparable. Linear time (no sorting).
     """
-    s = np.asarray(s, dtype=np.float64)
-    d = s - np.median(s, axis=1, keepdims=True)
-    a = np.abs(d)
-    scale = 1.4826 * np.median(a, axis=1, keepdims=True)
-    mean_abs = a.mean(axis=1, keepdims=True)
-    scale = np.where(scale > 0, scale, np.where(mean_abs > 0, mean_abs, 1.0))
-    u = np.clip(d / scale, -clip, clip)
-    u -= u.mean(axis=1, keepdims=True)
-    sd = u.std(axis=1, keepdims=True)
-    return np.divide(u, sd, out=np.zeros_like(u), where=sd > 0)
+    global _ROBUST_JIT
+    if _ROBUST_JIT is None:
+        import numba
+
+        _ROBUST_JIT = numba.njit(cache=True)(_robust_rows)
+    s = np.ascontiguousarray(s, dtype=np.float64)
+    if s.ndim != 2:
+        raise InputError(f"robust_track needs an (N, L) array, got shape {s.shape}.")
+    return _ROBUST_JIT(s, float(clip), np.empty_like(s))
 
 
 def _call_fdr(s, fdr, min_length, max_length, flank, signs, max_per_example, rng, min_z,
@@ -587,9 +638,12 @@ def _call_fdr(s, fdr, min_length, max_length, flank, signs, max_per_example, rng
     si = np.where(c["sg"] == signs[0], 0, 1)
     ge = tail[si, c["l"] - min_length, b]
     c["p"] = (1.0 + ge) / (1.0 + n_hist * (width - c["l"] + 1))
-    cum = np.zeros((n_ex, width + 1), dtype=np.float64)  # attribution: sums of raw scores
-    np.cumsum(raw, axis=1, out=cum[:, 1:])
-    c["a"] = cum[c["n"], c["i"] + c["l"]] - cum[c["n"], c["i"]]
+    # attribution: sums of the raw scores over the cores
+    flat = np.ascontiguousarray(raw, dtype=np.float64).ravel()
+    bounds = np.empty(2 * n_obs, dtype=np.int64)
+    bounds[0::2] = c["n"] * width + c["i"]
+    bounds[1::2] = bounds[0::2] + c["l"]
+    c["a"] = np.add.reduceat(np.append(flat, 0.0), bounds)[0::2]
     keep = np.arange(n_obs)
     return _finish(c, keep, flank, width)
 
@@ -600,7 +654,7 @@ def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
                  flank: int = 0, sign: Literal["both", "positive", "negative"] = "both",
                  n_null: int = 200_000, max_seqlets_per_example: int = 0,
                  random_state: int | None = 0, min_z: float = 3.0,
-                 clip: float = 8.0) -> Seqlets:
+                 clip: float = 5.0) -> Seqlets:
     """Call seqlets recursively on attribution tracks (semantics in the module docstring).
 
     Parameters
@@ -642,8 +696,11 @@ def call_seqlets(attributions: np.ndarray, one_hot: np.ndarray | None = None,
     Seqlets
         Sorted by example then start.
     """
+    from bpnetkit.io.attributions import check_attributions
     from bpnetkit.utils import as_generator
 
+    check_attributions(np.asarray(attributions), "attributions", ndim=None,
+                       one_hot=None if one_hot is None else np.asarray(one_hot))
     s = position_scores(attributions, one_hot)
     width = s.shape[1]
     if not 1 <= min_length <= max_length:

@@ -5,6 +5,11 @@ step's parameters, see :func:`bpnetkit.pipeline.checks.validate_pipeline`) befor
 writes the resolved pipeline JSON into the run folder and runs the steps of
 :data:`bpnetkit.pipeline.registry.STEPS` with the cached, resumable
 :class:`~bpnetkit.pipeline.runner.Runner`.
+
+Under ``torchrun`` (``torchrun --nproc_per_node=N -m bpnetkit pipeline -p x.json``) every
+rank runs this function: the distributed steps (fit, predict, attribute) run on all ranks,
+the others on rank 0 while the rest wait (see :mod:`bpnetkit.pipeline.runner`); rank 0 alone
+writes the run folder's own files (``pipeline.json``, the split, ``summary.txt``).
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
     RunSummary
         Status and outputs of every step.
     """
-    from bpnetkit import __version__
+    from bpnetkit import __version__, dist
     from bpnetkit.pipeline.builders import build_steps, run_split, split_file
     from bpnetkit.pipeline.checks import validate_pipeline
 
@@ -67,7 +72,8 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
             logger.warning("pipeline: %s", n)
     steps = build_steps(cfg)
     run_dir = Path(cfg.run_dir)
-    if not dry_run:
+    job = dist.init_from_env()
+    if not dry_run and job.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_if_changed(cfg, run_dir / "pipeline.json")
         split, why = run_split(cfg)
@@ -77,10 +83,12 @@ def run_pipeline(cfg: PipelineParams, from_step: str | None = None, only: str | 
             _write_text_if_changed(split_file(run_dir), json.dumps(split, indent=2) + "\n")
         elif split_file(run_dir).exists():  # left by an earlier configuration of this run
             split_file(run_dir).unlink()
+    if not dry_run:
+        dist.barrier("pipeline: rank 0 writes the run folder")
     runner = Runner(steps, run_dir, config=cfg, log=log, version=__version__)
     summary = runner.run(from_step=from_step, only=only, dry_run=dry_run, force=force,
                          stop_on_error=stop_on_error)
-    if not dry_run:
+    if not dry_run and job.is_main:
         from bpnetkit.utils import write_text_atomic
 
         write_text_atomic(run_dir / "summary.txt", summary.table() + "\n")

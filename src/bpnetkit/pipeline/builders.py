@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import types
 import typing
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from bpnetkit.errors import ConfigError, InputError
 from bpnetkit.pipeline.config import PipelineParams, input_kind
 from bpnetkit.pipeline.registry import PIPELINE_STEPS, STEP_ORDER, StepSpec, get_step
 from bpnetkit.pipeline.runner import Step, StepContext, StepNotApplicable
+
+logger = logging.getLogger(__name__)
 
 # fields every builder fills when the step's Params has them (run-wide settings)
 COMMON_FIELDS = ("output_dir", "genome", "chrom_sizes", "name", "random_state", "device",
@@ -327,6 +330,17 @@ def build_annotate(spec: StepSpec, cfg: PipelineParams, ctx: StepContext) -> dic
         values["modisco"] = modisco.modisco_h5
     if cfg.motif_db is not None:
         values["motif_db"] = cfg.motif_db
+    from bpnetkit.steps.seqlets import read_seqlet_bed
+
+    # (while the up-front checks plan the run, the seqlet BED does not exist yet)
+    if Path(values["seqlets"]).exists() and len(read_seqlet_bed(values["seqlets"])["chrom"]) == 0:
+        why = (f"the seqlets step called no seqlets ({values['seqlets']} is empty; see its "
+               f"log for the threshold to change)")
+        if modisco is None or values.get("mode") == "pattern":
+            raise StepNotApplicable(why)
+        logger.warning("annotate: %s; only the MoDISco patterns are matched to the motif "
+                       "database.", why)
+        values["seqlets"] = None
     return values
 
 

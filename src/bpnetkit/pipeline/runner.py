@@ -7,6 +7,17 @@ parameters name, and the step's typed outputs (``Outputs.to_dict()``). On the ne
 whose hash still matches and whose outputs all still exist (``Outputs.missing()`` is empty)
 is skipped and its outputs come back through ``Outputs.from_dict``, so a re-run does no work
 and an interrupted run resumes at the step that was interrupted.
+
+Under ``torchrun`` (a :mod:`bpnetkit.dist` job of several processes) every rank runs the same
+runner. Rank 0 decides for each step whether it is cached, not needed or must run, and shares
+the decision (with its resolved parameters) with the other ranks. A *distributed* step
+(:data:`DISTRIBUTED_STEP_MODULES`: fit, predict, attribute; or ``Step.distributed=True``) then
+runs on every rank; any other step runs on rank 0 while the others wait at a barrier
+(``BPNETKIT_PIPELINE_STEP_TIMEOUT_S``, default 7 days: a dead rank 0 fails the wait at once, a
+hung one after that time). Only rank 0 writes ``params.json`` and the stamps, and every rank
+ends each step with rank 0's ``Outputs`` (the ones recorded in the stamp), so all ranks build
+the next steps' parameters from the same outputs. A step that fails on any rank fails on all;
+a :class:`~bpnetkit.dist.DistributedError` (a rank died or hangs) ends the run on every rank.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -23,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bpnetkit.errors import BpnetkitError, ConfigError
+from bpnetkit import dist
+from bpnetkit.errors import BpnetkitError, ConfigError, InputError
 from bpnetkit.pipeline.registry import StepUnavailable
 from bpnetkit.steps.base import StepOutputs
 
@@ -31,6 +44,34 @@ logger = logging.getLogger(__name__)
 
 STAMP = ".stamp.json"
 PARAMS = "params.json"
+
+DISTRIBUTED_STEP_MODULES = frozenset({"bpnetkit.steps.fit", "bpnetkit.steps.predict",
+                                      "bpnetkit.steps.attribute"})
+"""Step modules whose ``run`` takes part in a ``torchrun`` job on every rank (they join the
+process group themselves, share the work and let rank 0 write); every other step runs on rank
+0 alone under ``torchrun``."""
+
+STEP_TIMEOUT_ENV = "BPNETKIT_PIPELINE_STEP_TIMEOUT_S"
+DEFAULT_STEP_TIMEOUT_S = 7 * 24 * 3600.0
+
+
+def step_wait_timeout() -> float:
+    """Seconds the other ranks wait for a step that runs on rank 0 alone."""
+    raw = os.environ.get(STEP_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_STEP_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise InputError(f"environment variable {STEP_TIMEOUT_ENV}={raw!r} must be a positive "
+                         f"number of seconds.")
+    return value
+
+
+class StepFailedElsewhere(BpnetkitError):
+    """A step failed on another rank of a ``torchrun`` job (its message says which)."""
 
 
 class StepNotApplicable(Exception):
@@ -91,6 +132,9 @@ class Step:
         None: the class recorded in the stamp.
     description : str
         One line for ``--dry-run``.
+    distributed : bool or None
+        Under ``torchrun``: True runs the step on every rank, False on rank 0 only; None
+        decides by the function's module (:data:`DISTRIBUTED_STEP_MODULES`).
     """
 
     name: str
@@ -100,6 +144,16 @@ class Step:
     params_class: type | str | None = None
     outputs_class: type | str | None = None
     description: str = ""
+    distributed: bool | None = None
+
+    @property
+    def runs_on_all_ranks(self) -> bool:
+        """Whether the step runs on every rank of a ``torchrun`` job."""
+        if self.distributed is not None:
+            return self.distributed
+        f = self.function
+        module = f.partition(":")[0] if isinstance(f, str) else getattr(f, "__module__", "")
+        return module in DISTRIBUTED_STEP_MODULES
 
 
 @dataclass
@@ -408,6 +462,8 @@ class Runner:
                 res = self._one(step, ctx, forced=forced, dry_run=dry_run)
             except KeyboardInterrupt:
                 raise
+            except dist.DistributedError:  # a rank died or hangs: no later step can run
+                raise
             except Exception as e:  # recorded, the run continues with independent steps
                 if stop_on_error:
                     raise
@@ -415,7 +471,7 @@ class Runner:
                 msg = f"{type(e).__name__}: {e}"
                 res = StepResult(step.name, kind, message=msg.splitlines()[0][:300])
                 self.log(f"[{step.name}] {kind}: {msg}")
-                if kind == "failed" and not isinstance(e, BpnetkitError):
+                if kind == "failed" and not isinstance(e, BpnetkitError) and dist.is_main():
                     self.log(traceback.format_exc())
                     step_dir.mkdir(parents=True, exist_ok=True)
                     (step_dir / "error.txt").write_text(traceback.format_exc())
@@ -436,6 +492,123 @@ class Runner:
             return None
 
     def _one(self, step: Step, ctx: StepContext, forced: bool, dry_run: bool) -> StepResult:
+        job = dist.context()
+        if dry_run or not job.distributed:
+            return self._one_local(step, ctx, forced, dry_run)
+        if step.runs_on_all_ranks:
+            return self._one_all_ranks(step, ctx, forced)
+        return self._one_on_main(step, ctx, forced)
+
+    # -- under torchrun -----------------------------------------------------------------------
+    @staticmethod
+    def _shared(what: str, value: Any) -> Any:
+        """Rank 0's ``value`` on every rank."""
+        return dist.broadcast_object(value, name=what)
+
+    @staticmethod
+    def _error_of(e: Exception) -> tuple[str, str]:
+        return ("unavailable" if isinstance(e, StepUnavailable) else "failed",
+                f"{type(e).__name__}: {e}")
+
+    @staticmethod
+    def _raise_shared(step: Step, error: tuple[str, str], where: str) -> None:
+        kind, msg = error
+        text = f"{msg} (on {where})"
+        raise StepUnavailable(text) if kind == "unavailable" else StepFailedElsewhere(text)
+
+    def _one_on_main(self, step: Step, ctx: StepContext, forced: bool) -> StepResult:
+        """A single-process step under torchrun: rank 0 runs it, the other ranks wait."""
+        res: StepResult | None = None
+        error: Exception | None = None
+        if dist.is_main():
+            try:
+                res = self._one_local(step, ctx, forced, dry_run=False)
+            except dist.DistributedError:
+                raise
+            except Exception as e:  # noqa: BLE001  shared with the other ranks, then re-raised
+                error = e
+        dist.barrier(f"pipeline step '{step.name}' (running on rank 0 alone)",
+                     timeout_s=step_wait_timeout())
+        shared = self._shared(f"result of step '{step.name}'",
+                              (res, None if error is None else self._error_of(error)))
+        if error is not None:
+            raise error
+        res, err = shared
+        if err is not None:
+            self._raise_shared(step, err, "rank 0")
+        return res
+
+    def _one_all_ranks(self, step: Step, ctx: StepContext, forced: bool) -> StepResult:
+        """A distributed step: rank 0 decides (cached / not needed / run, with the resolved
+        parameters); when it runs, every rank runs it and rank 0 writes the stamp."""
+        main = dist.is_main()
+        decision: Any = None
+        error: Exception | None = None
+        if main:
+            try:
+                decision = self._decide(step, ctx, forced, dry_run=False)
+            except Exception as e:  # noqa: BLE001  shared with the other ranks, then re-raised
+                error = e
+        decision, err = self._shared(f"plan of step '{step.name}'",
+                                     (decision, None if error is None else
+                                      self._error_of(error)))
+        if error is not None:
+            raise error
+        if err is not None:
+            self._raise_shared(step, err, "rank 0")
+        if isinstance(decision, StepResult):
+            return decision
+        params, digest = decision
+        func = resolve_callable(step.function)
+        if main:
+            self._start(step, ctx.step_dir, params_to_dict(params))
+        out: StepOutputs | None = None
+        t0 = time.perf_counter()
+        try:
+            out = func(params)
+            error = None
+        except dist.DistributedError:
+            raise
+        except Exception as e:  # noqa: BLE001  gathered from every rank, then re-raised
+            error = e
+        seconds = time.perf_counter() - t0
+        errors = dist.all_gather_object(None if error is None else self._error_of(error),
+                                        f"status of step '{step.name}'")
+        if error is not None:
+            raise error
+        bad = [(r, e) for r, e in enumerate(errors) if e is not None]
+        if bad:
+            self._raise_shared(step, bad[0][1], f"rank {bad[0][0]}")
+        res = None
+        if main:
+            try:
+                res = self._finish(step, ctx.step_dir, out, digest, seconds)
+            except Exception as e:  # noqa: BLE001  shared with the other ranks, then re-raised
+                error = e
+        res, err = self._shared(f"outputs of step '{step.name}'",
+                                (res, None if error is None else self._error_of(error)))
+        if error is not None:
+            raise error
+        if err is not None:
+            self._raise_shared(step, err, "rank 0")
+        return res
+
+    # -- one process --------------------------------------------------------------------------
+    def _one_local(self, step: Step, ctx: StepContext, forced: bool, dry_run: bool
+                   ) -> StepResult:
+        decision = self._decide(step, ctx, forced, dry_run)
+        if isinstance(decision, StepResult):
+            return decision
+        params, digest = decision
+        func = resolve_callable(step.function)
+        self._start(step, ctx.step_dir, params_to_dict(params))
+        t0 = time.perf_counter()
+        out = func(params)
+        return self._finish(step, ctx.step_dir, out, digest, time.perf_counter() - t0)
+
+    def _decide(self, step: Step, ctx: StepContext, forced: bool, dry_run: bool
+                ) -> StepResult | tuple[Any, str]:
+        """A StepResult (not needed, cached, planned) or ``(params, digest)`` to run."""
         step_dir = ctx.step_dir
         try:
             raw = step.build(ctx)
@@ -462,15 +635,18 @@ class Runner:
             why = "forced" if forced else ("never ran" if stamp is None else "inputs changed")
             self.log(f"[{step.name}] would run ({why}): {step.description}")
             return StepResult(step.name, "planned", message=why)
-        func = resolve_callable(step.function)
+        resolve_callable(step.function)  # unavailable before anything is written
+        return params, digest
+
+    def _start(self, step: Step, step_dir: Path, pdict: dict) -> None:
         step_dir.mkdir(parents=True, exist_ok=True)
         if (step_dir / STAMP).exists():
             (step_dir / STAMP).unlink()  # a half-finished re-run must not look finished
         _write_json(step_dir / PARAMS, pdict)
         self.log(f"[{step.name}] running ...")
-        t0 = time.perf_counter()
-        out = func(params)
-        seconds = time.perf_counter() - t0
+
+    def _finish(self, step: Step, step_dir: Path, out: Any, digest: str, seconds: float
+                ) -> StepResult:
         if not isinstance(out, StepOutputs):
             raise TypeError(f"step '{step.name}' returned {type(out).__name__}; a step returns "
                             f"its Outputs dataclass (a bpnetkit.steps.base.StepOutputs).")
@@ -499,5 +675,6 @@ def plan_lines(summary: RunSummary) -> str:
 
 
 __all__ = ["Runner", "Step", "StepContext", "StepResult", "RunSummary", "StepUnavailable",
-           "StepNotApplicable", "step_hash", "file_stamps", "read_stamp", "build_params",
+           "StepNotApplicable", "StepFailedElsewhere", "DISTRIBUTED_STEP_MODULES",
+           "step_wait_timeout", "step_hash", "file_stamps", "read_stamp", "build_params",
            "load_outputs", "resolve_callable", "plan_lines", "STAMP", "PARAMS"]

@@ -55,6 +55,38 @@ def section_negatives(outputs: Outs, ctx: ReportContext) -> str:
     return html_table(rows, max_rows=40) + img(gc_report_figure(stats), "GC match")
 
 
+def section_shift_qc(outputs: Outs, ctx: ReportContext) -> str:
+    """Tn5/DNase shift QC of the ``bigwigs`` and ``control_bigwigs`` steps
+    (``Bam2BwOutputs.shift_qc`` JSON): the verdict and the shifts in use vs inferred."""
+    from bpnetkit.report.data import shift_qc_figure
+
+    ran = [s for s in ("bigwigs", "control_bigwigs") if outputs.get(s) is not None]
+    if not ran:
+        return not_run("bigwigs")
+    rows, figs = [], []
+    for step in ran:
+        path = outputs[step].shift_qc
+        if not path:
+            rows.append({"step": step, "verdict": "no shift QC (not an enzyme-cut assay, "
+                                                  "or no genome given)"})
+            continue
+        qc = json.loads(Path(path).read_text())
+        inferred = qc.get("inferred_shift")
+        rows.append({"step": step, "verdict": qc["verdict"], "confidence": qc["confidence"],
+                     "shifts used (+/-)": _shifts(qc["shift_used"]),
+                     "shifts inferred (+/-)": _shifts(inferred) if inferred else "unclear",
+                     "strand offset (bp)": ("" if qc.get("strand_offset") is None
+                                            else qc["strand_offset"]),
+                     "ends (+/-)": f"{qc.get('n_plus', '')}/{qc.get('n_minus', '')}",
+                     "message": qc.get("message", "")})
+        figs.append(f"<h3>{esc(step)}</h3>" + img(shift_qc_figure(qc), f"{step} shift QC"))
+    return html_table(rows) + "\n".join(figs)
+
+
+def _shifts(pair: list[int]) -> str:
+    return f"{int(pair[0]):+d}/{int(pair[1]):+d}"
+
+
 # -- training ------------------------------------------------------------------------------
 def section_training(outputs: Outs, ctx: ReportContext) -> str:
     """Training and validation curves from the fit step's ``log`` TSV, and its metrics."""
@@ -256,8 +288,51 @@ def section_annotate(outputs: Outs, ctx: ReportContext) -> str:
     if ann is None:
         return not_run("annotate")
     if not ann.motif_counts:
+        if ann.pattern_matches:
+            return muted("No seqlets were annotated (the seqlets step called none); the "
+                         "MoDISco patterns' database matches are in the TF-MoDISco section.")
         return not_run("annotate", "no motif counts were written (no seqlet matched)")
     return html_table(read_table(ann.motif_counts))
+
+
+def section_hits(outputs: Outs, ctx: ReportContext) -> str:
+    """Motif hits (the hits step's ``hits_tsv`` and ``counts_tsv``): hits per motif, and the
+    region with the most hits as a contribution logo (the attribute step's ``h5`` of the
+    target the hits were called on) with the hits drawn under it."""
+    from bpnetkit.io.attributions import read_rows
+    from bpnetkit.report import hits as hitfig
+
+    hits_out = outputs.get("hits")
+    if hits_out is None:
+        return not_run("hits")
+    hits = read_table(hits_out.hits_tsv)
+    occurrences = read_table(hits_out.counts_tsv)
+    rows = hitfig.hit_count_rows(hits, occurrences)
+    n_with = sum(1 for r in occurrences if int(r.get("total", 0) or 0) > 0)
+    parts = [muted(f"{len(hits)} hits in {n_with} of {len(occurrences)} regions "
+                   f"(from {Path(hits_out.hits_tsv).name})"), html_table(rows)]
+    if hits:
+        parts.append(img(hitfig.hit_counts_figure(rows), "hits per motif"))
+    pid = hitfig.example_region(hits)
+    att = outputs.get("attribute")
+    if pid is None:
+        return "\n".join(parts)
+    if att is None or not att.h5:
+        return "\n".join(parts + [not_run("attribute", "no attributions to draw the hits on")])
+    used = step_params(hits_out).get("attributions")
+    target, path = next(((t, p) for t, p in att.h5.items() if p == used),
+                        next(iter(att.h5.items())))
+    mine = [h for h in hits if int(h["peak_id"]) == pid]
+    attr, _ = read_rows(path, [pid], att.regions_bed)
+    row_start, length = int(attr.starts[pid]), attr.length
+    lo, hi = hitfig.locus_window(mine, row_start, length)
+    contrib = (attr.hypothetical[0] * attr.one_hot[0])[:, lo - row_start:hi - row_start].T
+    title = f"{attr.chroms[pid]}:{lo}-{hi}"
+    parts.append(f"<h3>Example locus {esc(title)}</h3>" + muted(
+        f"region {mine[0]['peak_name']} (peak_id {pid}, {len(mine)} hits), attributions of "
+        f"{target}; boxes: trimmed motif cores, lines: whole patterns")
+        + img(hitfig.hits_locus_figure(contrib, lo, mine, title), f"hits at {title}"))
+    return "\n".join(parts)
 
 
 def read_effects(path: str | Path) -> list[dict[str, Any]]:
@@ -286,6 +361,7 @@ def section_marginalize(outputs: Outs, ctx: ReportContext) -> str:
 
 BUILTIN = [
     ("steps", 10, section_steps, "Steps"),
+    ("shift_qc", 15, section_shift_qc, "Shift QC (Tn5/DNase)"),
     ("negatives", 20, section_negatives, "Background regions (GC matching)"),
     ("training", 30, section_training, "Training curves"),
     ("metrics", 40, section_metrics, "Metrics on held-out peaks"),
@@ -293,6 +369,7 @@ BUILTIN = [
     ("attributions", 60, section_attributions, "Attributions (strongest windows)"),
     ("modisco", 70, section_modisco, "TF-MoDISco patterns and database matches"),
     ("annotate", 80, section_annotate, "Seqlet annotation"),
+    ("hits", 85, section_hits, "Motif hits"),
     ("marginalize", 90, section_marginalize, "Marginalization ranking"),
 ]
 

@@ -118,6 +118,19 @@ class AttributeParams:
     shard_index: int = 0
     n_shards: int = 1
 
+    def validate(self) -> None:
+        """Refuse counts that would silently drop or repeat rows (e.g. negative)."""
+        if self.max_regions is not None and self.max_regions < 1:
+            raise InputError(f"attribute: 'max_regions' must be at least 1 or null (all), got "
+                             f"{self.max_regions}.")
+        for key in ("batch_size", "chunk_size", "n_shards", "n_shuffles"):
+            if getattr(self, key) < 1:
+                raise InputError(f"attribute: '{key}' must be at least 1, got "
+                                 f"{getattr(self, key)}.")
+        if not 0 <= self.shard_index < self.n_shards:
+            raise InputError(f"attribute: 'shard_index' must be in [0, n_shards), got "
+                             f"{self.shard_index} with n_shards {self.n_shards}.")
+
 
 @dataclass
 class AttributeOutputs(StepOutputs):
@@ -250,6 +263,7 @@ def run(params: AttributeParams) -> AttributeOutputs:
     from bpnetkit.models.files import load_model
     from bpnetkit.utils import progress
 
+    params.validate()
     if params.n_shuffles < 1 or params.batch_size < 1 or params.chunk_size < 1:
         raise InputError("n_shuffles, batch_size and chunk_size must be positive.")
     if not params.targets:

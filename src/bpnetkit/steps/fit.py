@@ -21,6 +21,17 @@ bias model's count shift and the QC footprints use predictions of finished model
 through :func:`bpnetkit.interpret.predict.predict` (the one prediction loop). ``train/`` may
 not import ``interpret/`` (a lower layer), so this step passes prediction functions into the
 ``train/`` algorithms (:func:`bpnetkit.steps.evaluate.predict_fn`).
+
+Data-parallel training: under ``torchrun`` (:func:`bpnetkit.dist.init_from_env`) every rank
+trains the same model with ``DistributedDataParallel``. ``batch_size`` stays the *global*
+batch (what one process would use; it must be divisible by the number of processes): each
+rank takes ``batch_size / world_size`` examples of every global batch of the same per-epoch
+plan (:class:`~bpnetkit.data.datasets.EpochSampler` with ``pad=False``), so a run gives the
+weights of one process up to float rounding. Rank 0 writes every file (model, checkpoint,
+log, metrics) and computes the test metrics and QC while the other ranks wait; ChromBPNet's
+bias count shift is computed on rank 0 and shared. ``resume`` continues from the checkpoint's
+epoch with any number of processes (the plan depends only on the seed and the epoch). The
+model's provenance records the launch (``launch: {world_size, backend, ...}``).
 """
 
 from __future__ import annotations
@@ -342,22 +353,46 @@ def _load_examples(p: FitParams, peak_jitter: int, negative_jitter: int):
 # --------------------------------------------------------------------------------------------
 # shared pieces
 # --------------------------------------------------------------------------------------------
+def _device(p: FitParams):
+    """This rank's device (its own GPU under torchrun), or ``p.device`` in one process."""
+    from bpnetkit import dist
+    from bpnetkit.steps._regions import rank_device
+
+    ctx = dist.context()
+    return rank_device(p.device, ctx) if ctx.distributed else p.device
+
+
 def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenance: dict,
                   max_epochs: int | None = None, joint_strands: bool = True):
+    from bpnetkit import dist
     from bpnetkit.train.trainer import Trainer
 
     return Trainer(model, optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
                    eps=p.eps, count_weight=count_weight, joint_strands=joint_strands,
                    max_epochs=max_epochs or p.max_epochs, patience=p.patience,
-                   grad_clip=p.grad_clip or None, device=p.device, bf16=p.bf16,
+                   grad_clip=p.grad_clip or None, device=_device(p), bf16=p.bf16,
                    output_dir=out, random_state=p.random_state, provenance=provenance,
-                   progress=p.progress and p.verbose)
+                   progress=p.progress and p.verbose, dist_context=dist.context())
+
+
+def _sampler(p: FitParams, n_peaks: int, n_negatives: int = 0, **kw):
+    """The epoch sampler of this rank: its share of every global batch of ``batch_size``."""
+    from bpnetkit import dist
+    from bpnetkit.data.datasets import EpochSampler
+
+    ctx = dist.context()
+    if not ctx.distributed:
+        return EpochSampler(n_peaks, n_negatives, batch_size=p.batch_size,
+                            random_state=p.random_state, **kw)
+    return EpochSampler(n_peaks, n_negatives, batch_size=p.batch_size // ctx.world_size,
+                        random_state=p.random_state, rank=ctx.rank,
+                        world_size=ctx.world_size, pad=False, **kw)
 
 
 def _predictor(model, p: FitParams):
     from bpnetkit.steps.evaluate import predict_fn
 
-    return predict_fn(model, batch_size=p.batch_size, device=p.device,
+    return predict_fn(model, batch_size=p.batch_size, device=_device(p),
                       verbose=p.progress and p.verbose)
 
 
@@ -372,9 +407,11 @@ def _test_metrics(model, peaks, negatives, p: FitParams, joint_strands: bool = T
 
 
 def _provenance(p: FitParams, split: dict, extra: dict | None = None) -> dict:
+    from bpnetkit import dist
     from bpnetkit.config import to_dict
     from bpnetkit.train.recipes import get_recipe
 
+    ctx = dist.context()
     prov = {
         "recipe": p.recipe,
         "model_type": p.model_type,
@@ -387,6 +424,9 @@ def _provenance(p: FitParams, split: dict, extra: dict | None = None) -> dict:
         "out_window": p.out_window,
         "joint_strands": get_recipe(p.recipe).joint_strands,
         "hyperparameters": to_dict(p),
+        "launch": {"world_size": ctx.world_size, "backend": ctx.backend,
+                   "global_batch_size": p.batch_size,
+                   "per_rank_batch_size": p.batch_size // ctx.world_size},
     }
     prov.update(extra or {})
     return prov
@@ -396,7 +436,8 @@ def _provenance(p: FitParams, split: dict, extra: dict | None = None) -> dict:
 # BPNet / ProCapNet
 # --------------------------------------------------------------------------------------------
 def _fit_bpnet_like(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
-    from bpnetkit.data.datasets import EpochSampler, TrainingDataset
+    from bpnetkit import dist
+    from bpnetkit.data.datasets import TrainingDataset
     from bpnetkit.models.files import save_model
     from bpnetkit.train.evaluate import json_safe
     from bpnetkit.train.prepare import EpochBatches, valid_batches
@@ -414,21 +455,22 @@ def _fit_bpnet_like(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
     cw = resolve_count_weight(p.count_weight, recipe.count_weight, tr_p.counts() / tr_p.n_tracks)
     dataset = TrainingDataset(tr_p, tr_n if tr_n is not None and len(tr_n) else None)
     n_neg = len(tr_n) if tr_n is not None else 0
-    sampler = EpochSampler(len(tr_p), n_neg, batch_size=p.batch_size,
-                           negative_ratio=p.negative_ratio if n_neg else 0.0,
-                           max_jitter=p.max_jitter, negative_jitter=neg_jitter, rc=p.rc,
-                           random_state=p.random_state)
+    sampler = _sampler(p, len(tr_p), n_neg, negative_ratio=p.negative_ratio if n_neg else 0.0,
+                       max_jitter=p.max_jitter, negative_jitter=neg_jitter, rc=p.rc)
     valid = valid_batches(data.peaks["valid"], data.negatives.get("valid"), p.batch_size,
                           p.negative_ratio if recipe.valid_negatives else 0.0, p.random_state)
     prov = _provenance(p, data.split, {"count_weight": cw})
     trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands)
     res = trainer.fit(EpochBatches(dataset, sampler, p.num_workers), valid, resume=p.resume)
-    metrics = _test_metrics(model, data.peaks["test"], data.negatives.get("test"), p,
-                            recipe.joint_strands)
+    metrics: dict = {}
+    if dist.is_main():  # the other ranks wait at the barrier of run()
+        metrics = _test_metrics(model, data.peaks["test"], data.negatives.get("test"), p,
+                                recipe.joint_strands)
     prov["metrics"] = {"test": json_safe(metrics), "best_epoch": res.best_epoch,
                        "best_valid_loss": res.best_valid_loss, "stopped": res.stopped}
-    save_model(model, out / "model", provenance=prov)
-    outputs: dict[str, Any] = dict(res.outputs)
+    if dist.is_main():
+        save_model(model, out / "model", provenance=prov)
+    outputs: dict[str, Any] = _trainer_outputs(res, out)
     outputs["model"] = str(out / "model")
     return outputs, {"test": metrics, "training": prov["metrics"], "diagnostic":
                      res.diagnostic}
@@ -438,7 +480,8 @@ def _fit_bpnet_like(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
 # ChromBPNet
 # --------------------------------------------------------------------------------------------
 def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
-    from bpnetkit.data.datasets import EpochSampler, TrainingDataset, filter_outliers
+    from bpnetkit import dist
+    from bpnetkit.data.datasets import TrainingDataset, filter_outliers
     from bpnetkit.models.bpnet import BPNet
     from bpnetkit.models.files import load_model, save_model
     from bpnetkit.train import chrombpnet as cb
@@ -481,25 +524,29 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
                            name=f"{p.name or 'chrombpnet'}_bias")
         cw_bias = count_weight_from_counts(bn["train"].counts(), rule="chrombpnet")
         ds = TrainingDataset(bn["train"], None)
-        sampler = EpochSampler(len(bn["train"]), 0, batch_size=p.batch_size, max_jitter=0,
-                               rc=cb.BIAS_RC, random_state=p.random_state)
+        sampler = _sampler(p, len(bn["train"]), 0, max_jitter=0, rc=cb.BIAS_RC)
         valid = valid_batches(bn["valid"], None, p.batch_size, 0.0, p.random_state)
         prov_b = _provenance(p, data.split, {"stage": "bias", "count_weight": cw_bias,
                                              "nonpeak_threshold": threshold})
+        resume_bias = dist.broadcast_object(
+            p.resume and (out / "bias" / "checkpoint.pt").exists(), name="bias resume")
         tb = _make_trainer(bias, p, cw_bias, out / "bias", prov_b,
                            max_epochs=p.bias_max_epochs)
-        res_b = tb.fit(EpochBatches(ds, sampler, p.num_workers), valid,
-                       resume=p.resume and (out / "bias" / "checkpoint.pt").exists())
-        shift_set = filter_outliers(concat_examples([bn["train"], bn["valid"]]), lo, hi)
-        X, y, _ = shift_set.center()
-        _, lc = _predictor(bias, p)(X, None)
-        delta = cb.count_shift(y.sum(axis=(1, 2), dtype=np.float64), lc)
+        res_b = tb.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=resume_bias)
+        delta = None
+        if dist.is_main():  # computed once, shared (every rank needs the same bias model)
+            shift_set = filter_outliers(concat_examples([bn["train"], bn["valid"]]), lo, hi)
+            X, y, _ = shift_set.center()
+            _, lc = _predictor(bias, p)(X, None)
+            delta = cb.count_shift(y.sum(axis=(1, 2), dtype=np.float64), lc)
+        delta = dist.broadcast_object(delta, name="bias count shift")
         cb.shift_count_bias(bias, delta)
         qc["bias_count_shift"] = delta
         prov_b["metrics"] = {"best_epoch": res_b.best_epoch,
                              "best_valid_loss": res_b.best_valid_loss,
                              "count_shift": delta}
-        save_model(bias, out / "bias" / "model", provenance=prov_b)
+        if dist.is_main():
+            save_model(bias, out / "bias" / "model", provenance=prov_b)
         outputs["bias_model"] = str(out / "bias" / "model")
         outputs["bias_log"] = str(out / "bias" / "log.tsv")
 
@@ -514,16 +561,20 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
     tr_n = data.negatives["train"]
     cw = resolve_count_weight(p.count_weight, recipe.count_weight, tr_p.counts() / tr_p.n_tracks)
     ds = TrainingDataset(tr_p, tr_n if len(tr_n) else None)
-    sampler = EpochSampler(len(tr_p), len(tr_n), batch_size=p.batch_size,
-                           negative_ratio=p.negative_ratio if len(tr_n) else 0.0,
-                           max_jitter=p.max_jitter, negative_jitter=neg_jitter, rc=p.rc,
-                           random_state=p.random_state)
+    sampler = _sampler(p, len(tr_p), len(tr_n),
+                       negative_ratio=p.negative_ratio if len(tr_n) else 0.0,
+                       max_jitter=p.max_jitter, negative_jitter=neg_jitter, rc=p.rc)
     valid = valid_batches(data.peaks["valid"], data.negatives["valid"], p.batch_size,
                           p.negative_ratio if recipe.valid_negatives else 0.0, p.random_state)
     prov = _provenance(p, data.split, {"stage": "chrombpnet", "count_weight": cw,
                                        "bias_model": outputs["bias_model"]})
     trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands)
     res = trainer.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=p.resume)
+    outputs.update(_trainer_outputs(res, out))
+    outputs["model"] = str(out / "model")
+    outputs["model_nobias"] = str(out / "model_nobias")
+    if not dist.is_main():  # rank 0 evaluates and writes; the others wait in run()
+        return outputs, {}
 
     # ---- evaluation and QC -----------------------------------------------------------------
     joint = recipe.joint_strands
@@ -551,11 +602,34 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
                        "stopped": res.stopped, "qc": json_safe(qc)}
     save_model(model, out / "model", provenance=prov)
     save_model(acc, out / "model_nobias", provenance={**prov, "stage": "nobias"})
-    outputs.update(res.outputs)
-    outputs["model"] = str(out / "model")
-    outputs["model_nobias"] = str(out / "model_nobias")
     return outputs, {"test": metrics, "test_nobias": metrics_nobias, "qc": qc,
                      "training": prov["metrics"], "diagnostic": res.diagnostic}
+
+
+def _trainer_outputs(res, out: Path) -> dict[str, Any]:
+    """The trainer's files (the main process knows them; the other ranks name the same
+    paths, which rank 0 writes)."""
+    outputs: dict[str, Any] = dict(res.outputs)
+    if not outputs:
+        outputs = {"model": str(out / "model"), "checkpoint": str(out / "checkpoint.pt"),
+                   "log": str(out / "log.tsv")}
+        if res.diagnostic is not None:
+            outputs["diagnostic"] = str(out / "diagnostic.txt")
+    outputs["model"] = str(out / "model")
+    return outputs
+
+
+def _check_launch(p: FitParams):
+    """Join the torchrun job (if any) and check that the global batch splits evenly."""
+    from bpnetkit import dist
+
+    ctx = dist.init_from_env()
+    if ctx.distributed and p.batch_size % ctx.world_size:
+        raise InputError(f"fit: batch_size {p.batch_size} is the global batch (summed over the "
+                         f"{ctx.world_size} processes) and must be divisible by their number; "
+                         f"use e.g. batch_size "
+                         f"{max(1, round(p.batch_size / ctx.world_size)) * ctx.world_size}.")
+    return ctx
 
 
 # --------------------------------------------------------------------------------------------
@@ -574,22 +648,29 @@ def run(params: FitParams) -> FitOutputs:
     """
     import torch
 
+    from bpnetkit import dist
     from bpnetkit.config import dump_config
     from bpnetkit.train.evaluate import json_safe
     from bpnetkit.utils import write_text_atomic
 
     p = params.resolved()
+    ctx = _check_launch(p)
     out = Path(p.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(p, out / "fit_params.json")
-    log.info("fit: %s model, %s recipe, output in %s", p.model_type, p.recipe, out)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        dump_config(p, out / "fit_params.json")
+        log.info("fit: %s model, %s recipe, output in %s%s", p.model_type, p.recipe, out,
+                 f" ({ctx.world_size} processes, {ctx.backend}, global batch {p.batch_size})"
+                 if ctx.distributed else "")
     torch.manual_seed(p.random_state)
     if p.model_type == "chrombpnet":
         outputs, summary = _fit_chrombpnet(p, out)
     else:
         outputs, summary = _fit_bpnet_like(p, out)
-    write_text_atomic(out / "metrics.json",
-                      json.dumps(json_safe(summary), indent=2, default=str) + "\n")
+    if ctx.is_main:
+        write_text_atomic(out / "metrics.json",
+                          json.dumps(json_safe(summary), indent=2, default=str) + "\n")
+    dist.barrier("fit: rank 0 evaluates the model and writes its files")
     return FitOutputs(model=outputs["model"], model_nobias=outputs.get("model_nobias"),
                       bias_model=outputs.get("bias_model"), checkpoint=outputs["checkpoint"],
                       log=outputs["log"], metrics=str(out / "metrics.json"),

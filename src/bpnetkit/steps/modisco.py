@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from bpnetkit.errors import InputError, require_file
+from bpnetkit.io.attributions import check_attributions
 from bpnetkit.io.meme import Motif, write_meme
 from bpnetkit.io.modisco import read_modisco_patterns, write_modisco_h5
 from bpnetkit.motifs.annotate import PATTERN_MATCH_COLUMNS, annotate_patterns, pattern_match_rows
@@ -111,6 +112,7 @@ def read_attribution_window(path: str | Path, window: int | None
         a = length // 2 - w // 2
         X = fh["raw/seq"][:, :, a:a + w]
         H = fh["shap/seq"][:, :, a:a + w]
+    check_attributions(H, f"shap/seq of '{path}'", one_hot=X)
     if window is not None and window > length:
         logger.info("window %d is longer than the attributed sequences (%d bp); using the "
                     "whole %d bp.", window, length, length)

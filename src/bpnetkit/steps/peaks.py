@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bpnetkit.config import dump_config
 from bpnetkit.data.peaks import call_macs3, filter_peaks, find_macs3
+from bpnetkit.errors import InputError
 from bpnetkit.io.bed import read_regions, write_regions
 from bpnetkit.steps.base import StepOutputs, summary_field
 
@@ -76,6 +77,18 @@ class PeaksParams:
     blacklist: str | None = None
     max_peaks: int | None = None
     extra_args: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        """Check value ranges (no file is read).
+
+        Raises
+        ------
+        InputError
+            For a ``max_peaks`` below 1.
+        """
+        if self.max_peaks is not None and self.max_peaks < 1:
+            raise InputError(f"peaks: 'max_peaks' must be at least 1 or null (all peaks), got "
+                             f"{self.max_peaks}.")
 
 
 @dataclass

@@ -110,6 +110,19 @@ class PredictParams:
     shard_index: int = 0
     n_shards: int = 1
 
+    def validate(self) -> None:
+        """Refuse counts that would silently drop or repeat rows (e.g. negative)."""
+        if self.max_regions is not None and self.max_regions < 1:
+            raise InputError(f"predict: 'max_regions' must be at least 1 or null (all), got "
+                             f"{self.max_regions}.")
+        for key in ("batch_size", "chunk_size", "n_shards"):
+            if getattr(self, key) < 1:
+                raise InputError(f"predict: '{key}' must be at least 1, got "
+                                 f"{getattr(self, key)}.")
+        if not 0 <= self.shard_index < self.n_shards:
+            raise InputError(f"predict: 'shard_index' must be in [0, n_shards), got "
+                             f"{self.shard_index} with n_shards {self.n_shards}.")
+
 
 @dataclass
 class PredictOutputs(StepOutputs):
@@ -314,6 +327,7 @@ def run(params: PredictParams) -> PredictOutputs:
     from bpnetkit.models.files import load_model
     from bpnetkit.utils import progress
 
+    params.validate()
     if params.batch_size < 1 or params.chunk_size < 1:
         raise InputError("batch_size and chunk_size must be positive.")
     ctx = dist.init_from_env()

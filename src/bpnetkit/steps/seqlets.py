@@ -48,7 +48,7 @@ class SeqletsParams:
     max_seqlets_per_example: int = 0
     random_state: int = 0
     min_z: float = 3.0
-    clip: float = 8.0
+    clip: float = 5.0
 
     def validate(self) -> None:
         """Check value ranges."""

@@ -397,6 +397,12 @@ def run(params: VariantEffectParams, model: Any = None) -> VariantEffectOutputs:
                            + suggest_chrom_fix(names, genome.chroms))
     logger.info("scored %d of %d records; skipped %d", tally.scored, tally.records,
                 summary["skipped"])
+    if tally.scored == 0:
+        reasons = ", ".join(f"{n} {r}" for r, n in sorted(tally.skipped.items())) or "none"
+        raise InputError(f"variant-effect: no variant of '{params.variants}' could be scored "
+                         f"({tally.records} records; skipped: {reasons}; see "
+                         f"'{outputs.skipped}')." + (f" Hint: {summary['hint']}"
+                                                     if "hint" in summary else ""))
     write_text_atomic(outputs.summary, json.dumps(summary, indent=2) + "\n")
     dump_config(params, outputs.params)
     return outputs

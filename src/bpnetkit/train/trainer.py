@@ -5,6 +5,18 @@ left out). It does not build data itself: the caller passes the training batches
 them the sampler, e.g. a distributed one) and the device, so the same loop serves one CPU,
 one GPU or one rank of a ``torch.distributed`` job.
 
+Distributed (data-parallel) training: give ``dist_context`` (a
+:class:`bpnetkit.dist.DistContext` with ``world_size > 1``) and, on every rank, this rank's
+share of each global batch (an :class:`~bpnetkit.data.datasets.EpochSampler` with ``rank``,
+``world_size`` and ``pad=False``). The model is wrapped in ``DistributedDataParallel``
+(gradients averaged over the ranks); each rank's loss is weighted by its share of the global
+batch, so the update equals one process's on the whole global batch (also for an uneven or
+partly empty last batch). The epoch losses are sums over all ranks; the validation batches are
+split across the ranks and their results gathered in batch order, so the validation loss and
+correlation are computed exactly as one process computes them and every rank takes the same
+early-stopping decision. Only the main process writes files. A single process (no context,
+or ``world_size == 1``) runs exactly the code it always ran.
+
 For an exactly reproducible ``resume``, pass the training data as a *function of the epoch*
 (``train_data(epoch) -> iterable``) whose randomness is derived from a seed and the epoch
 number, or as an object with ``set_epoch(epoch)`` (like ``DistributedSampler``); then a
@@ -44,6 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bpnetkit import dist
 from bpnetkit.errors import BpnetkitError, InputError
 from bpnetkit.train.losses import log1p_mse, multinomial_nll
 from bpnetkit.utils import atomic_path, progress, resolve_device, write_text_atomic
@@ -132,10 +145,14 @@ class Trainer:
         Show progress bars (:func:`bpnetkit.utils.progress`: tqdm on a terminal, a log line
         every few seconds elsewhere).
     is_main_process : bool
-        Only the main process writes files (set False on non-zero ranks).
+        Only the main process writes files (set False on non-zero ranks; with
+        ``dist_context`` it is False on every rank but 0 whatever is given).
     save_model_fn : callable or None
         ``save_model(model, path, provenance)``; default
         :func:`bpnetkit.models.files.save_model`.
+    dist_context : bpnetkit.dist.DistContext or None
+        The distributed job this process is a rank of (from
+        :func:`bpnetkit.dist.init_from_env`); None or ``world_size == 1``: one process.
     """
 
     def __init__(self, model: nn.Module, optimizer: str = "adam", lr: float = 1e-3,
@@ -145,7 +162,8 @@ class Trainer:
                  bf16: bool = False, output_dir: str | Path | None = None,
                  random_state: int = 0, provenance: dict | None = None, progress: bool = True,
                  is_main_process: bool = True,
-                 save_model_fn: Callable[..., Any] | None = None) -> None:
+                 save_model_fn: Callable[..., Any] | None = None,
+                 dist_context: dist.DistContext | None = None) -> None:
         if optimizer not in ("adam", "adamw"):
             raise InputError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}.")
         if lr <= 0 or not math.isfinite(lr):
@@ -182,6 +200,24 @@ class Trainer:
         self.wait = 0
         self.history: list[dict] = []
         self.best_state: dict[str, torch.Tensor] | None = None
+        # distributed: the DDP wrapper trains, ``self.model`` (the same parameters) evaluates
+        self.dist = dist_context if dist_context is not None and dist_context.distributed \
+            else None
+        self._train_model: nn.Module = self.model
+        if self.dist is not None:
+            self.is_main_process = self.dist.is_main
+            self._train_model = self._wrap_ddp()
+
+    def _wrap_ddp(self) -> nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        try:
+            # construction broadcasts rank 0's weights (a collective)
+            return DistributedDataParallel(self.model, device_ids=ids)
+        except RuntimeError as e:
+            raise dist.collective_error("wrapping the model for data-parallel training", e
+                                        ) from e
 
     # -- one step ---------------------------------------------------------------------------
     def _forward(self, X: torch.Tensor, X_ctl: torch.Tensor | None):
@@ -193,9 +229,10 @@ class Trainer:
             raise InputError(f"the model expects {self.n_control_tracks} control tracks but the "
                              f"batches carry none; give 'controls' or use a model without "
                              f"control tracks.")
+        model = self._train_model if self.model.training else self.model
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
                             enabled=self.bf16):
-            logits, log_counts = self.model(*args)
+            logits, log_counts = model(*args)
         return logits.float(), log_counts.float()
 
     def _losses(self, logits, log_counts, y):
@@ -224,7 +261,10 @@ class Trainer:
                         unit="batch")
 
     def train_epoch(self, batches: Iterable, epoch: int) -> dict:
-        """One pass over ``batches``; returns example-weighted epoch means of the losses."""
+        """One pass over ``batches``; returns example-weighted epoch means of the losses
+        (over all ranks when distributed)."""
+        if self.dist is not None:
+            return self._train_epoch_distributed(batches, epoch)
         self.model.train()
         sums = np.zeros(3)
         n = 0
@@ -253,24 +293,92 @@ class Trainer:
         return {"train_loss": m[0], "train_profile_loss": m[1], "train_counts_loss": m[2],
                 "seconds": secs, "examples_per_s": n / max(secs, 1e-9), "n_train": n}
 
-    @torch.no_grad()
-    def evaluate_loss(self, batches: Iterable) -> dict:
-        """Example-weighted mean losses and the counts Pearson on ``batches``."""
-        self.model.eval()
+    def _train_epoch_distributed(self, batches: Iterable, epoch: int) -> dict:
+        """:meth:`train_epoch` on one rank: this rank's share of every global batch."""
+        assert self.dist is not None
+        self.model.train()
+        W = self.dist.world_size
         sums = np.zeros(3)
         n = 0
-        pred, obs = [], []
-        for batch in batches:
+        t0 = time.perf_counter()
+        for i, batch in enumerate(self._bar(batches, f"epoch {epoch}")):
             X, y, X_ctl = _unpack(batch)
             X, y = _as_tensor(X), _as_tensor(y)
             X_ctl = None if X_ctl is None else _as_tensor(X_ctl)
+            self.optimizer.zero_grad(set_to_none=True)
             logits, log_counts = self._forward(X, X_ctl)
-            loss, prof, cnt, yc = self._losses(logits, log_counts, y)
             b = X.shape[0]
-            sums += b * np.array([loss.item(), prof.item(), cnt.item()])
+            if b:
+                loss, prof, cnt, _ = self._losses(logits, log_counts, y)
+                local = [b * loss.detach().double(), b * prof.detach().double(),
+                         b * cnt.detach().double()]
+                bad = (~torch.isfinite(loss.detach())).double()
+            else:  # an empty share of the last global batch: joins the gradient sum with 0
+                loss = (logits.sum() + log_counts.sum()) * 0.0
+                zero = torch.zeros((), dtype=torch.float64, device=self.device)
+                local, bad = [zero, zero, zero], zero
+            stats = torch.stack([*local, torch.tensor(float(b), dtype=torch.float64,
+                                                      device=self.device), bad])
+            dist.all_reduce_sum(stats, f"training losses of epoch {epoch}, batch {i}")
+            tot = stats.cpu().numpy()
+            n_global = int(round(tot[3]))
+            if tot[4] > 0:  # the same decision on every rank, before the gradient all-reduce
+                g = tot[:3] / max(n_global, 1)
+                raise _NonFinite(epoch, i, g[0], g[1], g[2], X, y)
+            # DDP averages the gradients over the W ranks: weight each rank's mean loss by
+            # W * (its share of the global batch) so the average is the global batch's mean
+            scale = W * b / n_global
+            try:
+                (loss if scale == 1.0 else loss * scale).backward()
+            except torch.distributed.DistError as e:
+                raise dist.collective_error(f"the gradient all-reduce of epoch {epoch}, "
+                                            f"batch {i}", e) from e
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.optimizer.step()
+            sums += tot[:3]
+            n += n_global
+        if n == 0:
+            raise InputError("the training data produced no batches in this epoch; check that "
+                             "the training chromosomes contain regions.")
+        secs = time.perf_counter() - t0
+        m = sums / n
+        return {"train_loss": m[0], "train_profile_loss": m[1], "train_counts_loss": m[2],
+                "seconds": secs, "examples_per_s": n / max(secs, 1e-9), "n_train": n}
+
+    def _valid_batch(self, batch: Any) -> tuple:
+        X, y, X_ctl = _unpack(batch)
+        X, y = _as_tensor(X), _as_tensor(y)
+        X_ctl = None if X_ctl is None else _as_tensor(X_ctl)
+        logits, log_counts = self._forward(X, X_ctl)
+        loss, prof, cnt, yc = self._losses(logits, log_counts, y)
+        b = X.shape[0]
+        return (b, loss.item(), prof.item(), cnt.item(),
+                log_counts.reshape(b, -1).logsumexp(-1).cpu().numpy(),
+                np.log1p(yc.sum(dim=tuple(range(1, yc.ndim))).cpu().numpy()))
+
+    @torch.no_grad()
+    def evaluate_loss(self, batches: Iterable) -> dict:
+        """Example-weighted mean losses and the counts Pearson on ``batches`` (distributed:
+        the ranks share the batches and every rank gets the result of all of them)."""
+        self.model.eval()
+        if self.dist is not None:
+            every = list(batches)
+            W, r = self.dist.world_size, self.dist.rank
+            mine = [(k, self._valid_batch(every[k])) for k in range(r, len(every), W)]
+            parts = dist.all_gather_object(mine, "validation results")
+            results = [res for _, res in sorted((kv for part in parts for kv in part),
+                                                key=lambda kv: kv[0])]
+        else:
+            results = (self._valid_batch(batch) for batch in batches)
+        sums = np.zeros(3)
+        n = 0
+        pred, obs = [], []
+        for b, loss, prof, cnt, pr, ob in results:
+            sums += b * np.array([loss, prof, cnt])
             n += b
-            pred.append(log_counts.reshape(b, -1).logsumexp(-1).cpu().numpy())
-            obs.append(np.log1p(yc.sum(dim=tuple(range(1, yc.ndim))).cpu().numpy()))
+            pred.append(pr)
+            obs.append(ob)
         if n == 0:
             raise InputError("the validation data produced no batches; check that the "
                              "validation chromosomes contain regions.")
@@ -297,6 +405,7 @@ class Trainer:
             "wait": int(self.wait),
             "history_json": json.dumps(self.history),
             "best_state": self.best_state,
+            "world_size": int(self.dist.world_size if self.dist is not None else 1),
             "torch_rng": torch.get_rng_state(),
             "numpy_rng_json": json.dumps(_np_state_to_json(np.random.get_state())),  # noqa: NPY002
             "python_rng_json": json.dumps(_py_state_to_json(random.getstate())),
@@ -312,6 +421,15 @@ class Trainer:
         self.wait = int(state["wait"])
         self.history = json.loads(state["history_json"])
         self.best_state = state["best_state"]
+        was = int(state.get("world_size", 1))
+        now = self.dist.world_size if self.dist is not None else 1
+        if was != now and self.is_main_process:
+            log.warning("resuming a run trained with %d process(es) with %d: the checkpoint "
+                        "ends at epoch %d and the plan of every epoch depends only on the "
+                        "seed and the epoch, so training continues the same global plan with "
+                        "the same global batch; only the per-process batch and the order in "
+                        "which gradients are summed change (float rounding).", was, now,
+                        self.epoch)
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(  # noqa: NPY002
             _np_state_from_json(json.loads(state["numpy_rng_json"])))

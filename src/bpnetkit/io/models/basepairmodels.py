@@ -35,7 +35,7 @@ def read_basepairmodels(w: Any, input_length: int | None = None,
     """Our BPNet architecture and tensors for a basepairmodels BPNet (see module docstring)."""
     import torch
 
-    stem = w.get("1st_conv")
+    stem = w.get("1st_conv", ndim=3)
     n_layers = 0
     while f"{n_layers + 1}conv" in w.layers:
         n_layers += 1
@@ -48,14 +48,14 @@ def read_basepairmodels(w: Any, input_length: int | None = None,
         if int(dil) != 2 ** i:
             raise InputError(f"'{w.path}': layer '{i}conv' has dilation {dil}; expected "
                              f"{2 ** i}.")
-    prof_k = w.get("profile_out_prebias")            # (K, F, T)
+    prof_k = w.get("profile_out_prebias", ndim=3)            # (K, F, T)
     prof_b = w.get("profile_out_prebias", "bias")    # (T,)
-    dense = w.get("logcount_predictions")            # (F + n_feat, T_counts)
+    dense = w.get("logcount_predictions", ndim=2)            # (F + n_feat, T_counts)
     dense_b = w.get("logcount_predictions", "bias")
     n_filters = stem.shape[2]
     K, _, n_tasks = prof_k.shape
     if "profile_predictions" in w.layers:
-        mix = w.get("profile_predictions")[0]         # (T + C, T)
+        mix = w.get("profile_predictions", ndim=3)[0]         # (T + C, T)
         mix_b = w.get("profile_predictions", "bias")
         n_ctl = mix.shape[0] - n_tasks
     else:
@@ -95,7 +95,7 @@ def read_basepairmodels(w: Any, input_length: int | None = None,
              "fconv.weight": kernel.transpose(2, 1, 0), "fconv.bias": bias,
              "linear.weight": dense.T, "linear.bias": dense_b}
     for i in range(1, n_layers + 1):
-        state[f"rconvs.{i - 1}.weight"] = w.get(f"{i}conv").transpose(2, 1, 0)
+        state[f"rconvs.{i - 1}.weight"] = w.get(f"{i}conv", ndim=3).transpose(2, 1, 0)
         state[f"rconvs.{i - 1}.bias"] = w.get(f"{i}conv", "bias")
     tensors = {k: torch.tensor(np.ascontiguousarray(v), dtype=torch.float32)
                for k, v in state.items()}

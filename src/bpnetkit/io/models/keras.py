@@ -42,7 +42,9 @@ class KerasWeights:
             f = h5py.File(self.path, "r")
         except OSError as e:
             raise InputError(f"'{self.path}' is not a readable HDF5 file: {e}") from None
-        with f:
+        from bpnetkit.io._errors import decoding
+
+        with f, decoding(self.path, "Keras HDF5 file"):
             root = f["model_weights"] if "model_weights" in f else f
             root.visititems(self._collect)
             raw = f.attrs.get("model_config")
@@ -94,12 +96,26 @@ class KerasWeights:
             for value in node:
                 self._walk_config(value)
 
-    def get(self, layer: str, what: str = "kernel") -> np.ndarray:
-        """The array ``what`` ("kernel" or "bias") of ``layer``; clear error when absent."""
+    def get(self, layer: str, what: str = "kernel", ndim: int | None = None) -> np.ndarray:
+        """The array ``what`` ("kernel" or "bias") of ``layer``; clear error when absent.
+
+        ``ndim`` is the rank the reader expects (3 for a Conv1D kernel ``(width, in, out)``,
+        2 for a Dense kernel ``(in, out)``; biases are always 1-D); another rank is an
+        :class:`InputError` naming the layer and the file.
+        """
         if layer not in self.layers or what not in self.layers[layer]:
             raise InputError(f"'{self.path}': weight layer '{layer}' ({what}) not found. "
                              f"Layers in the file: {', '.join(sorted(self.layers))}.")
-        return self.layers[layer][what]
+        arr = self.layers[layer][what]
+        want = 1 if what == "bias" else ndim
+        if want is not None and arr.ndim != want:
+            kind = {3: "a Conv1D kernel (width, in, out)", 2: "a Dense kernel (in, out)",
+                    1: "a bias vector"}.get(want, f"{want}-D")
+            raise InputError(f"'{self.path}': layer '{layer}' {what} has shape "
+                             f"{tuple(arr.shape)}, but the reader expects {kind}. The file's "
+                             f"layer names match a known model but its weights do not; it "
+                             f"was not written by that model (or is damaged).")
+        return arr
 
     def consumers(self, layer: str) -> list[dict]:
         """Layer configs whose inputs include ``layer``."""
@@ -155,7 +171,7 @@ def _chrombpnet_submodel(w: KerasWeights, prefix: str, input_length: int | None,
     import torch
 
     stem_name = f"{prefix}bpnet_1st_conv"
-    stem = w.get(stem_name)
+    stem = w.get(stem_name, ndim=3)
     n_layers = 0
     while f"{prefix}bpnet_{n_layers + 1}conv" in w.layers:
         n_layers += 1
@@ -165,8 +181,8 @@ def _chrombpnet_submodel(w: KerasWeights, prefix: str, input_length: int | None,
     prof_name = _first(w, [f"{prefix}bpnet_prof_out_precrop", f"{prefix}prof_out_precrop"])
     count_name = _first(w, [f"{prefix}bpnet_logcount_predictions",
                             f"{prefix}logcount_predictions"])
-    prof = w.get(prof_name)
-    dense = w.get(count_name)
+    prof = w.get(prof_name, ndim=3)
+    dense = w.get(count_name, ndim=2)
     n_filters = stem.shape[2]
     _check_conv(w, stem_name, 1)
     for i in range(1, n_layers + 1):
@@ -203,7 +219,7 @@ def _chrombpnet_submodel(w: KerasWeights, prefix: str, input_length: int | None,
              "linear.bias": w.get(count_name, "bias")}
     for i in range(1, n_layers + 1):
         name = f"{prefix}bpnet_{i}conv"
-        state[f"rconvs.{i - 1}.weight"] = _conv(w.get(name))
+        state[f"rconvs.{i - 1}.weight"] = _conv(w.get(name, ndim=3))
         state[f"rconvs.{i - 1}.bias"] = w.get(name, "bias")
     return arch, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
 

@@ -77,7 +77,11 @@ def read_multimolecule(path: str | os.PathLike) -> RawModel:
     if not weights.exists():
         raise MissingFileError(f"'{weights}' is missing next to config.json (sharded "
                                f"checkpoints are not supported).")
-    theirs = load_file(str(weights), device="cpu")
+    from bpnetkit.io._errors import decoding
+
+    with decoding(weights, "model weights", fix="The file is truncated or damaged; download "
+                  "the checkpoint again."):
+        theirs = load_file(str(weights), device="cpu")
     n_layers = int(cfg.get("num_dilated_layers", 9))
     n_tasks = int(cfg.get("num_tasks", 4))
     n_strands = int(cfg.get("num_strands", 2))

@@ -69,10 +69,25 @@ def write_native(path: str | os.PathLike, spec: dict, state: dict[str, Any],
         text = json.dumps(config, indent=2, default=str) + "\n"
     except (TypeError, ValueError) as e:
         raise InputError(f"provenance must be JSON-serialisable: {e}") from None
-    with atomic_path(out / WEIGHTS_NAME) as tmp:
+    from bpnetkit.io._errors import writing
+
+    with writing(out / WEIGHTS_NAME), atomic_path(out / WEIGHTS_NAME) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "bpnetkit_class": spec["class"]})
-    write_text_atomic(out / CONFIG_NAME, text)
+        _usual_mode(tmp)
+    with writing(out / CONFIG_NAME):
+        write_text_atomic(out / CONFIG_NAME, text)
     return out
+
+
+def _usual_mode(path: Path) -> None:
+    """Give ``path`` the mode a new file gets under the umask (``0644`` for umask 022).
+
+    safetensors writes its own temporary file (mode 0600) and renames it over ours, so on a
+    shared system other users could not read the weights.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def read_model_config(path: str | os.PathLike) -> dict:
@@ -116,6 +131,11 @@ def read_native(path: str | os.PathLike) -> RawModel:
     weights = folder / WEIGHTS_NAME
     if not weights.exists():
         raise MissingFileError(f"'{weights}' is missing next to {CONFIG_NAME}.")
-    state = load_file(str(weights), device="cpu")
+    from bpnetkit.io._errors import decoding
+
+    with decoding(weights, "model weights",
+                  fix="The file is truncated or damaged; copy it again or re-save the model "
+                      "with save_model."):
+        state = load_file(str(weights), device="cpu")
     return RawModel(cls=name, architecture=arch, state=state,
                     provenance=dict(cfg.get("provenance") or {}), config=cfg)

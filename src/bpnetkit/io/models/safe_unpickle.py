@@ -122,8 +122,16 @@ class RestrictedUnpickler(pickle.Unpickler):
             return getattr(torch, name)
         if full.startswith(_STUB_MODULE_PREFIXES) and name.lstrip("_")[:1].isupper():
             return _placeholder(module, name)
+        if module == "bpnetkit" or module.startswith("bpnetkit."):
+            raise InputError(f"{self.where}: refusing to load '{full}' from a pickle: this is "
+                             f"a whole bpnetkit model written with torch.save, and pickles can "
+                             f"run code. Where the model was made, save it with "
+                             f"bpnetkit.save_model(model, 'folder') (a safetensors folder), or "
+                             f"save model.state_dict() and run 'bpnetkit convert'.")
         raise InputError(f"{self.where}: refusing to load '{full}' from a pickle (only tensors, "
-                         f"state dicts and bpnet-lite/PyTorch module classes are allowed).")
+                         f"state dicts and bpnet-lite/PyTorch module classes are allowed). "
+                         f"Save the weights with torch.save(model.state_dict(), path) and run "
+                         f"'bpnetkit convert', or use bpnetkit.save_model.")
 
     def persistent_load(self, pid: Any) -> Any:
         import torch
