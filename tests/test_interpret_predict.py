@@ -239,3 +239,16 @@ def test_rc_average_every_family_uses_its_declaration(family):
     torch.testing.assert_close(prof, (pf + pr.flip(dims=(2,))[:, pp]) / 2, atol=1e-5,
                                rtol=1e-5)
     torch.testing.assert_close(cnt, (cf + cr[:, cp]) / 2, atol=1e-5, rtol=1e-5)
+
+
+def test_first_predict_does_not_consume_the_global_random_stream():
+    """predict's one-time CPU kernel probe must not shift a user's seeded random stream."""
+    from bpnetkit.interpret import fused_tower
+
+    fused_tower._WORKS = None
+    torch.manual_seed(0)
+    expected = torch.rand(5)
+    torch.manual_seed(0)
+    fused_tower._WORKS = None
+    fused_tower.fused_towers_work()
+    assert torch.equal(torch.rand(5), expected)

@@ -110,14 +110,16 @@ def fused_towers_work() -> bool:
         if op is None:
             _WORKS = False
             return _WORKS
-        conv = nn.Conv1d(2, 2, 3)
-        try:
-            with torch.inference_mode():
-                x = torch.rand(1, 2, 1, 8).contiguous(memory_format=torch.channels_last)
-                y = _conv_relu(op, conv, x).squeeze(2)
-                _WORKS = bool(torch.allclose(y, torch.relu(conv(x.squeeze(2))), atol=1e-6))
-        except (RuntimeError, NotImplementedError):  # the op exists but cannot run here
-            _WORKS = False
+        # the probe draws random numbers: keep the caller's global RNG stream untouched
+        with torch.random.fork_rng(devices=[]):
+            conv = nn.Conv1d(2, 2, 3)
+            try:
+                with torch.inference_mode():
+                    x = torch.rand(1, 2, 1, 8).contiguous(memory_format=torch.channels_last)
+                    y = _conv_relu(op, conv, x).squeeze(2)
+                    _WORKS = bool(torch.allclose(y, torch.relu(conv(x.squeeze(2))), atol=1e-6))
+            except (RuntimeError, NotImplementedError):  # the op exists but cannot run here
+                _WORKS = False
     return _WORKS
 
 
