@@ -6,15 +6,13 @@ dead rank 0 fails the waiting rank with a clear message."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import _dist
 from bpnetkit.pipeline.runner import DISTRIBUTED_STEP_MODULES, Step
 
 WORKER = r'''
@@ -89,12 +87,6 @@ with open(os.path.join(cfg["results"], f"rank{rank}.json"), "w") as fh:
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def work(tmp_path):
     (tmp_path / "worker.py").write_text(WORKER)
@@ -102,17 +94,7 @@ def work(tmp_path):
 
 
 def launch(d: Path, name: str, cfg: dict, env: dict | None = None) -> list[subprocess.Popen]:
-    res = d / name
-    res.mkdir()
-    cfg = {"run_dir": str(d / "run"), **cfg, "results": str(res)}
-    (res / "cfg.json").write_text(json.dumps(cfg))
-    port = free_port()
-    return [subprocess.Popen(
-        [sys.executable, str(d / "worker.py"), str(res / "cfg.json")],
-        env={**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-             "WORLD_SIZE": "2", "RANK": str(r), "LOCAL_RANK": str(r), "LOCAL_WORLD_SIZE": "2",
-             "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(2)]
+    return _dist.launch(d, name, {"run_dir": str(d / "run"), **cfg}, 2, env)
 
 
 def results(d: Path, name: str, procs: list[subprocess.Popen]) -> list[dict]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from _dist import launch
 from bpnetkit import dist
 from bpnetkit.errors import InputError
 from bpnetkit.models import BPNet
@@ -99,32 +99,6 @@ def single(work):
     p = run_predict(PredictParams(**predict_params(work, "single")))
     a = run_attribute(AttributeParams(**attribute_params(work, "single")))
     return p, a
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(d: Path, name: str, cfg: dict, world_size: int) -> list[subprocess.Popen]:
-    """Start ``world_size`` workers with the environment torchrun gives its workers."""
-    res = d / name
-    res.mkdir()
-    cfg = {**cfg, "results": str(res)}
-    (res / "cfg.json").write_text(json.dumps(cfg))
-    port = free_port()
-    procs = []
-    for r in range(world_size):
-        env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-               "WORLD_SIZE": str(world_size), "RANK": str(r), "LOCAL_RANK": str(r),
-               "LOCAL_WORLD_SIZE": str(world_size), "OMP_NUM_THREADS": "1",
-               "CUDA_VISIBLE_DEVICES": ""}
-        procs.append(subprocess.Popen([sys.executable, str(d / "worker.py"),
-                                       str(res / "cfg.json")], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
-    return procs
 
 
 def h5_equal(a: str, b: str, world_size: int) -> None:

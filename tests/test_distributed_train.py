@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from _dist import launch
 from _train_sim import make_genome_dataset
 from bpnetkit.data.datasets import EpochSampler
 from bpnetkit.steps.fit import FitParams, run_fit
@@ -76,28 +76,6 @@ def single(work):
     """One process, 2 epochs: the oracle."""
     torch.set_num_threads(1)
     return run_fit(FitParams(**fit_params(work, "single")))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch(d: Path, name: str, cfg: dict, world_size: int) -> list[subprocess.Popen]:
-    """Start ``world_size`` workers with the environment torchrun gives its workers."""
-    res = d / name
-    res.mkdir()
-    cfg = {**cfg, "results": str(res)}
-    (res / "cfg.json").write_text(json.dumps(cfg))
-    port = free_port()
-    return [subprocess.Popen(
-        [sys.executable, str(d / "worker.py"), str(res / "cfg.json")],
-        env={**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-             "WORLD_SIZE": str(world_size), "RANK": str(r), "LOCAL_RANK": str(r),
-             "LOCAL_WORLD_SIZE": str(world_size), "OMP_NUM_THREADS": "1",
-             "CUDA_VISIBLE_DEVICES": ""},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(world_size)]
 
 
 def finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[str]:

@@ -285,13 +285,7 @@ class Trainer:
             b = X.shape[0]
             sums += b * np.array([loss.item(), prof.item(), cnt.item()])
             n += b
-        if n == 0:
-            raise InputError("the training data produced no batches in this epoch; check that "
-                             "the training chromosomes contain regions.")
-        secs = time.perf_counter() - t0
-        m = sums / n
-        return {"train_loss": m[0], "train_profile_loss": m[1], "train_counts_loss": m[2],
-                "seconds": secs, "examples_per_s": n / max(secs, 1e-9), "n_train": n}
+        return _epoch_summary(sums, n, t0)
 
     def _train_epoch_distributed(self, batches: Iterable, epoch: int) -> dict:
         """:meth:`train_epoch` on one rank: this rank's share of every global batch."""
@@ -338,13 +332,7 @@ class Trainer:
             self.optimizer.step()
             sums += tot[:3]
             n += n_global
-        if n == 0:
-            raise InputError("the training data produced no batches in this epoch; check that "
-                             "the training chromosomes contain regions.")
-        secs = time.perf_counter() - t0
-        m = sums / n
-        return {"train_loss": m[0], "train_profile_loss": m[1], "train_counts_loss": m[2],
-                "seconds": secs, "examples_per_s": n / max(secs, 1e-9), "n_train": n}
+        return _epoch_summary(sums, n, t0)
 
     def _valid_batch(self, batch: Any) -> tuple:
         X, y, X_ctl = _unpack(batch)
@@ -607,3 +595,14 @@ def _py_state_to_json(state: tuple) -> list:
 
 def _py_state_from_json(s: list) -> tuple:
     return (s[0], tuple(s[1]), s[2])
+
+
+def _epoch_summary(sums: np.ndarray, n: int, t0: float) -> dict:
+    """Mean training losses of an epoch over its ``n`` examples, and its speed."""
+    if n == 0:
+        raise InputError("the training data produced no batches in this epoch; check that "
+                         "the training chromosomes contain regions.")
+    secs = time.perf_counter() - t0
+    m = sums / n
+    return {"train_loss": m[0], "train_profile_loss": m[1], "train_counts_loss": m[2],
+            "seconds": secs, "examples_per_s": n / max(secs, 1e-9), "n_train": n}
