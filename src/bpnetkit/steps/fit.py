@@ -32,6 +32,16 @@ log, metrics) and computes the test metrics and QC while the other ranks wait; C
 bias count shift is computed on rank 0 and shared. ``resume`` continues from the checkpoint's
 epoch with any number of processes (the plan depends only on the seed and the epoch). The
 model's provenance records the launch (``launch: {world_size, backend, ...}``).
+
+Resume never mixes two configurations: every checkpoint stores the resolved parameters and
+the identity (path, size, modification time) of the input files. ``resume`` compares them
+with the current ones and refuses (InputError listing each difference) unless only keys of
+:data:`RESUME_SAFE_KEYS` changed (applied and logged). Without ``resume``, a checkpoint of an
+interrupted run (no ``metrics.json`` newer than it) with identical parameters and inputs is
+resumed automatically (so a pipeline re-run continues instead of restarting at epoch 1); a
+checkpoint of another configuration (or an unreadable one) is moved aside to
+``checkpoint.pt.stale`` and training starts fresh. ``fit_params.json`` is written only after
+this check.
 """
 
 from __future__ import annotations
@@ -54,6 +64,16 @@ __all__ = ["FitOutputs", "FitParams", "Outputs", "Params", "run", "run_fit"]
 
 _MODEL_TYPES = ("bpnet", "chrombpnet", "procapnet")
 _ARCH_KEYS = ("n_filters", "n_layers", "stem_kernel_size", "profile_kernel_size")
+#: Parameters that may change between an interrupted run and its resume: how long to train
+#: (``max_epochs``, ``bias_max_epochs``, ``patience``), where and how verbosely it runs, and the
+#: model's name. Every other key changes the model, the data or the optimisation and a
+#: change refuses the resume. The number of processes is not a parameter: ``batch_size`` is
+#: the global batch, so resuming with another world size continues the same plan.
+RESUME_SAFE_KEYS = frozenset({"max_epochs", "bias_max_epochs", "patience", "device",
+                              "num_workers", "progress", "verbose", "resume", "output_dir",
+                              "name"})
+_INPUT_KEYS = ("genome", "peaks", "negatives", "signals", "controls", "exclusion_lists",
+               "bias_model")
 
 
 @dataclass
@@ -362,6 +382,133 @@ def _device(p: FitParams):
     return rank_device(p.device, ctx) if ctx.distributed else p.device
 
 
+def _file_identity(path: str) -> dict:
+    """Path, size and modification time of an input file (a folder: of its files)."""
+    pp = Path(path)
+    if pp.is_dir():
+        files = sorted(f for f in pp.rglob("*") if f.is_file())
+        return {"path": str(path), "size": sum(f.stat().st_size for f in files),
+                "mtime_ns": max((f.stat().st_mtime_ns for f in files), default=0)}
+    if not pp.exists():
+        return {"path": str(path), "size": None, "mtime_ns": None}
+    st = pp.stat()
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _resume_meta(p: FitParams) -> dict:
+    """What a checkpoint records of its configuration: resolved params and input files."""
+    from bpnetkit.config import to_dict
+
+    inputs: dict[str, Any] = {}
+    for key in _INPUT_KEYS:
+        v = getattr(p, key)
+        if isinstance(v, list | tuple):
+            inputs[key] = [_file_identity(x) for x in v]
+        else:
+            inputs[key] = None if v is None else _file_identity(v)
+    return {"params": json.loads(json.dumps(to_dict(p), default=str)), "inputs": inputs}
+
+
+def _describe_file(ident: Any) -> str:
+    if ident is None:
+        return "none"
+    if isinstance(ident, list):
+        return "[" + ", ".join(_describe_file(i) for i in ident) + "]"
+    if ident.get("size") is None:
+        return f"{ident['path']} (missing)"
+    import datetime
+
+    t = datetime.datetime.fromtimestamp(ident["mtime_ns"] / 1e9, tz=datetime.UTC)
+    return f"{ident['path']} ({ident['size']} bytes, modified {t:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def _resume_differences(old: dict, new: dict) -> tuple[list[str], list[str]]:
+    """(refusing differences, safe differences) between two :func:`_resume_meta` records."""
+    refuse, safe = [], []
+    op, np_ = old.get("params", {}), new.get("params", {})
+    for key in sorted(set(op) | set(np_)):
+        a, b = op.get(key), np_.get(key)
+        if a != b:
+            (safe if key in RESUME_SAFE_KEYS else refuse).append(f"{key}: {a!r} -> {b!r}")
+    oi, ni = old.get("inputs", {}), new.get("inputs", {})
+    for key in _INPUT_KEYS:
+        a, b = oi.get(key), ni.get(key)
+        if a != b:
+            refuse.append(f"{key} file(s): {_describe_file(a)} -> {_describe_file(b)}")
+    return refuse, safe
+
+
+def _checkpoints(p: FitParams, out: Path) -> list[Path]:
+    cks = [out / "checkpoint.pt"]
+    if p.model_type == "chrombpnet" and p.bias_model is None:
+        cks.append(out / "bias" / "checkpoint.pt")
+    return cks
+
+
+def _plan_resume(p: FitParams, out: Path) -> tuple[bool, str | None]:
+    """Decide (on rank 0) whether this run resumes: (resume, refusal message or None).
+
+    Explicit ``resume``: every checkpoint must be readable and of the same configuration
+    (safe keys aside). Automatic: an interrupted run of the same configuration resumes; a
+    checkpoint of another configuration or an unreadable one is moved aside.
+    """
+    from bpnetkit.train.trainer import checkpoint_meta, read_checkpoint
+
+    new = _resume_meta(p)
+    existing = [c for c in _checkpoints(p, out) if c.exists()]
+    if p.resume:
+        if not existing:
+            return False, (f"cannot resume: no checkpoint at '{out / 'checkpoint.pt'}'. Start "
+                           f"without 'resume', or point output_dir at the interrupted run.")
+        for ck in existing:
+            try:
+                meta = checkpoint_meta(read_checkpoint(ck))
+            except InputError as e:
+                return False, str(e)
+            if not meta:
+                log.warning("fit: %s was written by an older version without its parameters; "
+                            "resuming without checking that the configuration is the same.",
+                            ck)
+                continue
+            refuse, safe = _resume_differences(meta, new)
+            if refuse:
+                sep = "\n  "
+                return False, (f"cannot resume from '{ck}': it was trained with another "
+                               f"configuration:{sep}{sep.join(refuse)}\nRevert these "
+                               f"changes to resume, or start fresh without --resume (the "
+                               f"checkpoint is then replaced) or in a new output_dir. Only "
+                               f"{sorted(RESUME_SAFE_KEYS)} may change on resume.")
+            for d in safe:
+                log.info("fit: resuming with a changed %s", d)
+        return True, None
+    if not existing:
+        return False, None
+    metrics = out / "metrics.json"
+    if metrics.exists() and metrics.stat().st_mtime_ns >= max(c.stat().st_mtime_ns
+                                                               for c in existing):
+        return False, None  # the checkpoint belongs to a finished run: start fresh
+    reasons = []
+    for ck in existing:
+        try:
+            meta = checkpoint_meta(read_checkpoint(ck))
+        except InputError as e:
+            reasons.append(str(e))
+            continue
+        refuse, _ = _resume_differences(meta, new) if meta else (["no recorded parameters"],
+                                                                  [])
+        reasons += [f"{ck}: {r}" for r in refuse]
+    if not reasons:
+        log.info("fit: found the checkpoint of an interrupted run with the same parameters "
+                 "in %s; resuming it (start in a new output_dir to train from scratch).", out)
+        return True, None
+    for ck in existing:
+        ck.replace(ck.with_name(ck.name + ".stale"))
+    log.warning("fit: the checkpoint in %s is from an interrupted run of another "
+                "configuration (%s); moved it aside to checkpoint.pt.stale and training starts "
+                "fresh.", out, "; ".join(reasons))
+    return False, None
+
+
 def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenance: dict,
                   max_epochs: int | None = None, joint_strands: bool = True):
     from bpnetkit import dist
@@ -372,7 +519,8 @@ def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenanc
                    max_epochs=max_epochs or p.max_epochs, patience=p.patience,
                    grad_clip=p.grad_clip or None, device=_device(p), bf16=p.bf16,
                    output_dir=out, random_state=p.random_state, provenance=provenance,
-                   progress=p.progress and p.verbose, dist_context=dist.context())
+                   progress=p.progress and p.verbose, dist_context=dist.context(),
+                   checkpoint_meta=_resume_meta(p))
 
 
 def _sampler(p: FitParams, n_peaks: int, n_negatives: int = 0, **kw):
@@ -569,7 +717,9 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
     prov = _provenance(p, data.split, {"stage": "chrombpnet", "count_weight": cw,
                                        "bias_model": outputs["bias_model"]})
     trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands)
-    res = trainer.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=p.resume)
+    resume = dist.broadcast_object(p.resume and (out / "checkpoint.pt").exists(),
+                                   name="resume")
+    res = trainer.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=resume)
     outputs.update(_trainer_outputs(res, out))
     outputs["model"] = str(out / "model")
     outputs["model_nobias"] = str(out / "model_nobias")
@@ -656,6 +806,13 @@ def run(params: FitParams) -> FitOutputs:
     p = params.resolved()
     ctx = _check_launch(p)
     out = Path(p.output_dir)
+    plan: tuple[bool, str | None] = (False, None)
+    if ctx.is_main:
+        plan = _plan_resume(p, out)
+    resume, refusal = dist.broadcast_object(plan, name="fit: resume check")
+    if refusal is not None:
+        raise InputError(f"fit: {refusal}")
+    p = dataclasses.replace(p, resume=resume)
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         dump_config(p, out / "fit_params.json")

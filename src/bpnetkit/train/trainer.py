@@ -153,6 +153,10 @@ class Trainer:
     dist_context : bpnetkit.dist.DistContext or None
         The distributed job this process is a rank of (from
         :func:`bpnetkit.dist.init_from_env`); None or ``world_size == 1``: one process.
+    checkpoint_meta : dict or None
+        JSON-serialisable metadata saved in every checkpoint (``fit`` stores its resolved
+        parameters and the identity of its input files there, to refuse a resume under
+        another configuration); read back with :func:`checkpoint_meta`.
     """
 
     def __init__(self, model: nn.Module, optimizer: str = "adam", lr: float = 1e-3,
@@ -163,7 +167,8 @@ class Trainer:
                  random_state: int = 0, provenance: dict | None = None, progress: bool = True,
                  is_main_process: bool = True,
                  save_model_fn: Callable[..., Any] | None = None,
-                 dist_context: dist.DistContext | None = None) -> None:
+                 dist_context: dist.DistContext | None = None,
+                 checkpoint_meta: dict | None = None) -> None:
         if optimizer not in ("adam", "adamw"):
             raise InputError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}.")
         if lr <= 0 or not math.isfinite(lr):
@@ -191,6 +196,7 @@ class Trainer:
         self.progress = progress
         self.is_main_process = is_main_process
         self.save_model_fn = save_model_fn
+        self.checkpoint_meta = dict(checkpoint_meta or {})
         inner = getattr(model, "module", model)  # DistributedDataParallel keeps it in .module
         self.n_control_tracks = int(getattr(inner, "n_control_tracks", 0) or 0)
         # state
@@ -394,6 +400,7 @@ class Trainer:
             "history_json": json.dumps(self.history),
             "best_state": self.best_state,
             "world_size": int(self.dist.world_size if self.dist is not None else 1),
+            "meta_json": json.dumps(self.checkpoint_meta, sort_keys=True, default=str),
             "torch_rng": torch.get_rng_state(),
             "numpy_rng_json": json.dumps(_np_state_to_json(np.random.get_state())),  # noqa: NPY002
             "python_rng_json": json.dumps(_py_state_to_json(random.getstate())),
@@ -401,7 +408,12 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state written by :meth:`state_dict`."""
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as e:  # another architecture: name it instead of a size mismatch
+            raise InputError(f"cannot resume: the checkpoint holds weights of another model "
+                             f"architecture ({str(e).splitlines()[0]}). Start without "
+                             f"'resume' or in a new output_dir.") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
         self.best_valid_loss = float(state["best_valid_loss"])
@@ -431,12 +443,7 @@ class Trainer:
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Load a checkpoint written by :meth:`save_checkpoint` (``weights_only=True``)."""
-        path = Path(path)
-        if not path.exists():
-            raise InputError(f"cannot resume: no checkpoint at '{path}'. Start without "
-                             f"'resume', or point output_dir at the interrupted run.")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        self.load_state_dict(state)
+        self.load_state_dict(read_checkpoint(path))
 
     # -- main loop --------------------------------------------------------------------------
     def fit(self, train_data: Any, valid_data: Iterable, resume: bool = False) -> TrainResult:
@@ -578,6 +585,53 @@ class _NonFinite(Exception):
         return (f"Loss became non-finite at epoch {self.epoch}, batch {self.batch} (total "
                 f"{self.loss}, profile {self.prof}, counts {self.cnt}; largest target value "
                 f"{self.y_max:g}). Likely cause: {'; '.join(causes)}.")
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The state dict of a checkpoint written by :meth:`Trainer.save_checkpoint`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``checkpoint.pt`` file.
+
+    Returns
+    -------
+    dict
+        The saved state (see :meth:`Trainer.state_dict`); ``checkpoint_meta(state)`` gives
+        the metadata stored with it.
+
+    Raises
+    ------
+    InputError
+        The file is missing, truncated or not a bpnetkit checkpoint (naming the file).
+    """
+    import pickle
+    import zipfile
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"cannot resume: no checkpoint at '{path}'. Start without "
+                         f"'resume', or point output_dir at the interrupted run.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as e:
+        raise InputError(f"checkpoint '{path}' is truncated or corrupt ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); re-run without "
+                         f"--resume (start fresh) or restore the file.") from None
+    missing = [k for k in ("model", "optimizer", "epoch", "history_json")
+               if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise InputError(f"checkpoint '{path}' is not a bpnetkit training checkpoint (missing "
+                         f"{missing}); re-run without --resume or restore the file.")
+    return state
+
+
+def checkpoint_meta(state: dict) -> dict:
+    """The metadata (``checkpoint_meta`` of the trainer) stored in a checkpoint state; {} for
+    checkpoints written without it."""
+    return json.loads(state.get("meta_json", "{}"))
 
 
 def _np_state_to_json(state: tuple) -> list:
