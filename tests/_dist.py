@@ -33,3 +33,20 @@ def launch(d: Path, name: str, cfg: dict, world_size: int,
              "LOCAL_WORLD_SIZE": str(world_size), "OMP_NUM_THREADS": "1",
              "CUDA_VISIBLE_DEVICES": "", **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(world_size)]
+
+
+def wait_for(procs: list[subprocess.Popen], index: int, t0: float,
+             timeout: float = 240) -> tuple[str, float]:
+    """Wait for worker ``index``; return its stderr and the seconds since ``t0``. The other
+    workers are killed if still running (a test of a failing rank must not leave any)."""
+    import time
+
+    try:
+        _, err = procs[index].communicate(timeout=timeout)
+        elapsed = time.monotonic() - t0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+    return err, elapsed

@@ -145,14 +145,7 @@ def test_dead_rank_zero_fails_the_waiting_rank_clearly(work):
     t0 = time.monotonic()
     procs = launch(work, "die", {"die_in": "a", "timeout_s": 30},
                    env={"BPNETKIT_PIPELINE_STEP_TIMEOUT_S": "60"})
-    try:
-        _, err = procs[1].communicate(timeout=240)
-        elapsed = time.monotonic() - t0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
+    err, elapsed = _dist.wait_for(procs, 1, t0)
     assert procs[0].returncode == 3 and procs[1].returncode != 0
     assert "DistributedError" in err and "rank 1 of 2" in err, err[-3000:]
     assert "pipeline step 'a'" in err

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from _dist import launch
+from _dist import launch, wait_for
 from bpnetkit import dist
 from bpnetkit.errors import InputError
 from bpnetkit.models import BPNet
@@ -300,14 +300,7 @@ def test_dead_or_hung_rank_fails_the_job_with_a_clear_message(work, fail):
     t0 = time.monotonic()
     procs = launch(work, f"res_{fail}", {"predict": predict_params(work, out),
                                          "timeout_s": timeout_s, "fail": fail}, world_size=2)
-    try:
-        _, err = procs[0].communicate(timeout=240)
-        elapsed = time.monotonic() - t0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
+    err, elapsed = wait_for(procs, 0, t0)
     assert procs[0].returncode != 0
     assert "DistributedError" in err and "rank 0 of 2" in err, err[-3000:]
     assert "another rank died, hangs or lost contact" in err

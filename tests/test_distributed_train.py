@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from _dist import launch
+from _dist import launch, wait_for
 from _train_sim import make_genome_dataset
 from bpnetkit.data.datasets import EpochSampler
 from bpnetkit.steps.fit import FitParams, run_fit
@@ -211,14 +211,7 @@ def test_rank_dying_mid_epoch_fails_the_job_with_a_clear_message(work):
     t0 = time.monotonic()
     procs = launch(d, "res_die", {"fit": fit_params(work, "died"), "timeout_s": 30,
                                   "die_at_batch": 2}, 2)
-    try:
-        _, err = procs[0].communicate(timeout=240)
-        elapsed = time.monotonic() - t0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate()
+    err, elapsed = wait_for(procs, 0, t0)
     assert procs[0].returncode != 0 and procs[1].returncode == 3
     assert "DistributedError" in err and "rank 0 of 2" in err, err[-3000:]
     assert "another rank died, hangs or lost contact" in err
