@@ -108,6 +108,20 @@ def test_rerun_does_no_work(setup):
     assert _snapshot(tmp / "run") == before  # no file (output, params, stamp) was touched
 
 
+def test_failed_step_leaves_no_params_that_look_like_a_run(setup):
+    tmp, src, rec = setup
+    Runner(make_steps(rec, src), tmp / "run", log=lambda m: None).run()
+    assert (tmp / "run" / "b" / "params.json").exists()
+    rec.fail.add("b")
+    s2 = Runner(make_steps(rec, src, suffix="?"), tmp / "run", log=lambda m: None).run()
+    assert [r.status for r in s2.results] == ["ran", "failed", "blocked"]
+    # neither the new params nor the old run's stamp and params remain in b's folder
+    assert not (tmp / "run" / "b" / "params.json").exists()
+    assert not (tmp / "run" / "b" / STAMP).exists()
+    a_params = json.loads((tmp / "run" / "a" / "params.json").read_text())
+    assert a_params["suffix"] == "?"
+
+
 def test_unknown_key_is_an_error_not_dropped(setup):
     tmp, src, rec = setup
     steps = make_steps(rec, src, extra={"sufix": "?"})

@@ -1,7 +1,7 @@
 """Run a graph of pipeline steps with caching and resume.
 
-Every step runs in its own folder ``run_dir/<step>/``, writes its resolved parameters there
-(``params.json``) and, only after it succeeded, a stamp file (``.stamp.json``) holding a hash
+Every step runs in its own folder ``run_dir/<step>/`` and, only after it succeeded, writes
+its resolved parameters there (``params.json``) and a stamp file (``.stamp.json``) holding a hash
 of its resolved parameters plus the size and modification time of every input file those
 parameters name, and the step's typed outputs (``Outputs.to_dict()``). On the next run a step
 whose hash still matches and whose outputs all still exist (``Outputs.missing()`` is empty)
@@ -561,7 +561,7 @@ class Runner:
         params, digest = decision
         func = resolve_callable(step.function)
         if main:
-            self._start(step, ctx.step_dir, params_to_dict(params))
+            self._start(step, ctx.step_dir)
         out: StepOutputs | None = None
         t0 = time.perf_counter()
         try:
@@ -582,7 +582,8 @@ class Runner:
         res = None
         if main:
             try:
-                res = self._finish(step, ctx.step_dir, out, digest, seconds)
+                res = self._finish(step, ctx.step_dir, out, digest, seconds,
+                                   params_to_dict(params))
             except Exception as e:  # noqa: BLE001  shared with the other ranks, then re-raised
                 error = e
         res, err = self._shared(f"outputs of step '{step.name}'",
@@ -601,10 +602,11 @@ class Runner:
             return decision
         params, digest = decision
         func = resolve_callable(step.function)
-        self._start(step, ctx.step_dir, params_to_dict(params))
+        self._start(step, ctx.step_dir)
         t0 = time.perf_counter()
         out = func(params)
-        return self._finish(step, ctx.step_dir, out, digest, time.perf_counter() - t0)
+        return self._finish(step, ctx.step_dir, out, digest, time.perf_counter() - t0,
+                            params_to_dict(params))
 
     def _decide(self, step: Step, ctx: StepContext, forced: bool, dry_run: bool
                 ) -> StepResult | tuple[Any, str]:
@@ -638,15 +640,15 @@ class Runner:
         resolve_callable(step.function)  # unavailable before anything is written
         return params, digest
 
-    def _start(self, step: Step, step_dir: Path, pdict: dict) -> None:
+    def _start(self, step: Step, step_dir: Path) -> None:
         step_dir.mkdir(parents=True, exist_ok=True)
-        if (step_dir / STAMP).exists():
-            (step_dir / STAMP).unlink()  # a half-finished re-run must not look finished
-        _write_json(step_dir / PARAMS, pdict)
+        for name in (STAMP, PARAMS):  # a half-finished re-run must not look finished
+            if (step_dir / name).exists():
+                (step_dir / name).unlink()
         self.log(f"[{step.name}] running ...")
 
-    def _finish(self, step: Step, step_dir: Path, out: Any, digest: str, seconds: float
-                ) -> StepResult:
+    def _finish(self, step: Step, step_dir: Path, out: Any, digest: str, seconds: float,
+                pdict: dict) -> StepResult:
         if not isinstance(out, StepOutputs):
             raise TypeError(f"step '{step.name}' returned {type(out).__name__}; a step returns "
                             f"its Outputs dataclass (a bpnetkit.steps.base.StepOutputs).")
@@ -654,6 +656,7 @@ class Runner:
         if missing:
             raise RuntimeError(f"step '{step.name}' reports outputs that do not exist: "
                             f"{[str(p) for p in missing[:5]]}")
+        _write_json(step_dir / PARAMS, pdict)  # written with the outputs, never before
         _write_json(step_dir / STAMP, {"status": "done", "hash": digest,
                                        "outputs_class": _class_path(type(out)),
                                        "outputs": out.to_dict(),

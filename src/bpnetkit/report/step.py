@@ -112,14 +112,16 @@ def build_report(params: ReportParams) -> str:
 def run(params: ReportParams) -> ReportOutputs:
     """Write ``<name>.report.html`` and the report's parameters into ``output_dir``."""
     from bpnetkit.config import dump_config
+    from bpnetkit.steps._staging import staged_outputs
     from bpnetkit.utils import write_text_atomic
 
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    html_path = write_text_atomic(out / f"{params.name}.report.html", build_report(params))
-    logger.info("report: %s", html_path)
-    pjson = dump_config(params, out / "report.params.json")
-    return ReportOutputs(html=str(html_path), params=str(pjson))
+    html = build_report(params)
+    with staged_outputs(params.output_dir, "report") as stage:
+        html_path = write_text_atomic(stage.path / f"{params.name}.report.html", html)
+        pjson = dump_config(params, stage.path / "report.params.json")
+        outputs = stage.finalize(ReportOutputs(html=str(html_path), params=str(pjson)))
+    logger.info("report: %s", outputs.html)
+    return outputs
 
 
 run_report = run

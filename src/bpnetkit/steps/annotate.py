@@ -58,6 +58,7 @@ from bpnetkit.motifs.annotate import (
 from bpnetkit.motifs.database import load_motif_db
 from bpnetkit.motifs.families import motif_families, singleton_families
 from bpnetkit.motifs.tomtom import tomtom_matches
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs
 from bpnetkit.steps.seqlets import read_seqlet_bed
 
@@ -238,93 +239,96 @@ def run(params: AnnotateParams) -> AnnotateOutputs:
 
     params.validate()
     mode = params.resolved_mode()
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    motifs = load_motif_db(params.motif_db)
-    seqlet_matches = counts = cooc = pattern_matches = None
-    patterns = pattern_hits = None
-    if params.modisco is not None:
-        patterns = read_modisco_patterns(params.modisco)
-        if not patterns:
-            logger.warning("%s has no patterns; the pattern table is empty.", params.modisco)
-        pattern_hits = annotate_patterns(patterns, motifs, params.n_matches,
-                                         params.trim_threshold)
-        pattern_matches = str(write_tsv(out / f"{params.name}.pattern_matches.tsv",
-                                        PATTERN_MATCH_COLUMNS,
-                                        pattern_match_rows(patterns, pattern_hits)))
-    if params.seqlets is not None:
-        bed = read_seqlet_bed(params.seqlets)
-        if len(bed["chrom"]) == 0:
-            raise InputError(f"{params.seqlets} contains no seqlets, so there is nothing to "
-                             f"annotate. Call seqlets with a larger 'threshold' or a smaller "
-                             f"'min_length', or check the attributions.")
-        queries, a, b, length = _read_queries(bed, params.attributions, params.regions,
-                                              params.genome)
-        pattern_of = np.full(len(queries), -1, dtype=np.int64)
-        if mode == "best_match":
-            best = annotate_seqlets(queries, motifs, params.max_p_value)
-            labels = [match_label(m) for m in best]
-            source = ["seqlet" if m else "" for m in best]
-        else:
-            best = significant(tomtom_matches(queries, motifs, n_matches=1),
-                               params.max_q_value)
-            fams = motif_families(motifs) if params.families else singleton_families(motifs)
-            pattern_best = None
-            if mode == "pattern":
-                if a is None:
-                    raise InputError("annotate: mode 'pattern' maps seqlets onto MoDISco "
-                                     "seqlets by position and needs 'attributions' (the h5 "
-                                     "both were computed from).")
-                pattern_of = pattern_membership(
-                    bed["example"], a, b, bed["sign"],
-                    read_pattern_seqlets(params.modisco, length))
-                pattern_best = significant(pattern_hits, params.max_q_value)
-                comp = composition_p_values(
-                    [pat.trimmed(params.trim_threshold)[0] for pat in patterns],
-                    [m.p_value if m else 1.0 for m in pattern_best], motifs,
-                    params.pattern_shuffles)
-                floor = 1.0 / (1 + params.pattern_shuffles)
-                pattern_best = [m if m is not None and c <= floor else None
-                                for m, c in zip(pattern_best, comp, strict=True)]
-                for pat, m in zip(patterns, pattern_best, strict=True):
-                    logger.info("%s (%d seqlets): %s", pat.name, pat.n_seqlets,
-                                match_label(m) if m else "no significant match (q > "
-                                f"{params.max_q_value:g})")
-            allowed = None
-            if params.null_shuffles > 0:
-                null = significant(tomtom_matches(
-                    shuffled_queries(queries, params.null_shuffles), motifs, n_matches=1),
-                    params.max_q_value)
-                allowed = enriched_families(best, null, fams, params.null_shuffles,
-                                            params.min_seqlets, params.max_enrichment_p)
-            lab = label_seqlets(best, motifs, fams, pattern_of if mode == "pattern" else None,
-                                pattern_best, allowed)
-            labels, source = lab.labels, lab.source
-        rows = [[bed["chrom"][k], bed["start"][k], bed["end"][k], bed["name"][k],
-                 bed["sign"][k], float(bed["attribution"][k]), bed["example"][k],
-                 m.target_name if m else "", m.target_alt_name if m else "",
-                 m.p_value if m else "", m.q_value if m else "", m.strand if m else "",
-                 patterns[pattern_of[k]].name if pattern_of[k] >= 0 else "",
-                 labels[k] or "", source[k]]
-                for k, m in enumerate(best)]
-        seqlet_matches = str(write_tsv(out / f"{params.name}.seqlet_matches.tsv",
-                                       SEQLET_MATCH_COLUMNS, rows))
-        counts = str(write_tsv(out / f"{params.name}.motif_counts.tsv", MOTIF_COUNT_COLUMNS,
-                               motif_counts(labels, bed["sign"], bed["example"])))
-        names, mat = cooccurrence(bed["example"], labels)
-        cooc = str(write_tsv(out / f"{params.name}.cooccurrence.tsv", ["motif"] + names,
-                             [[n] + [int(v) for v in mat[i]] for i, n in enumerate(names)]))
-        n_found = sum(lab is not None for lab in labels)
-        if n_found == 0:
-            logger.warning("none of the %d seqlets was annotated (mode %s).", len(labels),
-                           mode)
-        else:
-            logger.info("%d of %d seqlets annotated (mode %s; %d labels)", n_found,
-                        len(labels), mode, len(names))
-    cfg = dump_config(params, out / f"{params.name}.params.json")
-    return AnnotateOutputs(seqlet_matches=seqlet_matches, motif_counts=counts,
-                           cooccurrence=cooc, pattern_matches=pattern_matches,
-                           params=str(cfg))
+    owns = [f"{params.name}.{x}.tsv" for x in  # written by some runs only
+            ("pattern_matches", "seqlet_matches", "motif_counts", "cooccurrence")]
+    with staged_outputs(params.output_dir, "annotate", owns=owns) as stage:
+        out = stage.path
+        motifs = load_motif_db(params.motif_db)
+        seqlet_matches = counts = cooc = pattern_matches = None
+        patterns = pattern_hits = None
+        if params.modisco is not None:
+            patterns = read_modisco_patterns(params.modisco)
+            if not patterns:
+                logger.warning("%s has no patterns; the pattern table is empty.", params.modisco)
+            pattern_hits = annotate_patterns(patterns, motifs, params.n_matches,
+                                             params.trim_threshold)
+            pattern_matches = str(write_tsv(out / f"{params.name}.pattern_matches.tsv",
+                                            PATTERN_MATCH_COLUMNS,
+                                            pattern_match_rows(patterns, pattern_hits)))
+        if params.seqlets is not None:
+            bed = read_seqlet_bed(params.seqlets)
+            if len(bed["chrom"]) == 0:
+                raise InputError(f"{params.seqlets} contains no seqlets, so there is nothing to "
+                                 f"annotate. Call seqlets with a larger 'threshold' or a smaller "
+                                 f"'min_length', or check the attributions.")
+            queries, a, b, length = _read_queries(bed, params.attributions, params.regions,
+                                                  params.genome)
+            pattern_of = np.full(len(queries), -1, dtype=np.int64)
+            if mode == "best_match":
+                best = annotate_seqlets(queries, motifs, params.max_p_value)
+                labels = [match_label(m) for m in best]
+                source = ["seqlet" if m else "" for m in best]
+            else:
+                best = significant(tomtom_matches(queries, motifs, n_matches=1),
+                                   params.max_q_value)
+                fams = motif_families(motifs) if params.families else singleton_families(motifs)
+                pattern_best = None
+                if mode == "pattern":
+                    if a is None:
+                        raise InputError("annotate: mode 'pattern' maps seqlets onto MoDISco "
+                                         "seqlets by position and needs 'attributions' (the h5 "
+                                         "both were computed from).")
+                    pattern_of = pattern_membership(
+                        bed["example"], a, b, bed["sign"],
+                        read_pattern_seqlets(params.modisco, length))
+                    pattern_best = significant(pattern_hits, params.max_q_value)
+                    comp = composition_p_values(
+                        [pat.trimmed(params.trim_threshold)[0] for pat in patterns],
+                        [m.p_value if m else 1.0 for m in pattern_best], motifs,
+                        params.pattern_shuffles)
+                    floor = 1.0 / (1 + params.pattern_shuffles)
+                    pattern_best = [m if m is not None and c <= floor else None
+                                    for m, c in zip(pattern_best, comp, strict=True)]
+                    for pat, m in zip(patterns, pattern_best, strict=True):
+                        logger.info("%s (%d seqlets): %s", pat.name, pat.n_seqlets,
+                                    match_label(m) if m else "no significant match (q > "
+                                    f"{params.max_q_value:g})")
+                allowed = None
+                if params.null_shuffles > 0:
+                    null = significant(tomtom_matches(
+                        shuffled_queries(queries, params.null_shuffles), motifs, n_matches=1),
+                        params.max_q_value)
+                    allowed = enriched_families(best, null, fams, params.null_shuffles,
+                                                params.min_seqlets, params.max_enrichment_p)
+                lab = label_seqlets(best, motifs, fams, pattern_of if mode == "pattern" else None,
+                                    pattern_best, allowed)
+                labels, source = lab.labels, lab.source
+            rows = [[bed["chrom"][k], bed["start"][k], bed["end"][k], bed["name"][k],
+                     bed["sign"][k], float(bed["attribution"][k]), bed["example"][k],
+                     m.target_name if m else "", m.target_alt_name if m else "",
+                     m.p_value if m else "", m.q_value if m else "", m.strand if m else "",
+                     patterns[pattern_of[k]].name if pattern_of[k] >= 0 else "",
+                     labels[k] or "", source[k]]
+                    for k, m in enumerate(best)]
+            seqlet_matches = str(write_tsv(out / f"{params.name}.seqlet_matches.tsv",
+                                           SEQLET_MATCH_COLUMNS, rows))
+            counts = str(write_tsv(out / f"{params.name}.motif_counts.tsv", MOTIF_COUNT_COLUMNS,
+                                   motif_counts(labels, bed["sign"], bed["example"])))
+            names, mat = cooccurrence(bed["example"], labels)
+            cooc = str(write_tsv(out / f"{params.name}.cooccurrence.tsv", ["motif"] + names,
+                                 [[n] + [int(v) for v in mat[i]] for i, n in enumerate(names)]))
+            n_found = sum(lab is not None for lab in labels)
+            if n_found == 0:
+                logger.warning("none of the %d seqlets was annotated (mode %s).", len(labels),
+                               mode)
+            else:
+                logger.info("%d of %d seqlets annotated (mode %s; %d labels)", n_found,
+                            len(labels), mode, len(names))
+        cfg = dump_config(params, out / f"{params.name}.params.json")
+        outputs = AnnotateOutputs(seqlet_matches=seqlet_matches, motif_counts=counts,
+                                  cooccurrence=cooc, pattern_matches=pattern_matches,
+                                  params=str(cfg))
+        return stage.finalize(outputs)
 
 
 run_annotate = run

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ from bpnetkit.steps._regions import (
     shard_suffix,
     write_window_bigwig,
 )
+from bpnetkit.steps._staging import Stage, staged_outputs
 from bpnetkit.steps.base import StepOutputs
 
 log = logging.getLogger(__name__)
@@ -272,8 +274,7 @@ def run(params: AttributeParams) -> AttributeOutputs:
         if t not in ("counts", "profile"):
             raise InputError(f"unknown attribution target {t!r}; use 'counts' or 'profile'.")
     ctx = dist.init_from_env()
-    out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    final_dir = Path(params.output_dir)
     genome = Genome(params.genome)
     sizes = _genome_sizes(params)
     regions = read_regions(params.peaks)
@@ -294,7 +295,6 @@ def run(params: AttributeParams) -> AttributeOutputs:
     lo, hi = shard_bounds(n_total, params.shard_index, params.n_shards)
     sfx = shard_suffix(params.shard_index, params.n_shards)
     resolved = dataclasses.replace(params, in_window=L)
-    h5_paths = {t: out_dir / f"attributions_{t}{sfx}.h5" for t in params.targets}
     wrapped = {t: wrap_target(model, t) for t in params.targets}
 
     def write_rows(paths: dict[str, Path], a: int, b: int, attrs: dict[str, Any]) -> None:
@@ -319,13 +319,35 @@ def run(params: AttributeParams) -> AttributeOutputs:
                                          hypothetical=True).numpy()
                     writers[t].write(c0 - a, X, hyp)
 
+    owns = [owned_outputs(sfx)]
     if not ctx.distributed:
-        write_rows(h5_paths, lo, hi, part_attrs("attribute", resolved, world_size=1,
-                                                first_row=lo, n_rows_total=n_total))
-        out = _finish(out_dir, sfx, h5_paths, resolved, sizes)
-        log.info("attributions for %d regions written to %s", hi - lo, out_dir)
+        with staged_outputs(final_dir, "attribute", owns=owns) as stage:
+            h5_paths = {t: stage.path / f"attributions_{t}{sfx}.h5" for t in params.targets}
+            write_rows(h5_paths, lo, hi, part_attrs("attribute", resolved, world_size=1,
+                                                    first_row=lo, n_rows_total=n_total))
+            out = stage.finalize(_finish(stage.path, sfx, h5_paths, resolved, sizes))
+        log.info("attributions for %d regions written to %s", hi - lo, final_dir)
         return out
 
+    with staged_outputs(final_dir, "attribute", publish=ctx.is_main, owns=owns) as stage:
+        out = _run_ranks(ctx, stage, lo, hi, n_total, sfx, resolved, sizes, write_rows)
+    dist.barrier("attribute: rank 0 moves the outputs into place")
+    return out
+
+
+def owned_outputs(sfx: str) -> re.Pattern[str]:
+    """The attribution h5 files and bigWigs of a run with shard suffix ``sfx``."""
+    return re.compile(rf"attributions_(counts|profile){re.escape(sfx)}\.(h5|bw)")
+
+
+def _run_ranks(ctx: Any, stage: Stage, lo: int, hi: int, n_total: int, sfx: str,
+               resolved: AttributeParams, sizes: dict[str, int], write_rows: Any
+               ) -> AttributeOutputs:
+    """Under ``torchrun``: each rank writes its block into its own stage, rank 0 merges the
+    blocks into its stage and every rank returns rank 0's Outputs (final paths)."""
+    params = resolved
+    out_dir = stage.path
+    h5_paths = {t: out_dir / f"attributions_{t}{sfx}.h5" for t in params.targets}
     a, b = rank_block(lo, hi, ctx)
     rsfx = rank_suffix(sfx, ctx.rank, ctx.world_size)
     part_paths = {t: out_dir / f"attributions_{t}{rsfx}.h5" for t in params.targets}
@@ -347,8 +369,8 @@ def run(params: AttributeParams) -> AttributeOutputs:
         out = _finish(out_dir, sfx, h5_paths, resolved, sizes)
         remove_files(p for ps in all_parts for p in ps)
         log.info("attributions for %d regions from %d ranks merged into %s", hi - lo,
-                 ctx.world_size, out_dir)
-        return out
+                 ctx.world_size, stage.out_dir)
+        return stage.finalize(out)
 
     return run_parts(ctx, "attribute", compute, merge)
 
@@ -368,6 +390,19 @@ def merge_shards(shards: list[str | Path], output_dir: str | Path,
     remove_shards : bool
         Delete the shards' files (h5, BED, params JSON, bigWigs) after merging.
     """
+    with staged_outputs(output_dir, "merge", owns=[owned_outputs("")]) as stage:
+        out, checked = merge_shards_into(shards, stage)
+        out = stage.finalize(out)
+    if remove_shards:
+        remove_files(f for ps in checked.values() for p in ps for f in shard_siblings(p))
+    log.info("attribution shards merged into %s", output_dir)
+    return out
+
+
+def merge_shards_into(shards: list[str | Path], stage: Stage
+                      ) -> tuple[AttributeOutputs, dict[str, list[Part]]]:
+    """Merge attribution shards into the staging folder ``stage.path`` (paths there), as
+    :func:`merge_shards` does into its output folder; also return the checked shards."""
     from bpnetkit.config import from_dict
 
     by_target: dict[str, list[Part]] = {}
@@ -381,28 +416,24 @@ def merge_shards(shards: list[str | Path], output_dir: str | Path,
         raise InputError(f"the shards hold targets {sorted(checked)} but were computed for "
                          f"{sorted(resolved.targets)}; give the shards of every target.")
     check_same_config([ps[0] for ps in checked.values()])
-    out_dir = Path(output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    resolved = dataclasses.replace(resolved, output_dir=str(out_dir), shard_index=0,
+    out_dir = stage.path
+    resolved = dataclasses.replace(resolved, output_dir=str(stage.out_dir), shard_index=0,
                                    n_shards=1)
     h5_paths = {t: out_dir / f"attributions_{t}.h5" for t in resolved.targets}
     for t, ps in checked.items():
-        if any(p.path.resolve() == h5_paths[t].resolve() for p in ps):
-            raise InputError(f"{h5_paths[t]} is one of the shards; merge into another "
+        final_h5 = stage.out_dir / f"attributions_{t}.h5"
+        if any(p.path.resolve() == final_h5.resolve() for p in ps):
+            raise InputError(f"{final_h5} is one of the shards; merge into another "
                              f"output_dir.")
         attrs = part_attrs("attribute", resolved, world_size=max(p.world_size for p in ps),
                            first_row=0, n_rows_total=ref.n_rows_total)
         attrs["merged_shards"] = len(ps)
         _merge_parts(ps, h5_paths[t], 0, {**_target_attrs(resolved, t), **attrs},
                      resolved.chunk_size)
-    out = _finish(out_dir, "", h5_paths, resolved, _genome_sizes(resolved))
-    if remove_shards:
-        remove_files(f for ps in checked.values() for p in ps for f in _shard_siblings(p))
-    log.info("attribution shards merged into %s", out_dir)
-    return out
+    return _finish(out_dir, "", h5_paths, resolved, _genome_sizes(resolved)), checked
 
 
-def _shard_siblings(part: Part) -> list[Path]:
+def shard_siblings(part: Part) -> list[Path]:
     """A shard h5 and the files written beside it by the same run."""
     n, i = int(part.attrs.get("n_shards", 1)), int(part.attrs.get("shard_index", 0))
     sfx = shard_suffix(i, n)

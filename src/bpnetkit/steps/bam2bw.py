@@ -26,6 +26,7 @@ from bpnetkit.data.reads import (
 from bpnetkit.data.shift_qc import ShiftQC, assay_of_shifts, shift_qc_for_genome
 from bpnetkit.errors import require_file
 from bpnetkit.io.chrom_sizes import read_chrom_sizes
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs, summary_field
 from bpnetkit.utils import write_text_atomic
 
@@ -167,7 +168,6 @@ def run(params: Bam2BwParams) -> Bam2BwOutputs:
     Bam2BwOutputs
     """
     out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     sizes = None
     if params.chrom_sizes:
         sizes = read_chrom_sizes(params.chrom_sizes)
@@ -187,29 +187,31 @@ def run(params: Bam2BwParams) -> Bam2BwOutputs:
         want_qc = False
     acc, sizes, stats = count_read_ends(params.inputs, sizes, options)
     qc = None
-    try:
-        out = write_count_bigwigs(acc, sizes, out_dir / params.name, params.stranded,
-                                  params.zoom_levels, params.threads)
+    owns = [f"{params.name}{x}" for x in (".bw", ".plus.bw", ".minus.bw", ".shift_qc.json")]
+    with staged_outputs(out_dir, "bam2bw", owns=owns) as stage:
+        try:
+            out = write_count_bigwigs(acc, sizes, stage.path / params.name, params.stranded,
+                                      params.zoom_levels, params.threads)
+            if want_qc:
+                ends = sample_read_ends(acc, sizes, params.shift_qc_reads)
+        finally:
+            acc.close()
+        log.info("bam2bw: %d records, %d counted, %d filtered.", stats["records"],
+                 stats["kept"], stats["filtered"])
+        qc_path = None
         if want_qc:
-            ends = sample_read_ends(acc, sizes, params.shift_qc_reads)
-    finally:
-        acc.close()
-    log.info("bam2bw: %d records, %d counted, %d filtered.", stats["records"], stats["kept"],
-             stats["filtered"])
-    qc_path = None
-    if want_qc:
-        from bpnetkit.io.fasta import Genome
+            from bpnetkit.io.fasta import Genome
 
-        qc = shift_qc_for_genome(Genome(params.genome), ends, shifts,
-                                 assay_of_shifts(*shifts, preset=params.preset))
-        _log_qc(qc)
-        qc_path = str(write_text_atomic(out_dir / f"{params.name}.shift_qc.json",
-                                        json.dumps(qc.to_dict(), indent=1) + "\n"))
-    pj = dump_config(params, out_dir / f"{params.name}.bam2bw.params.json")
-    bigwigs = [out["plus"], out["minus"]] if params.stranded else [out["signal"]]
-    return Bam2BwOutputs(bigwigs=bigwigs, params=str(pj), shift_qc=qc_path,
-                         shift_verdict=None if qc is None else qc.verdict)
-
+            qc = shift_qc_for_genome(Genome(params.genome), ends, shifts,
+                                     assay_of_shifts(*shifts, preset=params.preset))
+            _log_qc(qc)
+            qc_path = str(write_text_atomic(stage.path / f"{params.name}.shift_qc.json",
+                                            json.dumps(qc.to_dict(), indent=1) + "\n"))
+        pj = dump_config(params, stage.path / f"{params.name}.bam2bw.params.json")
+        bigwigs = [out["plus"], out["minus"]] if params.stranded else [out["signal"]]
+        outputs = Bam2BwOutputs(bigwigs=bigwigs, params=str(pj), shift_qc=qc_path,
+                                shift_verdict=None if qc is None else qc.verdict)
+        return stage.finalize(outputs)
 
 def _log_qc(qc: ShiftQC) -> None:
     if qc.looks_wrong:

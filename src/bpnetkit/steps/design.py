@@ -20,6 +20,7 @@ import numpy as np
 from bpnetkit.design import gradient_design, greedy_design, make_target
 from bpnetkit.errors import InputError, require_file
 from bpnetkit.io.fasta import extract_sequences, one_hot_decode, one_hot_encode
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs
 from bpnetkit.utils import open_text
 
@@ -272,34 +273,33 @@ def run(params: DesignParams, model: Any = None) -> DesignOutputs:
                               input_mask=params.input_mask, patience=params.patience,
                               random_state=params.random_state,
                               device=params.device)
-    out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = DesignOutputs(fasta=str(out_dir / f"{params.name}.fa"),
-                            edits=str(out_dir / f"{params.name}.edits.tsv"),
-                            summary=str(out_dir / f"{params.name}.summary.tsv"),
-                            params=str(out_dir / f"{params.name}.params.json"))
-    n_edits = np.zeros(len(names), dtype=int)
-    for e in res.edits:
-        n_edits[e["sequence"]] += 1
-    with atomic_path(outputs.fasta) as tmp:
-        with open(tmp, "w") as fh:
-            for k, n in enumerate(names):
-                s = one_hot_decode(res.X[k])
-                fh.write(f">{n}_designed value={res.final[k]:.6g}\n")
-                fh.write("\n".join(s[j:j + 80] for j in range(0, len(s), 80)) + "\n")
-    with atomic_path(outputs.edits) as tmp:
-        with open(tmp, "w") as fh:
-            fh.write("sequence\tround\tkind\tposition\tref\talt\tvalue\n")
-            for e in res.edits:
-                fh.write(f"{names[e['sequence']]}\t{e['round']}\t{e['kind']}\t{e['position']}"
-                         f"\t{e['ref']}\t{e['alt']}\t{e['value']:.6g}\n")
-    with atomic_path(outputs.summary) as tmp:
-        with open(tmp, "w") as fh:
-            fh.write("sequence\tinitial\tfinal\tn_edits\n")
-            for k, n in enumerate(names):
-                fh.write(f"{n}\t{res.initial[k]:.6g}\t{res.final[k]:.6g}\t{n_edits[k]}\n")
-    dump_config(params, outputs.params)
-    return outputs
+    with staged_outputs(params.output_dir, "design") as stage:
+        outputs = DesignOutputs(fasta=str(stage.path / f"{params.name}.fa"),
+                                edits=str(stage.path / f"{params.name}.edits.tsv"),
+                                summary=str(stage.path / f"{params.name}.summary.tsv"),
+                                params=str(stage.path / f"{params.name}.params.json"))
+        n_edits = np.zeros(len(names), dtype=int)
+        for e in res.edits:
+            n_edits[e["sequence"]] += 1
+        with atomic_path(outputs.fasta) as tmp:
+            with open(tmp, "w") as fh:
+                for k, n in enumerate(names):
+                    s = one_hot_decode(res.X[k])
+                    fh.write(f">{n}_designed value={res.final[k]:.6g}\n")
+                    fh.write("\n".join(s[j:j + 80] for j in range(0, len(s), 80)) + "\n")
+        with atomic_path(outputs.edits) as tmp:
+            with open(tmp, "w") as fh:
+                fh.write("sequence\tround\tkind\tposition\tref\talt\tvalue\n")
+                for e in res.edits:
+                    fh.write(f"{names[e['sequence']]}\t{e['round']}\t{e['kind']}\t{e['position']}"
+                             f"\t{e['ref']}\t{e['alt']}\t{e['value']:.6g}\n")
+        with atomic_path(outputs.summary) as tmp:
+            with open(tmp, "w") as fh:
+                fh.write("sequence\tinitial\tfinal\tn_edits\n")
+                for k, n in enumerate(names):
+                    fh.write(f"{n}\t{res.initial[k]:.6g}\t{res.final[k]:.6g}\t{n_edits[k]}\n")
+        dump_config(params, outputs.params)
+        return stage.finalize(outputs)
 
 
 run_design = run

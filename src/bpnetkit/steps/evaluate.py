@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from bpnetkit.errors import InputError
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs
 
 log = logging.getLogger(__name__)
@@ -195,58 +195,59 @@ def run(params: EvaluateParams) -> EvaluateOutputs:
     from bpnetkit.utils import atomic_path, write_text_atomic
 
     params.validate()
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    prov = _provenance(params.model)
-    model = load_model(params.model, device=params.device)
-    in_window = params.in_window or prov.get("in_window") or 2114
-    out_window = _model_output_length(model, in_window)
-    joint = params.joint_strands
-    if joint is None:
-        joint = bool(prov.get("joint_strands", True))
-    split_spec = params.split or prov.get("split") or "fold_0"
-    genome = Genome(params.genome)
-    split = get_split(split_spec, genome.chroms)
-    chroms = sorted(set(sum(split.values(), []))) if params.chroms == "all" \
-        else split[params.chroms]
-    if not chroms:
-        raise InputError(f"the '{params.chroms}' set of split {split_spec!r} has no chromosome "
-                         f"of this genome; choose another split or 'chroms'.")
-    n_ctl = int(getattr(model, "n_control_tracks", 0) or 0)
-    if n_ctl and len(params.controls) != n_ctl:
-        raise InputError(f"the model takes {n_ctl} control tracks but 'controls' lists "
-                         f"{len(params.controls)} bigWigs.")
-    fn = predict_fn(model, params.batch_size, params.device, params.rc_average,
-                    params.verbose)
-    groups: dict[str, tuple] = {}
-    for name, path in (("peaks", params.peaks), ("negatives", params.negatives)):
-        if path is None:
-            continue
-        ex = extract_examples(genome, path, params.signals, controls=params.controls or None,
-                              in_window=in_window, out_window=out_window)
-        ex = ex.select_chroms(chroms)
-        if len(ex) == 0:
-            if name == "peaks":
-                raise InputError(f"no peaks of '{path}' lie on the {params.chroms} chromosomes "
-                                 f"{chroms}; nothing to evaluate.")
-            continue
-        groups[name] = evaluate_examples(fn, ex)
-    if groups["peaks"][0].shape[1] != groups["peaks"][1].shape[1]:
-        raise InputError(f"the model predicts {groups['peaks'][1].shape[1]} tracks but "
-                         f"'signals' gives {groups['peaks'][0].shape[1]}.")
-    metrics = group_metrics(groups, joint_strands=joint, add_all=True)
-    summary = {"model": str(params.model), "chroms": chroms, "rc_average": params.rc_average,
-               "metrics": json_safe(metrics)}
-    write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(out / "metrics.tsv", metrics_tsv(metrics))
-    arrays = plot_arrays(groups, joint, max(1, params.n_examples_plot))
-    with atomic_path(out / "predictions.npz") as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    dump_config(params, out / "evaluate_params.json")
-    return EvaluateOutputs(metrics_json=str(out / "metrics.json"),
-                           metrics_tsv=str(out / "metrics.tsv"),
-                           predictions=str(out / "predictions.npz"),
-                           params=str(out / "evaluate_params.json"))
+    with staged_outputs(params.output_dir, "evaluate") as stage:
+        out = stage.path
+        prov = _provenance(params.model)
+        model = load_model(params.model, device=params.device)
+        in_window = params.in_window or prov.get("in_window") or 2114
+        out_window = _model_output_length(model, in_window)
+        joint = params.joint_strands
+        if joint is None:
+            joint = bool(prov.get("joint_strands", True))
+        split_spec = params.split or prov.get("split") or "fold_0"
+        genome = Genome(params.genome)
+        split = get_split(split_spec, genome.chroms)
+        chroms = sorted(set(sum(split.values(), []))) if params.chroms == "all" \
+            else split[params.chroms]
+        if not chroms:
+            raise InputError(f"the '{params.chroms}' set of split {split_spec!r} has no chromosome "
+                             f"of this genome; choose another split or 'chroms'.")
+        n_ctl = int(getattr(model, "n_control_tracks", 0) or 0)
+        if n_ctl and len(params.controls) != n_ctl:
+            raise InputError(f"the model takes {n_ctl} control tracks but 'controls' lists "
+                             f"{len(params.controls)} bigWigs.")
+        fn = predict_fn(model, params.batch_size, params.device, params.rc_average,
+                        params.verbose)
+        groups: dict[str, tuple] = {}
+        for name, path in (("peaks", params.peaks), ("negatives", params.negatives)):
+            if path is None:
+                continue
+            ex = extract_examples(genome, path, params.signals, controls=params.controls or None,
+                                  in_window=in_window, out_window=out_window)
+            ex = ex.select_chroms(chroms)
+            if len(ex) == 0:
+                if name == "peaks":
+                    raise InputError(f"no peaks of '{path}' lie on the {params.chroms} chromosomes "
+                                     f"{chroms}; nothing to evaluate.")
+                continue
+            groups[name] = evaluate_examples(fn, ex)
+        if groups["peaks"][0].shape[1] != groups["peaks"][1].shape[1]:
+            raise InputError(f"the model predicts {groups['peaks'][1].shape[1]} tracks but "
+                             f"'signals' gives {groups['peaks'][0].shape[1]}.")
+        metrics = group_metrics(groups, joint_strands=joint, add_all=True)
+        summary = {"model": str(params.model), "chroms": chroms, "rc_average": params.rc_average,
+                   "metrics": json_safe(metrics)}
+        write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(out / "metrics.tsv", metrics_tsv(metrics))
+        arrays = plot_arrays(groups, joint, max(1, params.n_examples_plot))
+        with atomic_path(out / "predictions.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        dump_config(params, out / "evaluate_params.json")
+        outputs = EvaluateOutputs(metrics_json=str(out / "metrics.json"),
+                                  metrics_tsv=str(out / "metrics.tsv"),
+                                  predictions=str(out / "predictions.npz"),
+                                  params=str(out / "evaluate_params.json"))
+        return stage.finalize(outputs)
 
 
 Params = EvaluateParams

@@ -5,8 +5,8 @@ chromosomes and writes a model folder whose ``config.json`` records its provenan
 files, split, hyperparameters, final metrics).
 
 Every hyperparameter left at ``None`` takes a default: training hyperparameters from the
-recipe named by ``recipe`` (:mod:`bpnetkit.train.recipes`; default: the recipe of
-``model_type``), architecture sizes from the preset of ``model_type``
+recipe named by ``recipe`` (:mod:`bpnetkit.train.recipes`; default: the default recipe of
+``model_type``, ``DEFAULT_RECIPES``), architecture sizes from the preset of ``model_type``
 (:mod:`bpnetkit.models.presets`). The resolved values are written to ``fit_params.json``.
 
 Outputs in ``output_dir`` (:class:`FitOutputs`): ``model/`` (best model), ``checkpoint.pt``,
@@ -42,6 +42,12 @@ resumed automatically (so a pipeline re-run continues instead of restarting at e
 checkpoint of another configuration (or an unreadable one) is moved aside to
 ``checkpoint.pt.stale`` and training starts fresh. ``fit_params.json`` is written only after
 this check.
+
+Outputs appear only when complete (:mod:`bpnetkit.steps._staging`): the model folders,
+``log.tsv``, ``metrics.json``, ``fit_params.json`` (and ``diagnostic.txt``) are written into
+a staging folder inside ``output_dir`` and moved into place together when the run succeeded.
+The resume checkpoints alone are written in place (atomically, after every epoch), so that
+an interrupted run keeps them and resumes.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from typing import Any, Literal
 import numpy as np
 
 from bpnetkit.errors import InputError
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs
 
 log = logging.getLogger(__name__)
@@ -65,13 +72,14 @@ __all__ = ["FitOutputs", "FitParams", "Outputs", "Params", "run", "run_fit"]
 _MODEL_TYPES = ("bpnet", "chrombpnet", "procapnet")
 _ARCH_KEYS = ("n_filters", "n_layers", "stem_kernel_size", "profile_kernel_size")
 #: Parameters that may change between an interrupted run and its resume: how long to train
-#: (``max_epochs``, ``bias_max_epochs``, ``patience``), where and how verbosely it runs, and the
-#: model's name. Every other key changes the model, the data or the optimisation and a
-#: change refuses the resume. The number of processes is not a parameter: ``batch_size`` is
+#: (``max_epochs``, ``bias_max_epochs``, ``patience``), where and how verbosely it runs
+#: (including ``tf32`` and ``compile``, which change only float rounding), and the model's
+#: name. Every other key changes the model, the data or the optimisation and a change refuses
+#: the resume. The number of processes is not a parameter: ``batch_size`` is
 #: the global batch, so resuming with another world size continues the same plan.
 RESUME_SAFE_KEYS = frozenset({"max_epochs", "bias_max_epochs", "patience", "device",
                               "num_workers", "progress", "verbose", "resume", "output_dir",
-                              "name"})
+                              "name", "tf32", "compile"})
 _INPUT_KEYS = ("genome", "peaks", "negatives", "signals", "controls", "exclusion_lists",
                "bias_model")
 
@@ -88,9 +96,12 @@ class FitParams:
     model_type : {"bpnet", "chrombpnet", "procapnet"}
         The model family (architecture preset) and training procedure (ChromBPNet: two
         stages).
-    recipe : {"bpnet", "chrombpnet", "procapnet"} or None
+    recipe : {"bpnet_lite", "chrombpnet_official", "procapnet", "bpnetkit"} or None
         Whose training defaults (optimiser, loss weights, jitter, reverse complement,
-        negatives, split) fill the None values; None = the recipe of ``model_type``.
+        negatives, split, schedule, head initialisation) fill the None values; None = the
+        default recipe of ``model_type`` (:data:`bpnetkit.train.recipes.DEFAULT_RECIPES`).
+        ``"bpnet"`` and ``"chrombpnet"`` are aliases of the official ``"bpnet_lite"`` and
+        ``"chrombpnet_official"``.
     negatives : str or None
         Background regions (BED); required for ChromBPNet.
     controls : list of str
@@ -120,6 +131,17 @@ class FitParams:
         disables early stopping.
     count_weight : float or None
         Explicit count-loss weight; None = recipe rule.
+    lr_schedule : {"constant", "cosine", "linear"} or None
+        Learning rate after the warm-up: constant, or decaying to 0 at the last planned step
+        (``max_epochs`` x batches per epoch); None = recipe default.
+    warmup_steps : int or None
+        Optimizer steps warming the learning rate up linearly to ``lr``; None = recipe.
+    init_heads : bool or None
+        Start the count head at the mean training log count and the profile head at the
+        tracks' shares (BPNet, ProCapNet; ChromBPNet ignores it); None = recipe default.
+    count_head_lr_factor : float or None
+        Learning-rate multiplier of the count head (BPNet, ProCapNet; ChromBPNet ignores
+        it); None = recipe default.
     max_jitter, negative_ratio, rc
         Sampling and augmentation.
     outlier_quantiles : list of two floats
@@ -128,6 +150,13 @@ class FitParams:
         Fewest training peaks accepted.
     device, bf16, num_workers, random_state, resume
         Execution.
+    tf32 : bool
+        On CUDA, let float32 matmuls and convolutions use TensorFloat-32 (faster; float
+        rounding about 1e-3 relative per product); False forces IEEE float32. No effect on
+        other devices. See ``docs/scaling.md`` (GPU efficiency).
+    compile : bool
+        ``torch.compile`` the training forward pass (pays on GPUs for long runs; the first
+        steps compile, and values equal eager ones up to float rounding).
     progress : bool
         Show progress bars (only when ``verbose``).
     verbose : bool
@@ -167,6 +196,10 @@ class FitParams:
     patience: int | None = None
     grad_clip: float | None = None
     count_weight: float | None = None
+    lr_schedule: Literal["constant", "cosine", "linear"] | None = None
+    warmup_steps: int | None = None
+    init_heads: bool | None = None
+    count_head_lr_factor: float | None = None
     max_jitter: int | None = None
     negative_ratio: float | None = None
     rc: Literal["random", "half", "none"] | None = None
@@ -174,6 +207,8 @@ class FitParams:
     min_train_regions: int = 8
     device: str | None = None
     bf16: bool = False
+    tf32: bool = True
+    compile: bool = False
     num_workers: int = 0
     random_state: int = 0
     resume: bool = False
@@ -229,16 +264,19 @@ class FitParams:
             raise InputError(f"fit: outlier_quantiles must be [low, high] with 0 <= low < high "
                              f"<= 1, got {self.outlier_quantiles}.")
         choices = {"optimizer": ("adam", "adamw"), "assay": ("atac", "dnase"),
-                   "rc": ("random", "half", "none", None)}
+                   "rc": ("random", "half", "none", None),
+                   "lr_schedule": ("constant", "cosine", "linear", None),
+                   "init_heads": (True, False, None)}
         for key, ok in choices.items():
             if getattr(self, key) not in ok:
                 raise InputError(f"fit: '{key}' must be one of {[c for c in ok if c]}, got "
                                  f"{getattr(self, key)!r}.")
         r = self.resolved(check=False)
-        positive = ("lr", "eps", "batch_size", "max_epochs", "n_filters", "n_layers",
+        positive = ("lr", "eps", "count_head_lr_factor", "batch_size", "max_epochs",
+                    "n_filters", "n_layers",
                     "stem_kernel_size", "profile_kernel_size", "min_train_regions")
         non_negative = ("weight_decay", "patience", "grad_clip", "max_jitter", "negative_ratio",
-                        "num_workers")
+                        "num_workers", "warmup_steps")
         if r.model_type == "chrombpnet":
             positive += ("bias_n_filters", "bias_n_layers", "bias_threshold_factor",
                          "bias_max_epochs")
@@ -264,11 +302,11 @@ class FitParams:
         from bpnetkit.models.presets import architecture_defaults
         from bpnetkit.train.chrombpnet import BIAS_THRESHOLD_FACTOR
         from bpnetkit.train.qc import DEFAULT_BIAS_MOTIFS
-        from bpnetkit.train.recipes import MODEL_TYPES, get_recipe
+        from bpnetkit.train.recipes import MODEL_TYPES, default_recipe, get_recipe
 
         if check:
             self.validate()
-        recipe = get_recipe(self.recipe or self.model_type)
+        recipe = get_recipe(self.recipe) if self.recipe else default_recipe(self.model_type)
         upd: dict[str, Any] = {"recipe": recipe.name}
         for key, value in recipe.defaults().items():
             if getattr(self, key) is None:
@@ -509,18 +547,67 @@ def _plan_resume(p: FitParams, out: Path) -> tuple[bool, str | None]:
     return False, None
 
 
-def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenance: dict,
-                  max_epochs: int | None = None, joint_strands: bool = True):
-    from bpnetkit import dist
+def _lr_schedule(p: FitParams, steps_per_epoch: int | None, max_epochs: int):
+    """The learning-rate schedule of ``p`` over the planned steps, or None (constant)."""
+    from bpnetkit.train.schedules import LRSchedule
+
+    if p.lr_schedule in (None, "constant") and not p.warmup_steps:
+        return None
+    if not steps_per_epoch:
+        raise InputError("fit: a learning-rate schedule needs the number of batches per "
+                         "epoch; the training data produced none.")
+    total = int(steps_per_epoch) * int(max_epochs)
+    return LRSchedule(p.lr, total, p.lr_schedule or "constant", int(p.warmup_steps or 0))
+
+
+def _init_heads(model, p: FitParams, peaks, negatives) -> None:
+    """Start ``model``'s heads at the training data (``init_heads``): the count head at the
+    mean log count of the training mix, the profile head at the tracks' shares."""
+    from bpnetkit.train.schedules import init_output_heads, mean_log_count
+
+    n_neg = 0 if negatives is None else len(negatives)
+    target = mean_log_count(peaks.counts(), negatives.counts() if n_neg else None,
+                            p.negative_ratio if n_neg else 0.0)
+    j = peaks.max_jitter
+    shares = peaks.y[:, :, j:j + peaks.out_window].sum(axis=(0, 2), dtype=np.float64)
+    init_output_heads(model, target, shares if (shares > 0).all() else None)
+    log.info("fit: count head starts at the mean training log count %.3f", target)
+
+
+def _staged_trainer_class() -> type:
+    """The trainer of ``fit``: it writes the model, log and diagnostic into its
+    ``output_dir`` (the step's staging folder, moved into place only when ``fit`` succeeds),
+    but keeps its resume checkpoint in the final folder (``checkpoint.pt``,
+    ``bias/checkpoint.pt``, written atomically), so that an interrupted run can resume."""
+    from bpnetkit.steps._staging import final_path
     from bpnetkit.train.trainer import Trainer
+
+    class StagedTrainer(Trainer):
+        def save_checkpoint(self, path: str | Path) -> Path:
+            return super().save_checkpoint(final_path(path))
+
+        def load_checkpoint(self, path: str | Path) -> None:
+            super().load_checkpoint(final_path(path))
+
+    return StagedTrainer
+
+
+def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenance: dict,
+                  max_epochs: int | None = None, joint_strands: bool = True,
+                  steps_per_epoch: int | None = None, lr_factors: dict | None = None):
+    from bpnetkit import dist
+    Trainer = _staged_trainer_class()
 
     return Trainer(model, optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
                    eps=p.eps, count_weight=count_weight, joint_strands=joint_strands,
                    max_epochs=max_epochs or p.max_epochs, patience=p.patience,
                    grad_clip=p.grad_clip or None, device=_device(p), bf16=p.bf16,
+                   tf32=p.tf32, compile=p.compile,
                    output_dir=out, random_state=p.random_state, provenance=provenance,
                    progress=p.progress and p.verbose, dist_context=dist.context(),
-                   checkpoint_meta=_resume_meta(p))
+                   checkpoint_meta=_resume_meta(p),
+                   lr_schedule=_lr_schedule(p, steps_per_epoch, max_epochs or p.max_epochs),
+                   lr_factors=lr_factors)
 
 
 def _sampler(p: FitParams, n_peaks: int, n_negatives: int = 0, **kw):
@@ -608,7 +695,11 @@ def _fit_bpnet_like(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
     valid = valid_batches(data.peaks["valid"], data.negatives.get("valid"), p.batch_size,
                           p.negative_ratio if recipe.valid_negatives else 0.0, p.random_state)
     prov = _provenance(p, data.split, {"count_weight": cw})
-    trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands)
+    if p.init_heads:
+        _init_heads(model, p, tr_p, tr_n)
+    factors = {"linear": p.count_head_lr_factor} if p.count_head_lr_factor != 1 else None
+    trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands,
+                            steps_per_epoch=len(sampler), lr_factors=factors)
     res = trainer.fit(EpochBatches(dataset, sampler, p.num_workers), valid, resume=p.resume)
     metrics: dict = {}
     if dist.is_main():  # the other ranks wait at the barrier of run()
@@ -632,12 +723,13 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
     from bpnetkit.data.datasets import TrainingDataset, filter_outliers
     from bpnetkit.models.bpnet import BPNet
     from bpnetkit.models.files import load_model, save_model
+    from bpnetkit.steps._staging import final_path
     from bpnetkit.train import chrombpnet as cb
     from bpnetkit.train.evaluate import json_safe
     from bpnetkit.train.losses import count_weight_from_counts
     from bpnetkit.train.metrics import pearson
     from bpnetkit.train.prepare import EpochBatches, concat_examples, valid_batches
-    from bpnetkit.train.qc import chrombpnet_qc, marginal_footprint
+    from bpnetkit.train.qc import chrombpnet_qc, enzyme_checks, marginal_footprint
     from bpnetkit.train.recipes import MODEL_TYPES, build_model, get_recipe, resolve_count_weight
 
     recipe = get_recipe(p.recipe)
@@ -677,9 +769,10 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
         prov_b = _provenance(p, data.split, {"stage": "bias", "count_weight": cw_bias,
                                              "nonpeak_threshold": threshold})
         resume_bias = dist.broadcast_object(
-            p.resume and (out / "bias" / "checkpoint.pt").exists(), name="bias resume")
+            p.resume and final_path(out / "bias" / "checkpoint.pt").exists(),
+            name="bias resume")
         tb = _make_trainer(bias, p, cw_bias, out / "bias", prov_b,
-                           max_epochs=p.bias_max_epochs)
+                           max_epochs=p.bias_max_epochs, steps_per_epoch=len(sampler))
         res_b = tb.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=resume_bias)
         delta = None
         if dist.is_main():  # computed once, shared (every rank needs the same bias model)
@@ -715,9 +808,10 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
     valid = valid_batches(data.peaks["valid"], data.negatives["valid"], p.batch_size,
                           p.negative_ratio if recipe.valid_negatives else 0.0, p.random_state)
     prov = _provenance(p, data.split, {"stage": "chrombpnet", "count_weight": cw,
-                                       "bias_model": outputs["bias_model"]})
-    trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands)
-    resume = dist.broadcast_object(p.resume and (out / "checkpoint.pt").exists(),
+                                       "bias_model": str(final_path(outputs["bias_model"]))})
+    trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands,
+                            steps_per_epoch=len(sampler))
+    resume = dist.broadcast_object(p.resume and final_path(out / "checkpoint.pt").exists(),
                                    name="resume")
     res = trainer.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=resume)
     outputs.update(_trainer_outputs(res, out))
@@ -745,8 +839,13 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
                                     random_state=p.random_state)
         fps[motif] = {"nobias_max": float(np.abs(f_acc).max()),
                       "bias_max": float(np.abs(f_bias).max())}
+    # the enzyme's motif from the bias model's non-peaks; checks on held-out non-peaks
+    X_enz, y_enz, X_held = cb.enzyme_qc_regions(data.negatives, threshold, p.min_train_regions)
+    enzyme = None if X_held is None else enzyme_checks(
+        lambda X: bias_logits(X, None)[0], lambda X: acc_logits(X, None)[0], X_enz, y_enz,
+        X_held, p.assay, random_state=p.random_state)
     qc.update(chrombpnet_qc(bias_r, fps, metrics.get("peaks", {}).get("counts_pearson"),
-                            p.out_window))
+                            p.out_window, enzyme=enzyme))
     prov["metrics"] = {"test": json_safe(metrics), "test_nobias": json_safe(metrics_nobias),
                        "best_epoch": res.best_epoch, "best_valid_loss": res.best_valid_loss,
                        "stopped": res.stopped, "qc": json_safe(qc)}
@@ -813,26 +912,34 @@ def run(params: FitParams) -> FitOutputs:
     if refusal is not None:
         raise InputError(f"fit: {refusal}")
     p = dataclasses.replace(p, resume=resume)
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        dump_config(p, out / "fit_params.json")
-        log.info("fit: %s model, %s recipe, output in %s%s", p.model_type, p.recipe, out,
-                 f" ({ctx.world_size} processes, {ctx.backend}, global batch {p.batch_size})"
-                 if ctx.distributed else "")
-    torch.manual_seed(p.random_state)
-    if p.model_type == "chrombpnet":
-        outputs, summary = _fit_chrombpnet(p, out)
-    else:
-        outputs, summary = _fit_bpnet_like(p, out)
-    if ctx.is_main:
-        write_text_atomic(out / "metrics.json",
-                          json.dumps(json_safe(summary), indent=2, default=str) + "\n")
+    # everything but the resume checkpoints is staged and appears when fit succeeds
+    owns = ["diagnostic.txt", "model_nobias"]  # written by some runs only
+    with staged_outputs(out, "fit", publish=ctx.is_main, owns=owns) as stage:
+        work = stage.path
+        if ctx.is_main:
+            dump_config(p, work / "fit_params.json")
+            log.info("fit: %s model, %s recipe, output in %s%s", p.model_type, p.recipe, out,
+                     f" ({ctx.world_size} processes, {ctx.backend}, global batch "
+                     f"{p.batch_size})" if ctx.distributed else "")
+        torch.manual_seed(p.random_state)
+        if p.model_type == "chrombpnet":
+            outputs, summary = _fit_chrombpnet(p, work)
+        else:
+            outputs, summary = _fit_bpnet_like(p, work)
+        if ctx.is_main:
+            write_text_atomic(work / "metrics.json",
+                              json.dumps(json_safe(summary), indent=2, default=str) + "\n")
+            bias_ck = out / "bias" / "checkpoint.pt"
+            if (work / "bias").is_dir() and bias_ck.exists():  # bias/ is replaced as a whole
+                bias_ck.replace(work / "bias" / "checkpoint.pt")
+        result = stage.finalize(FitOutputs(
+            model=outputs["model"], model_nobias=outputs.get("model_nobias"),
+            bias_model=outputs.get("bias_model"), checkpoint=outputs["checkpoint"],
+            log=outputs["log"], metrics=str(work / "metrics.json"),
+            params=str(work / "fit_params.json"), bias_log=outputs.get("bias_log"),
+            diagnostic=outputs.get("diagnostic")))
     dist.barrier("fit: rank 0 evaluates the model and writes its files")
-    return FitOutputs(model=outputs["model"], model_nobias=outputs.get("model_nobias"),
-                      bias_model=outputs.get("bias_model"), checkpoint=outputs["checkpoint"],
-                      log=outputs["log"], metrics=str(out / "metrics.json"),
-                      params=str(out / "fit_params.json"), bias_log=outputs.get("bias_log"),
-                      diagnostic=outputs.get("diagnostic"))
+    return result
 
 
 Params = FitParams

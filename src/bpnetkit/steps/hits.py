@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from bpnetkit.errors import InputError
 from bpnetkit.motifs.hits import HitMotifs, Hits, call_hits, prepare_motifs
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs, summary_field
 
 logger = logging.getLogger(__name__)
@@ -213,104 +213,105 @@ def run(params: HitsParams) -> HitsOutputs:
     from bpnetkit.utils import atomic_path
 
     params.validate()
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    motifs = load_hit_motifs(params)
-    chroms, starts, peak_names, length = _row_info(params)
-    n = len(chroms)
-    if n == 0:
-        raise InputError(f"{params.attributions} holds no regions.")
-    window = length if params.window is None or params.window > length else params.window
-    if params.window is not None and params.window > length:
-        logger.info("window %d is longer than the attributed sequences (%d bp); using the "
-                    "whole %d bp.", params.window, length, length)
-    if motifs.max_width > window:
-        raise InputError(f"hits: the patterns are {motifs.max_width} bp wide but the analysed "
-                         f"window is {window} bp; set 'window' to at least "
-                         f"{motifs.max_width} (attributions are {length} bp).")
-    off = length // 2 - window // 2
-    projected = params.mode[1] == "p"
-    parts: list[tuple[int, Hits]] = []
-    for a in range(0, n, params.chunk_size):
-        rows = np.arange(a, min(n, a + params.chunk_size))
-        att, _ = read_rows(params.attributions, rows)
-        X = att.one_hot[:, :, off:off + window]
-        H = att.hypothetical[:, :, off:off + window]
-        hits = call_hits(H, motifs, X if projected else None, tol=params.convergence_tol,
-                         max_steps=params.max_steps, step_size_max=params.step_size_max,
-                         step_size_min=params.step_size_min, step_adjust=params.step_adjust,
-                         post_filter=params.post_filter,
-                         sqrt_transform=params.sqrt_transform, batch_size=params.batch_size,
-                         device=params.device, verbose=params.verbose)
-        parts.append((a, hits))
-    h = _concat(parts)
-    region_start = starts + off
+    with staged_outputs(params.output_dir, "hits") as stage:
+        out = stage.path
+        motifs = load_hit_motifs(params)
+        chroms, starts, peak_names, length = _row_info(params)
+        n = len(chroms)
+        if n == 0:
+            raise InputError(f"{params.attributions} holds no regions.")
+        window = length if params.window is None or params.window > length else params.window
+        if params.window is not None and params.window > length:
+            logger.info("window %d is longer than the attributed sequences (%d bp); using the "
+                        "whole %d bp.", params.window, length, length)
+        if motifs.max_width > window:
+            raise InputError(f"hits: the patterns are {motifs.max_width} bp wide but the analysed "
+                             f"window is {window} bp; set 'window' to at least "
+                             f"{motifs.max_width} (attributions are {length} bp).")
+        off = length // 2 - window // 2
+        projected = params.mode[1] == "p"
+        parts: list[tuple[int, Hits]] = []
+        for a in range(0, n, params.chunk_size):
+            rows = np.arange(a, min(n, a + params.chunk_size))
+            att, _ = read_rows(params.attributions, rows)
+            X = att.one_hot[:, :, off:off + window]
+            H = att.hypothetical[:, :, off:off + window]
+            hits = call_hits(H, motifs, X if projected else None, tol=params.convergence_tol,
+                             max_steps=params.max_steps, step_size_max=params.step_size_max,
+                             step_size_min=params.step_size_min, step_adjust=params.step_adjust,
+                             post_filter=params.post_filter,
+                             sqrt_transform=params.sqrt_transform, batch_size=params.batch_size,
+                             device=params.device, verbose=params.verbose)
+            parts.append((a, hits))
+        h = _concat(parts)
+        region_start = starts + off
 
-    # hits.tsv, sorted by chromosome (order of first appearance) then start
-    ent, ex = h["entry"], h["example"]
-    pos = region_start[ex] + h["position"]
-    t_start, t_end = pos + motifs.trim_start[ent], pos + motifs.trim_end[ent]
-    chrom_order = {c: i for i, c in enumerate(dict.fromkeys(chroms.tolist()))}
-    chrom_id = np.array([chrom_order[c] for c in chroms], dtype=np.int64)
-    order = np.lexsort((motifs.motif[ent], t_start, chrom_id[ex]))
-    motif_name = np.array(motifs.names, dtype=object)[motifs.motif[ent]]
-    strand = np.where(motifs.strand[ent] > 0, "+", "-")
-    lines = ["\t".join(HIT_COLUMNS)]
-    seen: set[tuple] = set()
-    unique = ["\t".join(HIT_COLUMNS)]
-    bed: list[str] = []
-    for i in order:
-        e = int(ex[i])
-        row = [str(chroms[e]), str(int(t_start[i])), str(int(t_end[i])), str(int(pos[i])),
-               str(int(pos[i] + motifs.width[ent[i]])), str(motif_name[i]),
-               _fmt(h["coefficient"][i]), _fmt(h["coefficient_global"][i]),
-               _fmt(h["similarity"][i]), _fmt(h["importance"][i]), str(strand[i]),
-               str(peak_names[e]), str(e)]
-        line = "\t".join(row)
-        lines.append(line)
-        key = (row[0], row[1], row[5], row[10])
-        if key not in seen:
-            seen.add(key)
-            unique.append(line)
-            bed.append("\t".join([row[0], row[1], row[2], row[5], "0", row[10]]))
-    files = {key: out / fname for key, fname in FILE_NAMES.items()}
+        # hits.tsv, sorted by chromosome (order of first appearance) then start
+        ent, ex = h["entry"], h["example"]
+        pos = region_start[ex] + h["position"]
+        t_start, t_end = pos + motifs.trim_start[ent], pos + motifs.trim_end[ent]
+        chrom_order = {c: i for i, c in enumerate(dict.fromkeys(chroms.tolist()))}
+        chrom_id = np.array([chrom_order[c] for c in chroms], dtype=np.int64)
+        order = np.lexsort((motifs.motif[ent], t_start, chrom_id[ex]))
+        motif_name = np.array(motifs.names, dtype=object)[motifs.motif[ent]]
+        strand = np.where(motifs.strand[ent] > 0, "+", "-")
+        lines = ["\t".join(HIT_COLUMNS)]
+        seen: set[tuple] = set()
+        unique = ["\t".join(HIT_COLUMNS)]
+        bed: list[str] = []
+        for i in order:
+            e = int(ex[i])
+            row = [str(chroms[e]), str(int(t_start[i])), str(int(t_end[i])), str(int(pos[i])),
+                   str(int(pos[i] + motifs.width[ent[i]])), str(motif_name[i]),
+                   _fmt(h["coefficient"][i]), _fmt(h["coefficient_global"][i]),
+                   _fmt(h["similarity"][i]), _fmt(h["importance"][i]), str(strand[i]),
+                   str(peak_names[e]), str(e)]
+            line = "\t".join(row)
+            lines.append(line)
+            key = (row[0], row[1], row[5], row[10])
+            if key not in seen:
+                seen.add(key)
+                unique.append(line)
+                bed.append("\t".join([row[0], row[1], row[2], row[5], "0", row[10]]))
+        files = {key: out / fname for key, fname in FILE_NAMES.items()}
 
-    # per-motif counts per region
-    counts = np.zeros((n, len(motifs.names)), dtype=np.int64)
-    np.add.at(counts, (ex, motifs.motif[ent]), 1)
-    count_lines = ["\t".join(["peak_id", "peak_name", *motifs.names, "total"])]
-    for e in range(n):
-        count_lines.append("\t".join([str(e), str(peak_names[e]),
-                                      *(str(int(v)) for v in counts[e]),
-                                      str(int(counts[e].sum()))]))
-    qc_lines = ["\t".join(QC_COLUMNS)]
-    for e in range(n):
-        qc_lines.append("\t".join([
-            str(e), str(peak_names[e]), str(chroms[e]), str(int(region_start[e])),
-            _fmt(h["region_nll"][e]), _fmt(h["region_gap"][e]), str(int(h["region_steps"][e])),
-            _fmt(h["region_step_size"][e]), _fmt(h["region_scale"][e]),
-            str(bool(h["region_converged"][e])).lower()]))
-    renames_back = {v: k for k, v in (params.motif_names or {}).items()}
-    motif_lines = ["\t".join(MOTIF_COLUMNS)]
-    for k in range(len(motifs.motif)):
-        nm = motifs.names[motifs.motif[k]]
-        motif_lines.append("\t".join([
-            str(k), nm, renames_back.get(nm, nm), "+" if motifs.strand[k] > 0 else "-",
-            str(int(motifs.trim_start[k])), str(int(motifs.trim_end[k])),
-            str(int(motifs.width[k])), _fmt(float(motifs.lambdas[k]))]))
-    texts = {"hits": lines, "unique": unique, "bed": bed, "counts": count_lines,
-             "qc": qc_lines, "motifs": motif_lines}
-    for key, path in files.items():
-        with atomic_path(path) as tmp:
-            tmp.write_text("\n".join(texts[key]) + ("\n" if texts[key] else ""))
-    n_hits = len(order)
-    logger.info("%d hits of %d motifs in %d regions (%d with a hit)", n_hits,
-                len(motifs.names), n, int((counts.sum(axis=1) > 0).sum()))
-    cfg = dump_config(params, out / "hits.params.json")
-    return HitsOutputs(hits_tsv=str(files["hits"]), hits_unique_tsv=str(files["unique"]),
-                       hits_bed=str(files["bed"]), counts_tsv=str(files["counts"]),
-                       qc_tsv=str(files["qc"]), motifs_tsv=str(files["motifs"]),
-                       params=str(cfg), n_hits=n_hits)
+        # per-motif counts per region
+        counts = np.zeros((n, len(motifs.names)), dtype=np.int64)
+        np.add.at(counts, (ex, motifs.motif[ent]), 1)
+        count_lines = ["\t".join(["peak_id", "peak_name", *motifs.names, "total"])]
+        for e in range(n):
+            count_lines.append("\t".join([str(e), str(peak_names[e]),
+                                          *(str(int(v)) for v in counts[e]),
+                                          str(int(counts[e].sum()))]))
+        qc_lines = ["\t".join(QC_COLUMNS)]
+        for e in range(n):
+            qc_lines.append("\t".join([
+                str(e), str(peak_names[e]), str(chroms[e]), str(int(region_start[e])),
+                _fmt(h["region_nll"][e]), _fmt(h["region_gap"][e]), str(int(h["region_steps"][e])),
+                _fmt(h["region_step_size"][e]), _fmt(h["region_scale"][e]),
+                str(bool(h["region_converged"][e])).lower()]))
+        renames_back = {v: k for k, v in (params.motif_names or {}).items()}
+        motif_lines = ["\t".join(MOTIF_COLUMNS)]
+        for k in range(len(motifs.motif)):
+            nm = motifs.names[motifs.motif[k]]
+            motif_lines.append("\t".join([
+                str(k), nm, renames_back.get(nm, nm), "+" if motifs.strand[k] > 0 else "-",
+                str(int(motifs.trim_start[k])), str(int(motifs.trim_end[k])),
+                str(int(motifs.width[k])), _fmt(float(motifs.lambdas[k]))]))
+        texts = {"hits": lines, "unique": unique, "bed": bed, "counts": count_lines,
+                 "qc": qc_lines, "motifs": motif_lines}
+        for key, path in files.items():
+            with atomic_path(path) as tmp:
+                tmp.write_text("\n".join(texts[key]) + ("\n" if texts[key] else ""))
+        n_hits = len(order)
+        logger.info("%d hits of %d motifs in %d regions (%d with a hit)", n_hits,
+                    len(motifs.names), n, int((counts.sum(axis=1) > 0).sum()))
+        cfg = dump_config(params, out / "hits.params.json")
+        outputs = HitsOutputs(hits_tsv=str(files["hits"]), hits_unique_tsv=str(files["unique"]),
+                              hits_bed=str(files["bed"]), counts_tsv=str(files["counts"]),
+                              qc_tsv=str(files["qc"]), motifs_tsv=str(files["motifs"]),
+                              params=str(cfg), n_hits=n_hits)
+        return stage.finalize(outputs)
 
 
 run_hits = run

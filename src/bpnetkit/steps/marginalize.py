@@ -33,6 +33,7 @@ from bpnetkit.motifs.marginalize import (
     prepare_backgrounds,
     spacing_effects,
 )
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs
 
 logger = logging.getLogger(__name__)
@@ -188,37 +189,39 @@ def run(params: MarginalizeParams) -> MarginalizeOutputs:
     from bpnetkit.models.files import load_model
 
     params.validate()
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    db = load_motif_db(params.motif_db)
-    motifs = select_motifs(db, params.motifs)
-    if not motifs:
-        raise InputError("marginalize: no motifs to marginalize (the motif database is "
-                         "empty).")
-    pairs = [select_motifs(db, pair) for pair in params.spacing_pairs]
-    model = load_model(params.model, device=params.device)
-    X = load_backgrounds(params.backgrounds, params.regions, params.genome, params.in_window,
-                         params.n_backgrounds, params.shuffle, params.gc, params.random_state)
-    effects, profiles = marginalize(model, motifs, X, params.insertion, params.batch_size,
-                                    params.device, params.attributions, params.n_shuffles,
-                                    params.random_state, return_profiles=True)
-    ranked = rank_effects(effects, params.rank_by)
-    rows = [{"rank": i + 1, **asdict(e)} for i, e in enumerate(ranked)]
-    tsv = write_rows(out / f"{params.name}.tsv", rows)
-    npz = write_profiles(out / f"{params.name}.profiles.npz", profiles)
-    spacing_rows = []
-    for a, b in pairs:
-        spacing_rows += spacing_effects(model, a, b, X, params.spacings, params.insertion,
-                                        params.batch_size, params.device, params.random_state)
-    spacing = str(write_rows(out / f"{params.name}.spacing.tsv", spacing_rows)) \
-        if spacing_rows else None
-    top = ranked[0]
-    logger.info("%d motifs marginalized on %d backgrounds; largest effect: %s %s "
-                "(delta log counts %.3f)", len(ranked), X.shape[0], top.motif, top.name,
-                top.delta_log_counts)
-    cfg = dump_config(params, out / f"{params.name}.params.json")
-    return MarginalizeOutputs(effects=str(tsv), profiles=str(npz), params=str(cfg),
-                              spacing=spacing)
+    with staged_outputs(params.output_dir, "marginalize",
+                        owns=[f"{params.name}.spacing.tsv"]) as stage:
+        out = stage.path
+        db = load_motif_db(params.motif_db)
+        motifs = select_motifs(db, params.motifs)
+        if not motifs:
+            raise InputError("marginalize: no motifs to marginalize (the motif database is "
+                             "empty).")
+        pairs = [select_motifs(db, pair) for pair in params.spacing_pairs]
+        model = load_model(params.model, device=params.device)
+        X = load_backgrounds(params.backgrounds, params.regions, params.genome, params.in_window,
+                             params.n_backgrounds, params.shuffle, params.gc, params.random_state)
+        effects, profiles = marginalize(model, motifs, X, params.insertion, params.batch_size,
+                                        params.device, params.attributions, params.n_shuffles,
+                                        params.random_state, return_profiles=True)
+        ranked = rank_effects(effects, params.rank_by)
+        rows = [{"rank": i + 1, **asdict(e)} for i, e in enumerate(ranked)]
+        tsv = write_rows(out / f"{params.name}.tsv", rows)
+        npz = write_profiles(out / f"{params.name}.profiles.npz", profiles)
+        spacing_rows = []
+        for a, b in pairs:
+            spacing_rows += spacing_effects(model, a, b, X, params.spacings, params.insertion,
+                                            params.batch_size, params.device, params.random_state)
+        spacing = str(write_rows(out / f"{params.name}.spacing.tsv", spacing_rows)) \
+            if spacing_rows else None
+        top = ranked[0]
+        logger.info("%d motifs marginalized on %d backgrounds; largest effect: %s %s "
+                    "(delta log counts %.3f)", len(ranked), X.shape[0], top.motif, top.name,
+                    top.delta_log_counts)
+        cfg = dump_config(params, out / f"{params.name}.params.json")
+        outputs = MarginalizeOutputs(effects=str(tsv), profiles=str(npz), params=str(cfg),
+                                     spacing=spacing)
+        return stage.finalize(outputs)
 
 
 run_marginalize = run

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 from bpnetkit.errors import InputError, require_file
-from bpnetkit.steps._regions import find_shard_files
+from bpnetkit.steps._regions import find_shard_files, read_part, remove_files
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs, summary_field
 
 log = logging.getLogger(__name__)
@@ -135,19 +136,30 @@ def run(params: MergeParams) -> MergeOutputs:
                          "files.")
     files = _shard_files(params.kind, params.shards)
     out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if params.kind == "predict":
-        p = predict.merge_shards(files, out_dir, remove_shards=params.remove_shards)
-        h5 = [p.h5] if p.h5 else []
-        bigwigs = list(p.bigwigs)
-    else:
-        a = attribute.merge_shards(files, out_dir, remove_shards=params.remove_shards)
-        h5, bigwigs, p = list(a.h5.values()), list(a.bigwigs.values()), a
-    params_json = str(dump_config(params, out_dir / "merge_params.json"))
+    owns = [predict.owned_outputs("")] if params.kind == "predict" else \
+        [attribute.owned_outputs("")]
+    siblings: list[Path] = []
+    with staged_outputs(out_dir, "merge", owns=owns) as stage:
+        if params.kind == "predict":
+            p = predict.merge_shards_into(files, stage)
+            h5 = [p.h5] if p.h5 else []
+            bigwigs = list(p.bigwigs)
+            if params.remove_shards:
+                siblings = [f for s in files
+                            for f in predict.shard_siblings(read_part(s, "predict"))]
+        else:
+            a, checked = attribute.merge_shards_into(files, stage)
+            h5, bigwigs, p = list(a.h5.values()), list(a.bigwigs.values()), a
+            siblings = [f for ps in checked.values() for s in ps
+                        for f in attribute.shard_siblings(s)]
+        params_json = str(dump_config(params, stage.path / "merge_params.json"))
+        out = stage.finalize(MergeOutputs(regions_bed=p.regions_bed, h5=h5, bigwigs=bigwigs,
+                                          step_params=p.params, params=params_json,
+                                          n_shards=len(files) // max(1, len(h5))))
+    if params.remove_shards:
+        remove_files(siblings)
     log.info("%d %s shards merged into %s", len(files), params.kind, out_dir)
-    return MergeOutputs(regions_bed=p.regions_bed, h5=h5, bigwigs=bigwigs,
-                        step_params=p.params, params=params_json,
-                        n_shards=len(files) // max(1, len(h5)))
+    return out
 
 
 Params = MergeParams

@@ -35,6 +35,7 @@ from bpnetkit.io.modisco import read_modisco_patterns, write_modisco_h5
 from bpnetkit.motifs.annotate import PATTERN_MATCH_COLUMNS, annotate_patterns, pattern_match_rows
 from bpnetkit.motifs.database import load_motif_db, motif_db_path
 from bpnetkit.motifs.modisco import central_window, run_tfmodisco
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.annotate import write_tsv
 from bpnetkit.steps.base import StepOutputs, summary_field
 
@@ -124,46 +125,48 @@ def run(params: ModiscoParams) -> ModiscoOutputs:
     from bpnetkit.config import dump_config
 
     params.validate()
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    one_hot, hyp = read_attribution_window(params.attributions, params.window)
-    X, H = central_window(one_hot, hyp, None)
-    del one_hot, hyp
-    motifs = load_motif_db(params.motif_db)  # fail early on a bad database
-    result = run_tfmodisco(
-        X, H, max_seqlets=params.max_seqlets, n_leiden=params.n_leiden,
-        sliding_window_size=params.sliding_window_size, flank_size=params.flank_size,
-        trim_to_window_size=params.trim_to_window_size,
-        initial_flank_to_add=params.initial_flank_to_add,
-        final_flank_to_add=params.final_flank_to_add,
-        target_seqlet_fdr=params.target_seqlet_fdr,
-        min_metacluster_size=params.min_metacluster_size,
-        final_min_cluster_size=params.final_min_cluster_size, verbose=params.verbose)
-    h5 = write_modisco_h5(out / f"{params.name}.h5", result.pos_patterns,
-                          result.neg_patterns, result.window)
-    patterns = read_modisco_patterns(h5)
-    patterns_meme = None
-    if patterns:
-        meme_motifs = [Motif(p.name.replace("_patterns.pattern_", "_"),
-                             np.clip(p.trimmed(params.trim_threshold)[0], 1e-6, None),
-                             nsites=p.n_seqlets) for p in patterns]
-        patterns_meme = str(write_meme(
-            meme_motifs, out / f"{params.name}.patterns.meme",
-            comments=[f"TF-MoDISco (modisco-lite) patterns from {params.attributions}",
-                      "PFMs trimmed where |contribution| < "
-                      f"{params.trim_threshold} x max"]))
-        logger.info("%d patterns from %d sequences", len(patterns), X.shape[0])
-    matches = annotate_patterns(patterns, motifs, params.n_matches, params.trim_threshold)
-    pattern_matches = str(write_tsv(out / f"{params.name}.pattern_matches.tsv",
-                                    PATTERN_MATCH_COLUMNS,
-                                    pattern_match_rows(patterns, matches)))
-    report_html = None
-    if params.modisco_report and patterns:
-        report_html = str(modisco_lite_report(h5, out / "report", params))
-    cfg = dump_config(params, out / f"{params.name}.params.json")
-    return ModiscoOutputs(modisco_h5=str(h5), patterns_meme=patterns_meme,
-                          pattern_matches=pattern_matches, report_html=report_html,
-                          params=str(cfg), n_patterns=len(patterns))
+    with staged_outputs(params.output_dir, "modisco",
+                        owns=[f"{params.name}.patterns.meme"]) as stage:
+        out = stage.path
+        one_hot, hyp = read_attribution_window(params.attributions, params.window)
+        X, H = central_window(one_hot, hyp, None)
+        del one_hot, hyp
+        motifs = load_motif_db(params.motif_db)  # fail early on a bad database
+        result = run_tfmodisco(
+            X, H, max_seqlets=params.max_seqlets, n_leiden=params.n_leiden,
+            sliding_window_size=params.sliding_window_size, flank_size=params.flank_size,
+            trim_to_window_size=params.trim_to_window_size,
+            initial_flank_to_add=params.initial_flank_to_add,
+            final_flank_to_add=params.final_flank_to_add,
+            target_seqlet_fdr=params.target_seqlet_fdr,
+            min_metacluster_size=params.min_metacluster_size,
+            final_min_cluster_size=params.final_min_cluster_size, verbose=params.verbose)
+        h5 = write_modisco_h5(out / f"{params.name}.h5", result.pos_patterns,
+                              result.neg_patterns, result.window)
+        patterns = read_modisco_patterns(h5)
+        patterns_meme = None
+        if patterns:
+            meme_motifs = [Motif(p.name.replace("_patterns.pattern_", "_"),
+                                 np.clip(p.trimmed(params.trim_threshold)[0], 1e-6, None),
+                                 nsites=p.n_seqlets) for p in patterns]
+            patterns_meme = str(write_meme(
+                meme_motifs, out / f"{params.name}.patterns.meme",
+                comments=[f"TF-MoDISco (modisco-lite) patterns from {params.attributions}",
+                          "PFMs trimmed where |contribution| < "
+                          f"{params.trim_threshold} x max"]))
+            logger.info("%d patterns from %d sequences", len(patterns), X.shape[0])
+        matches = annotate_patterns(patterns, motifs, params.n_matches, params.trim_threshold)
+        pattern_matches = str(write_tsv(out / f"{params.name}.pattern_matches.tsv",
+                                        PATTERN_MATCH_COLUMNS,
+                                        pattern_match_rows(patterns, matches)))
+        report_html = None
+        if params.modisco_report and patterns:
+            report_html = str(modisco_lite_report(h5, out / "report", params))
+        cfg = dump_config(params, out / f"{params.name}.params.json")
+        outputs = ModiscoOutputs(modisco_h5=str(h5), patterns_meme=patterns_meme,
+                                 pattern_matches=pattern_matches, report_html=report_html,
+                                 params=str(cfg), n_patterns=len(patterns))
+        return stage.finalize(outputs)
 
 
 def modisco_lite_report(h5: Path, report_dir: Path, params: ModiscoParams) -> Path:

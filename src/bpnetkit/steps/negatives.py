@@ -12,7 +12,6 @@ import functools
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from bpnetkit.errors import InputError
 from bpnetkit.io.bed import read_regions, write_bed
 from bpnetkit.io.bigwig import bin_sums
 from bpnetkit.io.fasta import Genome
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs, summary_field
 from bpnetkit.utils import write_text_atomic
 
@@ -134,24 +134,25 @@ def run(params: NegativesParams) -> NegativesOutputs:
     """
     if not params.genome or not params.peaks:
         raise InputError("negatives: 'genome' and 'peaks' are required.")
-    out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    genome = Genome(params.genome)
-    peaks = read_regions(params.peaks)
-    blacklist = read_regions(params.blacklist) if params.blacklist else None
-    signal = functools.partial(bin_sums, list(params.signals)) if params.signals else None
-    c, s, e, gc, report, _ = gc_matched_negatives(
-        genome, peaks, params.width, params.ratio, params.stride, params.max_n_fraction,
-        params.peak_pad, params.gc_bins, blacklist, signal, params.max_signal, params.chroms,
-        params.random_state, adapt=params.adapt)
-    bed = write_bed(out_dir / f"{params.name}.bed", c, s, e,
-                    names=[f"neg_{i}" for i in range(len(c))], scores=np.round(gc, 4))
-    rep = write_text_atomic(out_dir / f"{params.name}.gc_report.json",
-                            json.dumps(report, indent=2) + "\n")
-    pj = dump_config(params, out_dir / f"{params.name}.negatives.params.json")
-    return NegativesOutputs(negatives=str(bed), report=str(rep), params=str(pj),
-                            n_negatives=int(len(c)), ks_statistic=report["ks_statistic"],
-                            reductions=list(report["reductions"]))
+    with staged_outputs(params.output_dir, "negatives") as stage:
+        out_dir = stage.path
+        genome = Genome(params.genome)
+        peaks = read_regions(params.peaks)
+        blacklist = read_regions(params.blacklist) if params.blacklist else None
+        signal = functools.partial(bin_sums, list(params.signals)) if params.signals else None
+        c, s, e, gc, report, _ = gc_matched_negatives(
+            genome, peaks, params.width, params.ratio, params.stride, params.max_n_fraction,
+            params.peak_pad, params.gc_bins, blacklist, signal, params.max_signal, params.chroms,
+            params.random_state, adapt=params.adapt)
+        bed = write_bed(out_dir / f"{params.name}.bed", c, s, e,
+                        names=[f"neg_{i}" for i in range(len(c))], scores=np.round(gc, 4))
+        rep = write_text_atomic(out_dir / f"{params.name}.gc_report.json",
+                                json.dumps(report, indent=2) + "\n")
+        pj = dump_config(params, out_dir / f"{params.name}.negatives.params.json")
+        outputs = NegativesOutputs(negatives=str(bed), report=str(rep), params=str(pj),
+                                   n_negatives=int(len(c)), ks_statistic=report["ks_statistic"],
+                                   reductions=list(report["reductions"]))
+        return stage.finalize(outputs)
 
 
 Params = NegativesParams

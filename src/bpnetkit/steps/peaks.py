@@ -16,6 +16,7 @@ from bpnetkit.config import dump_config
 from bpnetkit.data.peaks import call_macs3, filter_peaks, find_macs3
 from bpnetkit.errors import InputError
 from bpnetkit.io.bed import read_regions, write_regions
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs, summary_field
 
 __all__ = ["PeaksParams", "PeaksOutputs", "Params", "Outputs", "run", "run_peaks"]
@@ -135,22 +136,25 @@ def run(params: PeaksParams) -> PeaksOutputs:
         When MACS3 finds no peaks or none are left after filtering.
     """
     exe = find_macs3()
-    out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log_path = out_dir / f"{params.name}.macs3.log"
-    with tempfile.TemporaryDirectory(prefix="bpnetkit_macs3_", dir=out_dir) as tmp:
-        raw = call_macs3(params, tmp, log_path, exe)
-        peaks = read_regions(raw)
-        peaks.source = str(out_dir / f"{params.name}.narrowPeak")
-    n0 = len(peaks)
-    blacklist = read_regions(params.blacklist) if params.blacklist else None
-    peaks = filter_peaks(peaks, blacklist, params.max_peaks)
-    out = write_regions(out_dir / f"{params.name}.narrowPeak", peaks)
-    pj = dump_config(params, out_dir / f"{params.name}.peaks.params.json")
-    log.info("peaks: %d MACS3 peaks, %d written to %s", n0, len(peaks), out)
-    return PeaksOutputs(peaks=str(out), macs3_log=str(log_path), params=str(pj),
-                        n_peaks=len(peaks))
-
+    final_dir = Path(params.output_dir)
+    final_peaks = final_dir / f"{params.name}.narrowPeak"
+    with staged_outputs(final_dir, "peaks") as stage:
+        out_dir = stage.path
+        log_path = out_dir / f"{params.name}.macs3.log"
+        with tempfile.TemporaryDirectory(prefix="macs3_", dir=out_dir) as tmp:
+            raw = call_macs3(params, tmp, log_path, exe)
+            peaks = read_regions(raw)
+            peaks.source = str(final_peaks)
+        n0 = len(peaks)
+        blacklist = read_regions(params.blacklist) if params.blacklist else None
+        peaks = filter_peaks(peaks, blacklist, params.max_peaks)
+        out = write_regions(out_dir / final_peaks.name, peaks)
+        pj = dump_config(params, out_dir / f"{params.name}.peaks.params.json")
+        outputs = PeaksOutputs(peaks=str(out), macs3_log=str(log_path), params=str(pj),
+                               n_peaks=len(peaks))
+        outputs = stage.finalize(outputs)
+    log.info("peaks: %d MACS3 peaks, %d written to %s", n0, len(peaks), final_peaks)
+    return outputs
 
 Params = PeaksParams
 Outputs = PeaksOutputs

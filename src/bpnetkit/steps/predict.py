@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from bpnetkit.steps._regions import (
     shard_suffix,
     write_window_bigwig,
 )
+from bpnetkit.steps._staging import Stage, staged_outputs
 from bpnetkit.steps.base import StepOutputs
 
 log = logging.getLogger(__name__)
@@ -257,6 +259,11 @@ def _finish(out_dir: Path, sfx: str, h5_path: Path, resolved: PredictParams,
                           params=params_json)
 
 
+def owned_outputs(sfx: str) -> re.Pattern[str]:
+    """The predicted-signal bigWigs of a run with shard suffix ``sfx`` (whatever tracks)."""
+    return re.compile(rf"predicted_[^.]+{re.escape(sfx)}\.bw")
+
+
 def _part_blocks(parts: list[Part], lo: int, step: int
                  ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     import h5py
@@ -331,8 +338,7 @@ def run(params: PredictParams) -> PredictOutputs:
     if params.batch_size < 1 or params.chunk_size < 1:
         raise InputError("batch_size and chunk_size must be positive.")
     ctx = dist.init_from_env()
-    out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    final_dir = Path(params.output_dir)
     genome = Genome(params.genome)
     sizes = _genome_sizes(params)
     device = rank_device(params.device, ctx)
@@ -372,7 +378,6 @@ def run(params: PredictParams) -> PredictOutputs:
     out_starts, out_ends = starts + trim, starts + trim + L_out
     resolved = dataclasses.replace(params, in_window=L)
     joint = getattr(model, "joint_strands", None)
-    h5_path = out_dir / f"predictions{sfx}.h5"
 
     def blocks(a: int, b: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         for c0 in progress(range(a, b, params.chunk_size), desc="predict", unit="chunk"):
@@ -393,13 +398,29 @@ def run(params: PredictParams) -> PredictOutputs:
         _write_predictions(path, chroms[a:b], out_starts[a:b], out_ends[a:b], L, L_out, attrs,
                            blocks(a, b), None if joint is None else bool(joint))
 
+    owns = [owned_outputs(sfx)]
     if not ctx.distributed:
-        write_rows(h5_path, lo, hi, part_attrs("predict", resolved, world_size=1,
-                                               first_row=lo, n_rows_total=n_total))
-        out = _finish(out_dir, sfx, h5_path, resolved, sizes)
-        log.info("predictions for %d windows written to %s", hi - lo, out_dir)
+        with staged_outputs(final_dir, "predict", owns=owns) as stage:
+            h5_path = stage.path / f"predictions{sfx}.h5"
+            write_rows(h5_path, lo, hi, part_attrs("predict", resolved, world_size=1,
+                                                   first_row=lo, n_rows_total=n_total))
+            out = stage.finalize(_finish(stage.path, sfx, h5_path, resolved, sizes))
+        log.info("predictions for %d windows written to %s", hi - lo, final_dir)
         return out
 
+    with staged_outputs(final_dir, "predict", publish=ctx.is_main, owns=owns) as stage:
+        out = _run_ranks(ctx, stage, lo, hi, n_total, sfx, resolved, sizes, write_rows)
+    dist.barrier("predict: rank 0 moves the outputs into place")
+    return out
+
+
+def _run_ranks(ctx: Any, stage: Stage, lo: int, hi: int, n_total: int, sfx: str,
+               resolved: PredictParams, sizes: dict[str, int], write_rows: Any
+               ) -> PredictOutputs:
+    """Under ``torchrun``: each rank writes its block into its own stage, rank 0 merges the
+    blocks into its stage and every rank returns rank 0's Outputs (final paths)."""
+    out_dir = stage.path
+    h5_path = out_dir / f"predictions{sfx}.h5"
     a, b = rank_block(lo, hi, ctx)
     part_path = out_dir / f"predictions{rank_suffix(sfx, ctx.rank, ctx.world_size)}.h5"
 
@@ -415,12 +436,12 @@ def run(params: PredictParams) -> PredictOutputs:
         parts = check_parts([read_part(p, "predict") for p in files], lo, hi)
         _merge_parts(parts, h5_path, lo, hi,
                      part_attrs("predict", resolved, world_size=ctx.world_size, first_row=lo,
-                                n_rows_total=n_total), params.chunk_size)
+                                n_rows_total=n_total), resolved.chunk_size)
         out = _finish(out_dir, sfx, h5_path, resolved, sizes)
         remove_files(files)
         log.info("predictions for %d windows from %d ranks merged into %s", hi - lo,
-                 ctx.world_size, out_dir)
-        return out
+                 ctx.world_size, stage.out_dir)
+        return stage.finalize(out)
 
     return run_parts(ctx, "predict", compute, merge)
 
@@ -439,29 +460,37 @@ def merge_shards(shards: list[str | Path], output_dir: str | Path,
     remove_shards : bool
         Delete the shards' files (h5, BED, params JSON, bigWigs) after merging.
     """
+    parts = [read_part(p, "predict") for p in shards]
+    with staged_outputs(output_dir, "merge", owns=[owned_outputs("")]) as stage:
+        out = stage.finalize(merge_shards_into(shards, stage))
+    if remove_shards:
+        remove_files(f for p in parts for f in shard_siblings(p))
+    log.info("%d prediction shards merged into %s", len(shards), output_dir)
+    return out
+
+
+def merge_shards_into(shards: list[str | Path], stage: Stage) -> PredictOutputs:
+    """Merge prediction shards into the staging folder ``stage.path`` (paths there), as
+    :func:`merge_shards` does into its output folder."""
     from bpnetkit.config import from_dict
 
     parts = check_parts([read_part(p, "predict") for p in shards])
     ref = parts[0]
-    out_dir = Path(output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = stage.path
     resolved = dataclasses.replace(from_dict(PredictParams, ref.params, where=str(ref.path)),
-                                   output_dir=str(out_dir), shard_index=0, n_shards=1)
+                                   output_dir=str(stage.out_dir), shard_index=0, n_shards=1)
+    final_h5 = stage.out_dir / "predictions.h5"
+    if any(p.path.resolve() == final_h5.resolve() for p in parts):
+        raise InputError(f"{final_h5} is one of the shards; merge into another output_dir.")
     h5_path = out_dir / "predictions.h5"
-    if any(p.path.resolve() == h5_path.resolve() for p in parts):
-        raise InputError(f"{h5_path} is one of the shards; merge into another output_dir.")
     attrs = part_attrs("predict", resolved, world_size=max(p.world_size for p in parts),
                        first_row=0, n_rows_total=ref.n_rows_total)
     attrs["merged_shards"] = len(parts)
     _merge_parts(parts, h5_path, 0, ref.n_rows_total, attrs, resolved.chunk_size)
-    out = _finish(out_dir, "", h5_path, resolved, _genome_sizes(resolved))
-    if remove_shards:
-        remove_files(f for p in parts for f in _shard_siblings(p))
-    log.info("%d prediction shards merged into %s", len(parts), out_dir)
-    return out
+    return _finish(out_dir, "", h5_path, resolved, _genome_sizes(resolved))
 
 
-def _shard_siblings(part: Part) -> Iterator[Path]:
+def shard_siblings(part: Part) -> Iterator[Path]:
     """A shard h5 and the files written beside it by the same run."""
     n, i = int(part.attrs.get("n_shards", 1)), int(part.attrs.get("shard_index", 0))
     sfx = shard_suffix(i, n)

@@ -17,6 +17,7 @@ import numpy as np
 
 from bpnetkit.errors import InputError, require_file
 from bpnetkit.motifs.seqlets import Seqlets, call_seqlets
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs
 
 logger = logging.getLogger(__name__)
@@ -146,29 +147,29 @@ def run(params: SeqletsParams) -> SeqletsOutputs:
     from bpnetkit.io.attributions import read_position_scores
 
     params.validate()
-    out = Path(params.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    scores, chroms, starts = read_position_scores(params.attributions, params.regions)
-    seq = call_seqlets(scores, method=params.method, fdr=params.fdr, min_z=params.min_z,
-                       clip=params.clip,
-                       threshold=params.threshold,
-                       min_length=params.min_length, max_length=params.max_length,
-                       flank=params.flank, sign=params.sign, n_null=params.n_null,
-                       max_seqlets_per_example=params.max_seqlets_per_example,
-                       random_state=params.random_state)
-    bed = write_seqlet_bed(out / f"{params.name}.bed", seq, chroms, starts)
-    if len(seq) == 0:
-        how = (f"at FDR {params.fdr:g}; the attributions do not stand out from their own "
-               "permutations. Try a larger fdr, or method 'threshold' (no false discovery "
-               "control)" if params.method == "fdr" else
-               f"at threshold {params.threshold:g}. Try a larger threshold")
-        logger.warning("no seqlets found in %s %s, or a smaller min_length; the BED has only "
-                       "a header.", params.attributions, how)
-    else:
-        logger.info("%d seqlets (%d positive) in %d regions", len(seq),
-                    int((seq.sign > 0).sum()), len(np.unique(seq.example)))
-    cfg = dump_config(params, out / f"{params.name}.params.json")
-    return SeqletsOutputs(seqlets=str(bed), params=str(cfg))
+    with staged_outputs(params.output_dir, "seqlets") as stage:
+        out = stage.path
+        scores, chroms, starts = read_position_scores(params.attributions, params.regions)
+        seq = call_seqlets(scores, method=params.method, fdr=params.fdr, min_z=params.min_z,
+                           clip=params.clip,
+                           threshold=params.threshold,
+                           min_length=params.min_length, max_length=params.max_length,
+                           flank=params.flank, sign=params.sign, n_null=params.n_null,
+                           max_seqlets_per_example=params.max_seqlets_per_example,
+                           random_state=params.random_state)
+        bed = write_seqlet_bed(out / f"{params.name}.bed", seq, chroms, starts)
+        if len(seq) == 0:
+            how = (f"at FDR {params.fdr:g}; the attributions do not stand out from their own "
+                   "permutations. Try a larger fdr, or method 'threshold' (no false discovery "
+                   "control)" if params.method == "fdr" else
+                   f"at threshold {params.threshold:g}. Try a larger threshold")
+            logger.warning("no seqlets found in %s %s, or a smaller min_length; the BED has only "
+                           "a header.", params.attributions, how)
+        else:
+            logger.info("%d seqlets (%d positive) in %d regions", len(seq),
+                        int((seq.sign > 0).sum()), len(np.unique(seq.example)))
+        cfg = dump_config(params, out / f"{params.name}.params.json")
+        return stage.finalize(SeqletsOutputs(seqlets=str(bed), params=str(cfg)))
 
 
 run_seqlets = run

@@ -44,6 +44,7 @@ from bpnetkit.io.vcf import (
     output_columns,
     output_fields,
 )
+from bpnetkit.steps._staging import staged_outputs
 from bpnetkit.steps.base import StepOutputs
 from bpnetkit.variants.scorer import (
     MEAN_SCORES,
@@ -365,47 +366,54 @@ def run(params: VariantEffectParams, model: Any = None) -> VariantEffectOutputs:
     genome = Genome(params.genome)
     models = _load_models(params, model)
     schema = detect_schema(params.variants) if params.schema == "auto" else params.schema
-    out_dir = Path(params.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = VariantEffectOutputs(scores=str(out_dir / f"{params.name}.scores.tsv"),
-                                   skipped=str(out_dir / f"{params.name}.skipped.tsv"),
-                                   summary=str(out_dir / f"{params.name}.summary.json"),
-                                   params=str(out_dir / f"{params.name}.params.json"))
-    if len(models) > 1:
-        outputs.per_model = [str(out_dir / f"{params.name}.model_{k}.scores.tsv")
-                             for k in range(len(models))]
-    tally = _Tally()
-    if params.output_format == "bpnetkit":
-        extra = _run_bpnetkit(params, models[0], genome, schema, outputs, tally)
-    else:
-        extra = _run_variant_scorer(params, models, genome, schema, outputs, tally)
-    summary: dict[str, Any] = {
-        "records": tally.records, "scored": tally.scored,
-        "skipped": sum(tally.skipped.values()),
-        "skipped_by_reason": dict(sorted(tally.skipped.items())),
-        "schema": schema, "output_format": params.output_format,
-        "models": params.model_paths(), "per_model": outputs.per_model, **extra,
-        "allele1_not_reference": tally.allele1_not_reference}
-    if tally.allele1_not_reference:
-        logger.warning("%d substitutions have an allele1 that differs from the genome; they were "
-                       "scored with allele1 written into the window (as variant-scorer does). "
-                       "Are allele1 and allele2 swapped?", tally.allele1_not_reference)
-    if tally.unknown_chroms:
-        names = sorted(tally.unknown_chroms)
-        summary["unknown_chromosomes"] = names
-        summary["hint"] = (f"chromosomes {', '.join(names[:5])} are not in the genome."
-                           + suggest_chrom_fix(names, genome.chroms))
-    logger.info("scored %d of %d records; skipped %d", tally.scored, tally.records,
-                summary["skipped"])
-    if tally.scored == 0:
-        reasons = ", ".join(f"{n} {r}" for r, n in sorted(tally.skipped.items())) or "none"
-        raise InputError(f"variant-effect: no variant of '{params.variants}' could be scored "
-                         f"({tally.records} records; skipped: {reasons}; see "
-                         f"'{outputs.skipped}')." + (f" Hint: {summary['hint']}"
-                                                     if "hint" in summary else ""))
-    write_text_atomic(outputs.summary, json.dumps(summary, indent=2) + "\n")
-    dump_config(params, outputs.params)
-    return outputs
+    owns = [f"{params.name}.model_*.scores.tsv", f"{params.name}.null_scores.tsv",
+            f"{params.name}.model_*.null_scores.tsv"]  # written by some runs only
+    with staged_outputs(params.output_dir, "variant_effect", owns=owns) as stage:
+        outputs = VariantEffectOutputs(scores=str(stage.path / f"{params.name}.scores.tsv"),
+                                       skipped=str(stage.path / f"{params.name}.skipped.tsv"),
+                                       summary=str(stage.path / f"{params.name}.summary.json"),
+                                       params=str(stage.path / f"{params.name}.params.json"))
+        if len(models) > 1:
+            outputs.per_model = [str(stage.path / f"{params.name}.model_{k}.scores.tsv")
+                                 for k in range(len(models))]
+        tally = _Tally()
+        if params.output_format == "bpnetkit":
+            extra = _run_bpnetkit(params, models[0], genome, schema, outputs, tally)
+        else:
+            extra = _run_variant_scorer(params, models, genome, schema, outputs, tally)
+        summary: dict[str, Any] = {
+            "records": tally.records, "scored": tally.scored,
+            "skipped": sum(tally.skipped.values()),
+            "skipped_by_reason": dict(sorted(tally.skipped.items())),
+            "schema": schema, "output_format": params.output_format,
+            "models": params.model_paths(),
+            "per_model": [stage.final(p) for p in outputs.per_model], **extra,
+            "allele1_not_reference": tally.allele1_not_reference}
+        if tally.allele1_not_reference:
+            logger.warning("%d substitutions have an allele1 that differs from the genome; they "
+                           "were scored with allele1 written into the window (as variant-scorer "
+                           "does). Are allele1 and allele2 swapped?",
+                           tally.allele1_not_reference)
+        if tally.unknown_chroms:
+            names = sorted(tally.unknown_chroms)
+            summary["unknown_chromosomes"] = names
+            summary["hint"] = (f"chromosomes {', '.join(names[:5])} are not in the genome."
+                               + suggest_chrom_fix(names, genome.chroms))
+        logger.info("scored %d of %d records; skipped %d", tally.scored, tally.records,
+                    summary["skipped"])
+        if tally.scored == 0:
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(tally.skipped.items())) or "none"
+            # nothing is written for a failed run: show the first skipped records instead
+            skipped = Path(outputs.skipped)
+            first = skipped.read_text().splitlines()[1:4] if skipped.exists() else []
+            shown = "; ".join(" ".join(line.split("\t")) for line in first)
+            raise InputError(f"variant-effect: no variant of '{params.variants}' could be "
+                             f"scored ({tally.records} records; skipped: {reasons}"
+                             + (f"; first skipped: {shown}" if shown else "") + ")."
+                             + (f" Hint: {summary['hint']}" if "hint" in summary else ""))
+        write_text_atomic(outputs.summary, json.dumps(summary, indent=2) + "\n")
+        dump_config(params, outputs.params)
+        return stage.finalize(outputs)
 
 
 run_variant_effect = run
