@@ -124,6 +124,9 @@ def test_atac_fragments_pipeline_json_runs_end_to_end(tmp_path, monkeypatch):
     page = open(_outputs(run_dir, "report").html).read()
     assert "<td>bigwigs</td><td>" + qc["verdict"] in page and "+0/+0" in page
     assert ">Motif hits</h2>" in page
+    # the ChromBPNet QC table: one row per check that ran, with the enzyme checks
+    assert "<h3>ChromBPNet QC</h3>" in page
+    assert "enzyme_learned" in page and "enzyme_removed" in page
 
 
 @pytest.mark.slow

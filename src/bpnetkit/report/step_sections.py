@@ -90,7 +90,7 @@ def _shifts(pair: list[int]) -> str:
 # -- training ------------------------------------------------------------------------------
 def section_training(outputs: Outs, ctx: ReportContext) -> str:
     """Training and validation curves from the fit step's ``log`` TSV, and its metrics."""
-    from bpnetkit.report.training import fit_figures, read_training_log
+    from bpnetkit.report.training import chrombpnet_qc_rows, fit_figures, read_training_log
 
     fit = outputs.get("fit")
     if fit is None:
@@ -99,7 +99,11 @@ def section_training(outputs: Outs, ctx: ReportContext) -> str:
     parts = [muted(f"from {Path(fit.log).name}, {n_epochs} epochs")]
     parts += [img(fig, name) for name, fig in fit_figures(fit.log).items()]
     if fit.metrics:
-        flat = flatten(json.loads(Path(fit.metrics).read_text()))
+        metrics = json.loads(Path(fit.metrics).read_text())
+        if isinstance(metrics.get("qc"), dict) and metrics["qc"].get("checks"):
+            parts.append("<h3>ChromBPNet QC</h3>"
+                         + html_table(chrombpnet_qc_rows(metrics["qc"]), max_rows=20))
+        flat = flatten(metrics)
         rows = [{"metric": k, "value": v} for k, v in flat.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)]
         parts.append("<h3>Fit metrics</h3>" + html_table(rows, max_rows=80))

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["counts_scatter", "evaluate_figures", "example_profiles", "fit_figures",
-           "read_training_log", "training_curve"]
+__all__ = ["chrombpnet_qc_rows", "counts_scatter", "evaluate_figures", "example_profiles",
+           "fit_figures", "read_training_log", "training_curve"]
 
 _CURVES = (("loss", "total loss"), ("profile_loss", "profile MNLL"),
            ("counts_loss", "counts MSE"))
@@ -141,3 +141,35 @@ def evaluate_figures(predictions_path: str | Path) -> dict[str, Figure]:
             figs["example_profiles"] = example_profiles(
                 z["profiles_observed"], z["profiles_predicted"], z["profiles_index"])
     return figs
+
+
+def chrombpnet_qc_rows(qc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ChromBPNet QC of ``fit`` (``metrics.json["qc"]``) as table rows: check, status,
+    measured value, requirement. Checks that were not run are left out."""
+    from bpnetkit.train.qc import BIAS_PEARSON_FAIL, BIAS_PEARSON_WARN, COUNTS_PEARSON_MIN
+
+    checks = qc.get("checks") or {}
+    enz = qc.get("enzyme") or {}
+    src = (enz.get("enzyme_motif") or {}).get("source", "")
+
+    def num(v: Any) -> str:
+        return "" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    fp = [f.get("nobias_max") for f in (qc.get("footprints") or {}).values()]
+    spec = {
+        "enzyme_learned": (f"r {num(enz.get('bias_r'))}, share of the data's effect "
+                           f"{num(enz.get('bias_effect_ratio'))} ({src})",
+                           f"r >= {enz.get('bias_min_r')}"
+                           + (f", share >= {enz.get('bias_min_ratio')}" if src == "data"
+                              else "")),
+        "enzyme_removed": (f"share {num(enz.get('nobias_share'))}, r "
+                           f"{num(enz.get('nobias_r'))}",
+                           f"share <= {enz.get('nobias_max_share')}"),
+        "bias_counts_pearson": (num(qc.get("bias_counts_pearson_peaks")),
+                                f"> {BIAS_PEARSON_WARN} (fail <= {BIAS_PEARSON_FAIL})"),
+        "footprints": (num(max(fp)) if fp else "", f"< {num(qc.get('footprint_limit'))}"),
+        "counts_pearson": (num(qc.get("counts_pearson_test_peaks")), f"> {COUNTS_PEARSON_MIN}"),
+    }
+    return [{"check": name, "status": status, "value": spec.get(name, ("", ""))[0],
+             "requirement": spec.get(name, ("", ""))[1]}
+            for name, status in checks.items() if status != "not run"]

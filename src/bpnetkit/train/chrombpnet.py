@@ -12,7 +12,8 @@ residual ``log(1 + observed) - predicted`` over the non-peaks is zero (:func:`co
 Stage (b): the accessibility model (the ``chrombpnet`` preset) trained inside
 :class:`~bpnetkit.models.chrombpnet.ChromBPNet` with the bias frozen (:func:`combine`).
 Source: the official ChromBPNet training code. The QC that follows is in
-:mod:`bpnetkit.train.qc`.
+:mod:`bpnetkit.train.qc`; :func:`enzyme_qc_regions` picks its regions (the enzyme's motif
+from the bias model's training non-peaks, the checks on held-out non-peaks).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from bpnetkit.errors import InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BIAS_THRESHOLD_FACTOR", "BIAS_RC", "combine", "count_shift", "freeze",
-           "nonpeak_threshold", "select_bias_nonpeaks", "shift_count_bias"]
+__all__ = ["BIAS_THRESHOLD_FACTOR", "BIAS_RC", "combine", "count_shift", "enzyme_qc_regions",
+           "freeze", "nonpeak_threshold", "select_bias_nonpeaks", "shift_count_bias"]
 
 #: threshold factor of the bias model's non-peaks per assay (official ChromBPNet)
 BIAS_THRESHOLD_FACTOR = {"atac": 0.5, "dnase": 0.8}
@@ -110,3 +111,38 @@ def combine(bias: nn.Module, accessibility: nn.Module, name: str | None = None):
                          f"model is needed.")
     freeze(bias)
     return ChromBPNet(bias=bias, accessibility=accessibility, name=name)
+
+
+def enzyme_qc_regions(negatives: Mapping[str, Any], threshold: float, min_regions: int = 8
+                      ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The regions of the enzyme QC (:func:`bpnetkit.train.qc.enzyme_checks`).
+
+    Parameters
+    ----------
+    negatives : mapping
+        ``"train"/"valid"/"test"`` -> Examples of non-peaks.
+    threshold : float
+        The bias model's non-peak count threshold (:func:`nonpeak_threshold`).
+    min_regions : int
+        Fewest low-count training non-peaks to use them alone.
+
+    Returns
+    -------
+    (X_train, y_train, X_heldout)
+        Centred one-hot sequences and counts of the training non-peaks below ``threshold``
+        (the bias model's data; all training non-peaks when fewer than ``min_regions`` lie
+        below it) for the enzyme's motif, and the sequences of the held-out non-peaks (test
+        chromosomes, else validation) for the checks. None where there are none (fewer than
+        2 held-out regions).
+    """
+    X_tr = y_tr = X_ho = None
+    tr = negatives.get("train")
+    if tr is not None and len(tr):
+        low = tr.subset(tr.counts() < threshold)
+        X_tr, y_tr, _ = (low if len(low) >= min_regions else tr).center()
+    for part in ("test", "valid"):
+        ex = negatives.get(part)
+        if ex is not None and len(ex) >= 2:
+            X_ho = ex.center()[0]
+            break
+    return X_tr, y_tr, X_ho
