@@ -501,12 +501,26 @@ class TrainingDataset:
         for plan in sampler:
             yield self[plan]
 
-    def loader(self, sampler, num_workers: int = 0, pin_memory: bool = False):
-        """A torch DataLoader over the sampler's plans (whole batches per item)."""
+    def loader(self, sampler, num_workers: int = 0, pin_memory: bool | None = None):
+        """A torch DataLoader over the sampler's plans (whole batches per item).
+
+        Parameters
+        ----------
+        sampler : EpochSampler or iterable of BatchPlan
+            The plans of the epoch.
+        num_workers : int
+            Worker processes gathering batches (0: in the calling process).
+        pin_memory : bool or None
+            Return batches in pinned (page-locked) memory, so that copies to a GPU with
+            ``non_blocking=True`` are asynchronous; None: when CUDA is available.
+        """
+        import torch
         from torch.utils.data import DataLoader
 
+        if pin_memory is None:
+            pin_memory = torch.cuda.is_available()
         return DataLoader(self, sampler=sampler, batch_size=None, num_workers=num_workers,
-                          pin_memory=pin_memory, collate_fn=_identity)
+                          pin_memory=bool(pin_memory), collate_fn=_identity)
 
 
 def _identity(x):

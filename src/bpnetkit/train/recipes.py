@@ -4,11 +4,14 @@ and sampling defaults of each, with their sources.
 A recipe holds training defaults only. Architecture defaults (filters, layers, kernel widths)
 live in :mod:`bpnetkit.models.presets`; :func:`build_model` builds each model family through
 the preset functions. ``bpnetkit fit`` (:mod:`bpnetkit.steps.fit`) takes every
-hyperparameter left at ``None`` from the recipe named by its ``recipe`` key (default: the
-recipe of its ``model_type``).
+hyperparameter left at ``None`` from the recipe named by its ``recipe`` key (default:
+:data:`DEFAULT_RECIPES` of its ``model_type``).
+
+Official recipes, reproduced exactly (old names kept as aliases, :data:`RECIPE_ALIASES`:
+``"bpnet"`` = ``"bpnet_lite"``, ``"chrombpnet"`` = ``"chrombpnet_official"``):
 
 ===================  ==================  ==================  ==================
-key                  bpnet               chrombpnet          procapnet
+key                  bpnet_lite          chrombpnet_official procapnet
 ===================  ==================  ==================  ==================
 lr                   1e-3 [L]            1e-3 [C]            5e-4 [P]
 eps                  1e-8 [T]            1e-7 [C, Keras]     1e-8 [T]
@@ -27,17 +30,30 @@ split                bpnet_lite [L]      fold_0 [C]          fold_0 [K]
 
 "mean/track" is bpnet-lite's automatic count weight: the mean over training peaks and tracks
 of the per-track total counts. bpnet-lite also reduces the learning rate on plateaus and
-leaves negatives out of the profile loss; bpnetkit does neither.
+leaves negatives out of the profile loss; bpnetkit does neither. None of the official
+recipes warms up or schedules the learning rate or initialises the output heads
+(``lr_schedule="constant"``, ``warmup_steps=0``, ``init_heads=False``,
+``count_head_lr_factor=1``).
+
+The ``bpnetkit`` recipe is ``bpnet_lite`` plus what :mod:`bpnetkit.train.schedules` adds: the
+count head starts at the mean training log count and the profile head at the tracks' shares
+(``init_heads``), the learning rate warms up linearly over the first ``warmup_steps``
+optimizer steps to a higher constant peak, and the count head learns
+``count_head_lr_factor`` times faster. It is
+the default of ``model_type="bpnet"`` (:data:`DEFAULT_RECIPES`); ``docs/training.md`` holds
+the measurements that chose it. ``recipe="bpnet_lite"`` trains exactly as bpnet-lite.
 
 Sources: [L] bpnet-lite 1.x defaults (BPNet class and ``bpnet fit`` command); [C] the official
 ChromBPNet training code (TensorFlow); [P] the ProCapNet paper's training setup (Cochran et
-al.); [T] PyTorch's default; [E] bpnetkit ENGINEERING.md recipe table; [K] a bpnetkit choice.
+al.); [T] PyTorch's default; [E] bpnetkit ENGINEERING.md recipe table; [K] a bpnetkit choice;
+[M] chosen from bpnetkit's measurements (``docs/training.md``).
 ProCapNet's negatives are 12.5 % of each batch, i.e. a ratio of 0.125 / 0.875 = 0.143 of
 the peaks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,8 +61,8 @@ import numpy as np
 
 from bpnetkit.errors import InputError
 
-__all__ = ["MODEL_TYPES", "RECIPES", "Recipe", "build_model", "get_recipe",
-           "resolve_count_weight"]
+__all__ = ["DEFAULT_RECIPES", "MODEL_TYPES", "RECIPES", "RECIPE_ALIASES", "Recipe",
+           "build_model", "default_recipe", "get_recipe", "resolve_count_weight"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,18 @@ class Recipe:
     valid_negatives : bool
         Whether the validation set holds negatives (``negative_ratio`` of the validation
         peaks).
+    lr_schedule : {"constant", "cosine", "linear"}
+        Learning rate after the warm-up (:class:`bpnetkit.train.schedules.LRSchedule`); a
+        decay ends at the last planned step (``max_epochs`` x batches per epoch).
+    warmup_steps : int
+        Optimizer steps over which the learning rate rises linearly to ``lr``.
+    init_heads : bool
+        Start the count head at the mean training log count and the profile head at the
+        tracks' shares (:func:`bpnetkit.train.schedules.init_output_heads`; BPNet and
+        ProCapNet models).
+    count_head_lr_factor : float
+        Learning-rate multiplier of the count head (BPNet's ``linear`` layer; BPNet and
+        ProCapNet models).
     sources : dict
         Key -> source tag of the module docstring.
     """
@@ -96,26 +124,32 @@ class Recipe:
     joint_strands: bool
     valid_negatives: bool
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    init_heads: bool = False
+    count_head_lr_factor: float = 1.0
 
     def defaults(self) -> dict[str, Any]:
         """The keys of :class:`~bpnetkit.steps.fit.FitParams` this recipe fills in."""
         return {k: getattr(self, k) for k in ("lr", "eps", "batch_size", "patience",
                                               "grad_clip", "max_jitter", "negative_ratio",
-                                              "rc", "split")}
+                                              "rc", "split", "lr_schedule",
+                                              "warmup_steps", "init_heads",
+                                              "count_head_lr_factor")}
 
 
 #: the recipes (see the module docstring for the sources)
 RECIPES: dict[str, Recipe] = {
-    "bpnet": Recipe(
-        "bpnet", lr=1e-3, eps=1e-8, batch_size=64, patience=10, grad_clip=1.0,
+    "bpnet_lite": Recipe(
+        "bpnet_lite", lr=1e-3, eps=1e-8, batch_size=64, patience=10, grad_clip=1.0,
         count_weight="mean", max_jitter=128, negative_ratio=0.333, negative_jitter=None,
         rc="random", split="bpnet_lite", joint_strands=True, valid_negatives=False,
         sources={"lr": "L", "eps": "T", "batch_size": "L", "patience": "L", "grad_clip": "E",
                  "count_weight": "L", "max_jitter": "L", "negative_ratio": "L",
                  "negative_jitter": "L", "rc": "L", "split": "L", "joint_strands": "L",
                  "valid_negatives": "L"}),
-    "chrombpnet": Recipe(
-        "chrombpnet", lr=1e-3, eps=1e-7, batch_size=64, patience=5, grad_clip=0.0,
+    "chrombpnet_official": Recipe(
+        "chrombpnet_official", lr=1e-3, eps=1e-7, batch_size=64, patience=5, grad_clip=0.0,
         count_weight="chrombpnet", max_jitter=500, negative_ratio=0.1, negative_jitter=0,
         rc="half", split="fold_0", joint_strands=True, valid_negatives=True,
         sources={k: "C" for k in ("lr", "eps", "batch_size", "patience", "grad_clip",
@@ -133,6 +167,19 @@ RECIPES: dict[str, Recipe] = {
                  "valid_negatives": "K"}),
 }
 
+RECIPES["bpnetkit"] = dataclasses.replace(
+    RECIPES["bpnet_lite"], name="bpnetkit", lr=3e-3, lr_schedule="constant",
+    warmup_steps=24, init_heads=True, count_head_lr_factor=10.0,
+    sources={**RECIPES["bpnet_lite"].sources, "lr": "M", "lr_schedule": "M",
+             "warmup_steps": "M", "init_heads": "M", "count_head_lr_factor": "M"})
+
+#: old recipe names -> the official recipes they always meant
+RECIPE_ALIASES: dict[str, str] = {"bpnet": "bpnet_lite", "chrombpnet": "chrombpnet_official"}
+
+#: model type -> the recipe used when ``recipe`` is not given
+DEFAULT_RECIPES: dict[str, str] = {"bpnet": "bpnetkit", "procapnet": "procapnet",
+                                   "chrombpnet": "chrombpnet_official"}
+
 #: model type -> the preset families of :data:`bpnetkit.models.presets.ARCHITECTURES` it
 #: builds (ChromBPNet: accessibility model, bias model)
 MODEL_TYPES: dict[str, tuple[str, ...]] = {
@@ -143,15 +190,28 @@ MODEL_TYPES: dict[str, tuple[str, ...]] = {
 
 
 def get_recipe(name: str) -> Recipe:
-    """The recipe ``name`` (a key of :data:`RECIPES`); an InputError names the valid ones."""
+    """The recipe ``name`` (a key of :data:`RECIPES` or an alias of
+    :data:`RECIPE_ALIASES`); an InputError names the valid ones."""
+    name = RECIPE_ALIASES.get(name, name)
     if name not in RECIPES:
         import difflib
 
-        near = difflib.get_close_matches(str(name), list(RECIPES), n=1)
+        valid = [*RECIPES, *RECIPE_ALIASES]
+        near = difflib.get_close_matches(str(name), valid, n=1)
         hint = f" Did you mean '{near[0]}'?" if near else ""
         raise InputError(f"unknown recipe {name!r}.{hint} Valid recipes: "
-                         f"{', '.join(RECIPES)}.")
+                         f"{', '.join(RECIPES)} (aliases: "
+                         f"{', '.join(f'{k} = {v}' for k, v in RECIPE_ALIASES.items())}).")
     return RECIPES[name]
+
+
+def default_recipe(model_type: str) -> Recipe:
+    """The recipe a ``model_type`` trains with when no ``recipe`` is given
+    (:data:`DEFAULT_RECIPES`)."""
+    if model_type not in DEFAULT_RECIPES:
+        raise InputError(f"unknown model_type {model_type!r}; valid: "
+                         f"{', '.join(DEFAULT_RECIPES)}.")
+    return RECIPES[DEFAULT_RECIPES[model_type]]
 
 
 def resolve_count_weight(explicit: float | None, rule: float | str, totals: np.ndarray

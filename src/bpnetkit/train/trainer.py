@@ -41,13 +41,16 @@ not import ``interpret/`` (the layer rule).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import queue
 import random
+import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from bpnetkit import dist
 from bpnetkit.errors import BpnetkitError, InputError
@@ -63,11 +67,192 @@ from bpnetkit.utils import atomic_path, progress, resolve_device, write_text_ato
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Trainer", "TrainingDiverged", "TrainResult", "LOG_COLUMNS"]
+__all__ = ["Trainer", "TrainingDiverged", "TrainResult", "LOG_COLUMNS", "prefetch_pinned",
+           "tf32_flags"]
 
 LOG_COLUMNS = ["epoch", "train_loss", "train_profile_loss", "train_counts_loss", "valid_loss",
                "valid_profile_loss", "valid_counts_loss", "valid_counts_pearson", "lr",
                "seconds", "examples_per_s", "best"]
+
+
+def _with_precision(method: Callable) -> Callable:
+    """Run a :class:`Trainer` method under the trainer's TF32 setting (CUDA only)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self: Trainer, *args: Any, **kwargs: Any) -> Any:
+        with self._precision_flags():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def tf32_flags(enabled: bool) -> Iterator[None]:
+    """Allow (``enabled``) or forbid TensorFloat-32 in CUDA float32 matmuls and cuDNN
+    convolutions inside the block, and restore the previous settings afterwards.
+
+    TF32 rounds the inputs of each product to a 10-bit mantissa and accumulates in float32
+    (relative error about 1e-3 per product instead of 1e-7); forbidding it gives IEEE float32.
+    PyTorch's defaults differ between the two (matmuls: float32; cuDNN convolutions: TF32), so
+    both are set. The flags are process-wide; they only affect CUDA kernels.
+
+    Parameters
+    ----------
+    enabled : bool
+        True: TF32 allowed; False: full float32.
+    """
+    mm, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    if hasattr(mm, "fp32_precision") and hasattr(conv, "fp32_precision"):
+        old = (mm.fp32_precision, conv.fp32_precision)
+        value = "tf32" if enabled else "ieee"
+        mm.fp32_precision, conv.fp32_precision = value, value
+        try:
+            yield
+        finally:
+            mm.fp32_precision, conv.fp32_precision = old
+    else:  # torch before 2.9: the legacy switches
+        old_b = (mm.allow_tf32, torch.backends.cudnn.allow_tf32)
+        mm.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(enabled)
+        try:
+            yield
+        finally:
+            mm.allow_tf32, torch.backends.cudnn.allow_tf32 = old_b
+
+
+def wide_kernel_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                       stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+                       ) -> torch.Tensor | None:
+    """A valid, undilated 1-D convolution with few output channels and a wide kernel (the
+    profile heads: 1 or 2 tracks, kernel 75) computed as GEMMs; None for any other call.
+
+    ``out[n, o, t] = sum_k sum_c w[o, c, k] x[n, c, t + k]`` is computed as a pointwise
+    convolution of ``x`` to ``out_channels * kernel`` channels (one GEMM) followed by a sum of
+    the shifted diagonals (a strided view). The same products summed in another order, so equal
+    to ``conv1d`` up to float rounding (relative 1e-6 in float32), and on a CPU forward plus
+    backward run several times faster than oneDNN's direct convolution of such shapes (whose
+    backward takes about a quarter of a BPNet training step).
+    """
+    def one(v: Any) -> int | None:
+        v = v[0] if isinstance(v, tuple | list) and len(v) == 1 else v
+        return v if isinstance(v, int) else None
+
+    if isinstance(padding, str):
+        padding = 0 if padding == "valid" else None
+    if x.ndim != 3 or weight.ndim != 3 or groups != 1 or one(stride) != 1 or \
+            one(dilation) != 1 or one(padding) != 0:
+        return None
+    N, C, L = x.shape
+    O, _, K = weight.shape
+    if O > 4 or K < 16 or L < K or weight.shape[1] != C:
+        return None
+    T = L - K + 1
+    u = torch.conv1d(x, weight.permute(0, 2, 1).reshape(O * K, C, 1)).contiguous()
+    s0, s1, s2 = u.stride()
+    # u[n, o * K + k, t + k] for every (n, o, k, t): disjoint elements, summed over k
+    out = u.as_strided((N, O, K, T), (s0, K * s1, s1 + s2, s2), u.storage_offset()).sum(2)
+    return out if bias is None else out + bias.view(1, O, 1)
+
+
+def _is_wide_kernel_conv(m: nn.Module) -> bool:
+    """Whether ``m`` is a convolution that :func:`wide_kernel_conv1d` computes."""
+    return isinstance(m, nn.Conv1d) and m.out_channels <= 4 and m.kernel_size[0] >= 16 and \
+        m.stride == (1,) and m.dilation == (1,) and m.groups == 1 and \
+        m.padding in ((0,), "valid") and m.padding_mode == "zeros"
+
+
+class _WideKernelConvMode(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.nn.functional.conv1d, torch.conv1d):
+            out = wide_kernel_conv1d(*args, **kwargs)
+            if out is not None:
+                return out
+        return func(*args, **kwargs)
+
+
+def _wide_kernel_convs(enabled: bool):
+    """Context in which the wide-kernel convolutions run as GEMMs
+    (:func:`wide_kernel_conv1d`)."""
+    return _WideKernelConvMode() if enabled else contextlib.nullcontext()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def _pinned(batch: Any, pin: bool) -> tuple:
+    X, y, X_ctl = _unpack(batch)
+    out = []
+    for t in (X, y, X_ctl):
+        if t is not None:
+            t = _as_tensor(t)
+            if pin and not t.is_pinned():
+                t = t.pin_memory()
+        out.append(t)
+    return tuple(out)
+
+
+def prefetch_pinned(batches: Iterable, depth: int = 2) -> Iterator[tuple]:
+    """Iterate ``batches`` (``(X, y[, X_ctl])``) from a background thread that keeps up to
+    ``depth`` batches ready in pinned (page-locked) host memory.
+
+    Pinned tensors copy to a GPU asynchronously with ``.to(device, non_blocking=True)``, and
+    gathering the next batch on the CPU overlaps the GPU's work on the current one. The
+    batches and their order are those of ``batches``; an exception of the source is raised
+    in the caller. Without CUDA nothing can be pinned and the tensors come as they are (the
+    trainer prefetches only on CUDA).
+
+    Parameters
+    ----------
+    batches : iterable
+        Training or validation batches.
+    depth : int
+        Batches gathered ahead.
+
+    Yields
+    ------
+    tuple
+        ``(X, y, X_ctl)`` tensors in pinned memory (``X_ctl`` may be None).
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+    stop = threading.Event()
+    pin = torch.cuda.is_available()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                if not put(_pinned(batch, pin)):
+                    return
+            put(_END)
+        except BaseException as e:  # handed to the consumer, raised there
+            put(_Failure(e))
+
+    thread = threading.Thread(target=work, name="bpnetkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
 
 
 class TrainingDiverged(BpnetkitError, RuntimeError):
@@ -85,6 +270,31 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     diagnostic: str | None = None
+
+
+def _param_groups(model: nn.Module, params: list, lr: float,
+                  factors: dict[str, float] | None) -> list:
+    """The optimizer's parameter groups: one plain list without ``factors``; else one group
+    per prefix of ``factors`` (lr multiplied, ``lr_factor`` kept for the schedule) and one
+    for the rest."""
+    if not factors:
+        return params
+    trainable = {id(p) for p in params}
+    named = [(n, p) for n, p in model.named_parameters() if id(p) in trainable]
+    groups, taken = [], set()
+    for prefix, f in factors.items():
+        if not f > 0:
+            raise InputError(f"lr factor of '{prefix}' must be positive, got {f}.")
+        mine = [p for n, p in named if (n == prefix or n.startswith(prefix + "."))
+                and id(p) not in taken]
+        if not mine:
+            raise InputError(f"no trainable parameter of the model is named '{prefix}' or "
+                             f"starts with '{prefix}.'; valid prefixes include "
+                             f"{sorted({n.split('.')[0] for n, _ in named})}.")
+        taken.update(id(p) for p in mine)
+        groups.append({"params": mine, "lr": lr * f, "lr_factor": float(f)})
+    rest = [p for _, p in named if id(p) not in taken]
+    return ([{"params": rest}] if rest else []) + groups
 
 
 def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -134,6 +344,15 @@ class Trainer:
         Device; None picks CUDA when available.
     bf16 : bool
         Run forward passes under bfloat16 autocast (losses are computed in float32).
+    tf32 : bool
+        On a CUDA device, let float32 matmuls and cuDNN convolutions use TensorFloat-32
+        (10-bit mantissa inputs, float32 accumulation) during training and validation; False
+        forces full float32 (IEEE). No effect on other devices. The previous global settings
+        are restored after each epoch (:func:`tf32_flags`).
+    compile : bool or str
+        ``torch.compile`` the training forward pass (True: the default backend, inductor; a
+        string names another backend, e.g. ``"aot_eager"``). Validation runs the eager
+        model. Values equal eager ones up to float rounding (fused kernels).
     output_dir : str, Path or None
         Folder for the best model, the checkpoint and the log; None keeps everything in
         memory.
@@ -157,18 +376,29 @@ class Trainer:
         JSON-serialisable metadata saved in every checkpoint (``fit`` stores its resolved
         parameters and the identity of its input files there, to refuse a resume under
         another configuration); read back with :func:`checkpoint_meta`.
+    lr_schedule : callable or None
+        ``step -> learning rate`` for every optimizer step (0-based, counted over the whole
+        run and stored in checkpoints, so a resume continues the schedule), e.g.
+        :class:`bpnetkit.train.schedules.LRSchedule`; None keeps ``lr`` constant.
+    lr_factors : dict or None
+        Parameter-name prefix -> learning-rate multiplier (e.g. ``{"linear": 10.0}``: the
+        count head of a BPNet learns 10x faster); the parameters of each prefix form their
+        own optimizer group. None: one group.
     """
 
     def __init__(self, model: nn.Module, optimizer: str = "adam", lr: float = 1e-3,
                  weight_decay: float = 0.0, eps: float = 1e-8, count_weight: float = 1.0,
                  joint_strands: bool = True, max_epochs: int = 50, patience: int | None = 5,
                  min_delta: float = 0.0, grad_clip: float | None = None, device: Any = None,
-                 bf16: bool = False, output_dir: str | Path | None = None,
+                 bf16: bool = False, tf32: bool = True, compile: bool | str = False,
+                 output_dir: str | Path | None = None,
                  random_state: int = 0, provenance: dict | None = None, progress: bool = True,
                  is_main_process: bool = True,
                  save_model_fn: Callable[..., Any] | None = None,
                  dist_context: dist.DistContext | None = None,
-                 checkpoint_meta: dict | None = None) -> None:
+                 checkpoint_meta: dict | None = None,
+                 lr_schedule: Callable[[int], float] | None = None,
+                 lr_factors: dict[str, float] | None = None) -> None:
         if optimizer not in ("adam", "adamw"):
             raise InputError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}.")
         if lr <= 0 or not math.isfinite(lr):
@@ -181,8 +411,11 @@ class Trainer:
         if not params:
             raise InputError("the model has no trainable parameters.")
         cls = torch.optim.Adam if optimizer == "adam" else torch.optim.AdamW
-        self.optimizer = cls(params, lr=lr, eps=eps, weight_decay=weight_decay)
+        self.optimizer = cls(_param_groups(model, params, lr, lr_factors), lr=lr, eps=eps,
+                             weight_decay=weight_decay)
         self.lr = lr
+        self.lr_schedule = lr_schedule  # step -> lr (bpnetkit.train.schedules.LRSchedule)
+        self.step = 0  # optimizer steps taken (the schedule's clock; saved in checkpoints)
         self.count_weight = float(count_weight)
         self.joint_strands = joint_strands
         self.max_epochs = int(max_epochs)
@@ -190,6 +423,15 @@ class Trainer:
         self.min_delta = float(min_delta)
         self.grad_clip = grad_clip
         self.bf16 = bf16
+        self.tf32 = bool(tf32)
+        if not isinstance(compile, bool | str) or compile == "":
+            raise InputError(f"compile must be true, false or the name of a torch.compile "
+                             f"backend (e.g. \"inductor\"), got {compile!r}.")
+        self.compile = compile
+        # CPU: wide-kernel profile heads as GEMMs (wide_kernel_conv1d); eager float32 only,
+        # and only for models that have such a convolution
+        self._gemm_heads = self.device.type == "cpu" and not compile and not bf16 and any(
+            _is_wide_kernel_conv(m) for m in model.modules())
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.random_state = int(random_state)
         self.provenance = dict(provenance or {})
@@ -213,6 +455,35 @@ class Trainer:
         if self.dist is not None:
             self.is_main_process = self.dist.is_main
             self._train_model = self._wrap_ddp()
+        if compile:
+            self._train_model = self._compiled(self._train_model)
+
+    @property
+    def precision(self) -> dict:
+        """How this trainer computes (recorded in the provenance of the models it saves):
+        device, bf16 autocast, TF32 (True only where it takes effect: CUDA) and compile."""
+        return {"device": str(self.device), "bf16": bool(self.bf16),
+                "tf32": bool(self.tf32 and self.device.type == "cuda"),
+                "compile": self.compile if isinstance(self.compile, str) else
+                bool(self.compile)}
+
+    def _compiled(self, module: nn.Module) -> nn.Module:
+        """``torch.compile(module)`` with static shapes (a full and a last, smaller batch give
+        two graphs, not a dynamic-shape graph)."""
+        backend = self.compile if isinstance(self.compile, str) else "inductor"
+        try:
+            return torch.compile(module, backend=backend, dynamic=False)
+        except Exception as e:  # an unknown backend name, or no compiler available
+            raise InputError(f"compile={self.compile!r}: torch.compile cannot use backend "
+                             f"{backend!r} here ({type(e).__name__}: {e}); set compile to "
+                             f"false, or to a backend listed by "
+                             f"torch._dynamo.list_backends().") from None
+
+    def _precision_flags(self):
+        """The TF32 setting of this trainer around a block (CUDA only; a no-op elsewhere)."""
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        return tf32_flags(self.tf32)
 
     def _wrap_ddp(self) -> nn.Module:
         from torch.nn.parallel import DistributedDataParallel
@@ -237,7 +508,7 @@ class Trainer:
                              f"control tracks.")
         model = self._train_model if self.model.training else self.model
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
-                            enabled=self.bf16):
+                            enabled=self.bf16), _wide_kernel_convs(self._gemm_heads):
             logits, log_counts = model(*args)
         return logits.float(), log_counts.float()
 
@@ -266,6 +537,15 @@ class Trainer:
         return progress(it, desc=desc, enabled=self.progress and self.is_main_process,
                         unit="batch")
 
+    def _host_batches(self, batches: Iterable) -> Iterable:
+        """The batches as they come on a CPU; on CUDA gathered one or two batches ahead in a
+        background thread into pinned memory, so the host->GPU copies (``non_blocking``) run
+        asynchronously while the GPU computes (same batches, same order)."""
+        if self.device.type != "cuda":
+            return batches
+        return prefetch_pinned(batches)
+
+    @_with_precision
     def train_epoch(self, batches: Iterable, epoch: int) -> dict:
         """One pass over ``batches``; returns example-weighted epoch means of the losses
         (over all ranks when distributed)."""
@@ -275,7 +555,7 @@ class Trainer:
         sums = np.zeros(3)
         n = 0
         t0 = time.perf_counter()
-        for i, batch in enumerate(self._bar(batches, f"epoch {epoch}")):
+        for i, batch in enumerate(self._bar(self._host_batches(batches), f"epoch {epoch}")):
             X, y, X_ctl = _unpack(batch)
             X, y = _as_tensor(X), _as_tensor(y)
             X_ctl = None if X_ctl is None else _as_tensor(X_ctl)
@@ -287,7 +567,7 @@ class Trainer:
             loss.backward()
             if self.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
+            self._optimizer_step()
             b = X.shape[0]
             sums += b * np.array([loss.item(), prof.item(), cnt.item()])
             n += b
@@ -301,7 +581,7 @@ class Trainer:
         sums = np.zeros(3)
         n = 0
         t0 = time.perf_counter()
-        for i, batch in enumerate(self._bar(batches, f"epoch {epoch}")):
+        for i, batch in enumerate(self._bar(self._host_batches(batches), f"epoch {epoch}")):
             X, y, X_ctl = _unpack(batch)
             X, y = _as_tensor(X), _as_tensor(y)
             X_ctl = None if X_ctl is None else _as_tensor(X_ctl)
@@ -335,10 +615,19 @@ class Trainer:
                                             f"batch {i}", e) from e
             if self.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
+            self._optimizer_step()
             sums += tot[:3]
             n += n_global
         return _epoch_summary(sums, n, t0)
+
+    def _optimizer_step(self) -> None:
+        """One optimizer step at the schedule's learning rate for this step (if any)."""
+        if self.lr_schedule is not None:
+            lr = float(self.lr_schedule(self.step))
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr * group.get("lr_factor", 1.0)
+        self.optimizer.step()
+        self.step += 1
 
     def _valid_batch(self, batch: Any) -> tuple:
         X, y, X_ctl = _unpack(batch)
@@ -351,6 +640,7 @@ class Trainer:
                 log_counts.reshape(b, -1).logsumexp(-1).cpu().numpy(),
                 np.log1p(yc.sum(dim=tuple(range(1, yc.ndim))).cpu().numpy()))
 
+    @_with_precision
     @torch.no_grad()
     def evaluate_loss(self, batches: Iterable) -> dict:
         """Example-weighted mean losses and the counts Pearson on ``batches`` (distributed:
@@ -364,7 +654,7 @@ class Trainer:
             results = [res for _, res in sorted((kv for part in parts for kv in part),
                                                 key=lambda kv: kv[0])]
         else:
-            results = (self._valid_batch(batch) for batch in batches)
+            results = (self._valid_batch(batch) for batch in self._host_batches(batches))
         sums = np.zeros(3)
         n = 0
         pred, obs = [], []
@@ -394,6 +684,7 @@ class Trainer:
             "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "epoch": int(self.epoch),
+            "step": int(self.step),
             "best_valid_loss": float(self.best_valid_loss),
             "best_epoch": int(self.best_epoch),
             "wait": int(self.wait),
@@ -416,6 +707,7 @@ class Trainer:
                              f"'resume' or in a new output_dir.") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
+        self.step = int(state.get("step", 0))
         self.best_valid_loss = float(state["best_valid_loss"])
         self.best_epoch = int(state["best_epoch"])
         self.wait = int(state["wait"])
@@ -548,7 +840,8 @@ class Trainer:
         prov["training"] = {"best_epoch": self.best_epoch,
                             "best_valid_loss": float(self.best_valid_loss),
                             "valid_counts_pearson": float(row.get("valid_counts_pearson",
-                                                                  float("nan")))}
+                                                                  float("nan"))),
+                            "precision": self.precision}
         save(self.model, self.output_dir / "model", provenance=prov)
 
     def _write_log(self) -> None:
