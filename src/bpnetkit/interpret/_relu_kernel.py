@@ -37,3 +37,35 @@ def relu_multipliers(h: np.ndarray, g: int, k: int, eps: float, out: np.ndarray,
             if y is not None:
                 a = h[i, j]
                 y[i, j] = a if a > a - a else a - a
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def residual_relu_multipliers(z: np.ndarray, skip: np.ndarray, off: int, g: int, k: int,
+                              eps: float, m: np.ndarray) -> None:
+    """One residual layer ``h = skip[:, off:off + S] + relu(z)`` of a paired batch, in place.
+
+    ``z`` ``(g + g*k, S)`` holds the pre-activations and receives ``h``; ``skip``
+    ``(g + g*k, S_skip)`` is the layer's input (each row's residual is the dense block
+    ``[off, off + S)``); ``m`` ``(g*k, S)`` receives the rescale multipliers of the ReLU for
+    the reference rows (row ``r`` of ``m`` is reference ``r % k`` of input ``r // k``):
+    ``(relu(b) - relu(a)) / (b - a)``, or ``1[a > 0]`` where ``|b - a| < eps``.
+    """
+    S = z.shape[1]
+    for r in numba.prange(g * k):
+        i = r // k
+        for j in range(S):
+            a = z[i, j]
+            b = z[g + r, j]
+            d = b - a
+            zero = a - a
+            ya = a if a > zero else zero
+            yb = b if b > zero else zero
+            if abs(d) < eps:
+                m[r, j] = zero + 1 if a > zero else zero
+            else:
+                m[r, j] = (yb - ya) / d
+            z[g + r, j] = skip[g + r, off + j] + yb
+    for i in numba.prange(g):  # input rows last: the reference rows read them above
+        for j in range(S):
+            a = z[i, j]
+            z[i, j] = skip[i, off + j] + (a if a > a - a else a - a)

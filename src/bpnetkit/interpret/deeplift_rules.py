@@ -23,11 +23,13 @@ weight gradient is computed.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
-from bpnetkit.errors import InputError
+from bpnetkit.errors import BpnetkitError, InputError
 from bpnetkit.interpret.channels_last import conv1d_as_conv2d
 
 EPS = 1e-6
@@ -358,3 +360,136 @@ class DeepLiftMode(TorchFunctionMode):
             f"tensor. Supported nonlinearities: {', '.join(sorted(set(_ELEMENTWISE) - {'relu_'}))}"
             f", logsumexp; everything else must be affine (convolutions, linear layers, sums, "
             f"slices, concatenation).")
+
+
+# --------------------------------------------------------------------------------------------
+# BPNet towers: the whole dilated residual tower as one rule with a hand-written backward
+def _cl4(t: torch.Tensor) -> torch.Tensor:
+    """``(N, C, L)`` -> ``(N, C, 1, L)`` in the channels-last layout (a view when possible)."""
+    return t.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+def _rows(t4: torch.Tensor) -> torch.Tensor:
+    """``(N, S)`` view of a channels-last ``(N, C, 1, L)`` tensor (``S = L * C``)."""
+    if not t4.is_contiguous(memory_format=torch.channels_last):  # kernels write through it
+        raise BpnetkitError("deep_lift_shap (BPNet tower rule): a convolution returned a "
+                            "tensor that is not dense channels-last; pass "
+                            "channels_last=False to use the per-operation rules.")
+    return t4.permute(0, 2, 3, 1).reshape(t4.shape[0], -1)
+
+
+def _conv4(x4: torch.Tensor, conv, dilation: int, padding: int = 0, weight=None, bias=None
+           ) -> torch.Tensor:
+    w = conv.weight if weight is None else weight
+    y = torch.nn.functional.conv2d(x4, w.unsqueeze(2), bias, 1, (0, padding), (1, dilation))
+    return y.contiguous(memory_format=torch.channels_last)
+
+
+def _flipped(conv) -> torch.Tensor:
+    """Weights of the convolution computing ``conv``'s input gradient (valid -> full)."""
+    return conv.weight.transpose(0, 1).flip(-1).contiguous()
+
+
+class _TowerRule(torch.autograd.Function):
+    """A BPNet tower on a paired batch: forward with ReLU multipliers, backward by hand.
+
+    The backward pass differentiates only the reference rows (the inputs' rows get zero
+    gradient, as their multipliers are zero) and keeps every gradient channels-last:
+    ``G_{l-1} = pad_d(G_l) + conv_l^T(m_l * G_l)``, then ``conv_stem^T(m_0 * G_0)``.
+    """
+
+    @staticmethod
+    def forward(ctx, X, model, pairing):  # noqa: D102
+        g, k = pairing.n_inputs, pairing.k
+        kern = _relu_kernel()
+        with torch._C.DisableTorchFunction():
+            z = _conv4(_cl4(X), model.iconv, 1, bias=model.iconv.bias)
+            zr = _rows(z)
+            m0 = torch.empty_like(z)
+            kern.relu_multipliers(zr.numpy(), g, k, EPS, _rows(m0).numpy(), zr.numpy())
+            ms = [m0[g:]]
+            h = z
+            for conv in model.rconvs:
+                d = int(conv.dilation[0])
+                z = _conv4(h, conv, d, bias=conv.bias)
+                m = torch.empty((g * k, *z.shape[1:]), dtype=z.dtype,
+                                memory_format=torch.channels_last)
+                kern.residual_relu_multipliers(_rows(z).numpy(), _rows(h).numpy(),
+                                               d * h.shape[1], g, k, EPS, _rows(m).numpy())
+                ms.append(m)
+                h = z
+        ctx.ms = ms
+        ctx.model = model
+        ctx.g = g
+        ctx.shape = X.shape
+        return h.squeeze(2)
+
+    @staticmethod
+    def backward(ctx, G):  # noqa: D102
+        model, ms, g = ctx.model, ctx.ms, ctx.g
+        ctx.ms = None
+        with torch.no_grad(), torch._C.DisableTorchFunction():
+            G4 = _cl4(G[g:])
+            for conv, m in zip(reversed(model.rconvs), reversed(ms[1:]), strict=True):
+                d = int(conv.dilation[0])
+                gm = m.mul_(G4)
+                Gp = _conv4(gm, conv, d, padding=2 * d, weight=_flipped(conv))
+                Gp[..., d:Gp.shape[3] - d].add_(G4)  # (not +=: no __setitem__ copy)
+                G4 = Gp
+            gm = ms[0].mul_(G4)
+            K = model.iconv.kernel_size[0]
+            GX = _conv4(gm, model.iconv, 1, padding=K - 1, weight=_flipped(model.iconv))
+            out = G.new_zeros(ctx.shape)
+            out[g:] = GX.squeeze(2)
+        return out, None, None
+
+
+def _plain_module(mod) -> bool:
+    return not (mod._forward_hooks or mod._forward_pre_hooks or mod._backward_hooks
+                or getattr(mod, "_backward_pre_hooks", None))
+
+
+def _tower_view(m, pairing: _Pairing):
+    from bpnetkit.interpret.fused_tower import tower_eligible
+
+    if not tower_eligible(m, (torch.float32, torch.float64)):
+        return None
+    mods = [m.iconv, *m.rconvs, m.irelu, *m.rrelus]
+    if not all(_plain_module(x) for x in mods) or \
+            not all(type(r) is torch.nn.ReLU for r in (m.irelu, *m.rrelus)):
+        return None
+    # (the heads keep their own convolutions: the profile target's softmax-weighted rule
+    # amplifies any change of rounding in the logits, and tangermeme rounds like them)
+    view = copy.copy(m)
+
+    def embed(X):
+        pairing.split(X, "BPNet tower")
+        return _TowerRule.apply(X, m, pairing)
+
+    view.__dict__["embed"] = embed
+    return view
+
+
+def tower_rule_view(model, n_inputs: int, refs_per_input: int):
+    """``model`` with eligible BPNet towers computed by one DeepLIFT rule (CPU, float32/64).
+
+    Every valid-padding, post-residual BPNet inside ``model`` whose tower modules carry no
+    hooks computes its tower on the paired batch with a hand-written, channels-last backward
+    pass (:class:`_TowerRule`); the result equals applying the ReLU rule at every tower
+    nonlinearity (what :class:`DeepLiftMode` does) up to float rounding. Everything else
+    runs through :class:`DeepLiftMode` as usual. ``model`` itself when nothing is eligible,
+    when global module hooks are registered, or when numba is unavailable.
+    """
+    from torch.nn.modules import module as _module
+
+    from bpnetkit.interpret.fused_tower import shadow_bpnets
+
+    if _module._global_forward_hooks or _module._global_forward_pre_hooks or \
+            _module._global_backward_hooks:
+        return model
+    try:
+        _relu_kernel()
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return model
+    pairing = _Pairing(n_inputs, refs_per_input)
+    return shadow_bpnets(model, lambda m: _tower_view(m, pairing))

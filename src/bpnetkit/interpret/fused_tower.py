@@ -3,22 +3,28 @@
 :func:`fused_view` returns a stand-in for a model in which every valid-padding,
 post-residual :class:`BPNet` computes its tower (``embed``) with oneDNN's fused convolution +
 ReLU on channels-last activations and adds the residual in place; this removes the separate
-ReLU pass and the layout reorders. The stand-in is made of shallow copies of the modules on
-the path to those BPNets: it shares every parameter, buffer and hook with the model, and the
-model object itself is never modified. Everything after the tower (heads, controls,
-ChromBPNet's combination) is the model's own code. Values equal the plain computation up to
-float rounding. Meant only for inference (inside ``torch.inference_mode``) on the CPU.
+ReLU pass and the layout reorders. Its profile convolution (few output channels, a wide
+kernel: a shape oneDNN computes at a few GFLOP/s) runs as one GEMM against all taps at once,
+``P = x^T W`` with ``W`` of shape ``(C, taps * outputs)`` padded to a multiple of 16 columns,
+followed by a sum of ``P``'s shifted diagonals (:func:`gemm_conv1d`). The stand-in is made of
+shallow copies of the modules on the path to those BPNets: it shares every parameter, buffer
+and hook with the model, and the model object itself is never modified. Everything else
+(heads, controls, ChromBPNet's combination) is the model's own code. Values equal the plain
+computation up to float rounding. Meant only for inference (inside ``torch.inference_mode``)
+on the CPU.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-__all__ = ["fused_view", "fused_towers_work"]
+__all__ = ["fused_view", "fused_towers_work", "gemm_conv1d", "gemm_eligible", "gemm_view",
+           "shadow_bpnets", "tower_eligible"]
 
 
 def _fused_op() -> Callable | None:
@@ -50,7 +56,59 @@ def _fused_embed(model: nn.Module, op: Callable) -> Callable[[torch.Tensor], tor
     return embed
 
 
-def _eligible(m: nn.Module) -> bool:
+def gemm_conv1d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for a valid, undilated ``conv`` as one GEMM and a sum of shifted diagonals.
+
+    ``P[n, t, k * O + o] = sum_c x[n, c, t] w[o, c, k]`` is one matrix product over all taps
+    ``k`` and outputs ``o``; then ``y[n, o, t] = b[o] + sum_k P[n, t + k, k * O + o]``. This
+    pays when the output channels are few and the kernel wide (the profile head), where a
+    direct convolution cannot use the vector units. ``x`` may be channels-first or
+    channels-last (``(N, C, L)`` with ``C`` the fastest axis); the output is channels-last.
+    Meant for inference: where autograd would record the call, this is ``conv1d`` itself.
+    """
+    w = conv.weight
+    if torch.is_grad_enabled() and (w.requires_grad or x.requires_grad):  # for inference only
+        return torch.nn.functional.conv1d(x, w, conv.bias)
+    O, C, K = w.shape
+    cols = -(-K * O // 16) * 16  # padded to whole vector registers: a much faster GEMM
+    W = w.new_zeros(C, cols)
+    W[:, :K * O] = w.permute(1, 2, 0).reshape(C, K * O)
+    y = _diagonal_sums(torch.matmul(x.transpose(1, 2), W), O, K)
+    if conv.bias is not None:
+        y += conv.bias
+    return y.transpose(1, 2)
+
+
+def _diagonal_sums(P: torch.Tensor, O: int, K: int) -> torch.Tensor:
+    """``y[n, t, o] = sum_k P[n, t + k, k * O + o]`` for ``P`` ``(N, L, cols)`` contiguous."""
+    N, L, cols = P.shape
+    return P.as_strided((N, L - K + 1, O, K), (L * cols, cols, 1, cols + O)).sum(3)
+
+
+def gemm_eligible(c: nn.Module, dtypes: tuple[torch.dtype, ...] = (torch.float32,)) -> bool:
+    """Whether :func:`gemm_conv1d` should compute ``c``: a plain valid, undilated ``Conv1d``
+    on the CPU with weights of one of ``dtypes`` and few outputs per tap (``out_channels *
+    kernel_size <= 4 * in_channels``, so the GEMM's output is not much larger than its input).
+    """
+    return (type(c) is nn.Conv1d and c.padding_mode == "zeros" and c.padding == (0,)
+            and c.stride == (1,) and c.dilation == (1,) and c.groups == 1
+            and c.weight.device.type == "cpu" and c.weight.dtype in dtypes
+            and c.out_channels * c.kernel_size[0] <= 4 * c.in_channels)
+
+
+def gemm_view(conv: nn.Conv1d) -> nn.Module:
+    """A shallow copy of ``conv`` (same parameters and hooks) computing with :func:`gemm_conv1d`."""
+    view = copy.copy(conv)
+    view.__dict__["forward"] = functools.partial(gemm_conv1d, conv)
+    return view
+
+
+def tower_eligible(m: nn.Module, dtypes: tuple[torch.dtype, ...] = (torch.float32,)) -> bool:
+    """Whether ``m`` is a BPNet whose tower a stand-in may compute (see :func:`shadow_bpnets`).
+
+    True for a valid-padding, post-activation-residual :class:`BPNet` with its own ``embed``,
+    plain zero-padding ``Conv1d`` layers with biases, weights of one of ``dtypes`` on the CPU.
+    """
     from bpnetkit.models.bpnet import BPNet
 
     if not isinstance(m, BPNet) or getattr(m, "padding", "valid") != "valid" or \
@@ -59,22 +117,38 @@ def _eligible(m: nn.Module) -> bool:
     convs = [m.iconv, *m.rconvs]
     return all(type(c) is nn.Conv1d and c.padding_mode == "zeros" and c.padding == (0,)
                and c.stride == (1,) and c.groups == 1 and c.bias is not None
-               and c.weight.device.type == "cpu" and c.weight.dtype == torch.float32
+               and c.weight.device.type == "cpu" and c.weight.dtype in dtypes
                for c in convs)
 
 
-def _shadow(m: nn.Module, op: Callable) -> nn.Module:
-    """``m`` itself when nothing below it is eligible, else a shallow copy using fused towers."""
-    if _eligible(m):
-        view = copy.copy(m)  # a new instance dict; parameters, buffers and hooks are shared
-        view.__dict__["embed"] = _fused_embed(m, op)
+def shadow_bpnets(m: nn.Module, make_view: Callable[[nn.Module], nn.Module | None]
+                  ) -> nn.Module:
+    """``m`` with every sub-module ``b`` for which ``make_view(b)`` returns a stand-in replaced.
+
+    Modules on the path to a replaced one are shallow copies (a new instance dict; their
+    parameters, buffers and hooks are shared); ``m`` itself is returned when nothing is
+    replaced, and is never modified.
+    """
+    view = make_view(m)
+    if view is not None:
         return view
-    children = {name: (_shadow(c, op) if c is not None else None)
+    children = {name: (shadow_bpnets(c, make_view) if c is not None else None)
                 for name, c in m._modules.items()}
     if all(children[name] is c for name, c in m._modules.items()):
         return m
     view = copy.copy(m)
     view.__dict__["_modules"] = children
+    return view
+
+
+def _fused_bpnet(m: nn.Module, op: Callable) -> nn.Module | None:
+    if not tower_eligible(m):
+        return None
+    view = copy.copy(m)  # a new instance dict; parameters, buffers and hooks are shared
+    view.__dict__["embed"] = _fused_embed(m, op)
+    fconv = getattr(m, "fconv", None)
+    if fconv is not None and gemm_eligible(fconv):
+        view.__dict__["_modules"] = {**m._modules, "fconv": gemm_view(fconv)}
     return view
 
 
@@ -99,7 +173,7 @@ def fused_view(model: nn.Module, enabled: bool = True) -> nn.Module:
     op = _fused_op() if enabled else None
     if op is None:
         return model
-    return _shadow(model, op)
+    return shadow_bpnets(model, functools.partial(_fused_bpnet, op=op))
 
 
 def fused_towers_work() -> bool:
