@@ -60,18 +60,16 @@ def dense(path: Path, sizes: dict[str, int]) -> dict[str, np.ndarray]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--reads", type=int, default=1_000_000)
-    a = ap.parse_args()
+def measure(n_reads: int = 1_000_000) -> dict:
+    """Make a BAM of ``n_reads`` reads, run both tools; return times and whether they agree."""
     exe = shutil.which("bam2bw") or str(Path(sys.executable).with_name("bam2bw"))
     sizes = {"chr1": 20_000_000, "chr2": 15_000_000, "chr3": 10_000_000}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         bam = d / "reads.bam"
         t = time.perf_counter()
-        make_bam(bam, a.reads, sizes)
-        print(f"made {a.reads} reads in {time.perf_counter() - t:.1f} s")
+        make_bam(bam, n_reads, sizes)
+        t_make = time.perf_counter() - t
         (d / "g.sizes").write_text("".join(f"{c}\t{n}\n" for c, n in sizes.items()))
         # ours (one warm-up on a tiny slice is not needed: numba kernels are cached on disk)
         t, c = time.perf_counter(), time.process_time()
@@ -93,12 +91,36 @@ def main() -> None:
         for k in ("plus", "minus"):
             x, y = dense(Path(ours[k]), sizes), dense(peer[k], sizes)
             equal &= all(np.array_equal(x[c], y[c]) for c in sizes)
-        print(f"{'tool':<12}{'wall s':>9}{'reads/s (wall)':>16}{'CPU s':>9}"
-              f"{'reads/CPU-s':>14}")
-        for name, tw, tc in (("bpnetkit", t_ours, c_ours), ("bam2bw", t_peer, c_peer)):
-            print(f"{name:<12}{tw:>9.2f}{a.reads / tw:>16,.0f}{tc:>9.2f}{a.reads / tc:>14,.0f}")
-        print(f"speed-up: wall {t_peer / t_ours:.1f}x, CPU {c_peer / c_ours:.1f}x   "
-              f"values equal: {equal}")
+    return {"reads": n_reads, "make": t_make, "ours": (t_ours, c_ours),
+            "peer": (t_peer, c_peer), "equal": bool(equal)}
+
+
+def rows(quick: bool = False) -> list:
+    """Rows for ``run_all.py``: 1,000,000 reads (quick: 100,000)."""
+    from _common import Row
+
+    r = measure(100_000 if quick else 1_000_000)
+    n = r["reads"]
+    conf = (f"{n:,} reads on 45 Mb, ATAC shifts, stranded 5' ends; bigWigs equal: "
+            f"{r['equal']}")
+    return [Row("reads -> bigWig (reads/s, wall)", n / r["ours"][0], n / r["peer"][0],
+                "bam2bw", conf, headline=True),
+            Row("reads -> bigWig (reads/CPU-s)", n / r["ours"][1], n / r["peer"][1],
+                "bam2bw", conf)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reads", type=int, default=1_000_000)
+    a = ap.parse_args()
+    r = measure(a.reads)
+    print(f"made {a.reads} reads in {r['make']:.1f} s")
+    print(f"{'tool':<12}{'wall s':>9}{'reads/s (wall)':>16}{'CPU s':>9}"
+          f"{'reads/CPU-s':>14}")
+    for name, (tw, tc) in (("bpnetkit", r["ours"]), ("bam2bw", r["peer"])):
+        print(f"{name:<12}{tw:>9.2f}{a.reads / tw:>16,.0f}{tc:>9.2f}{a.reads / tc:>14,.0f}")
+    print(f"speed-up: wall {r['peer'][0] / r['ours'][0]:.1f}x, CPU "
+          f"{r['peer'][1] / r['ours'][1]:.1f}x   values equal: {r['equal']}")
 
 
 if __name__ == "__main__":

@@ -90,3 +90,56 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def rows(quick: bool = False) -> list:
+    """Rows for ``run_all.py``: DeepLIFT/SHAP of the counts target, 20 dinucleotide shuffles,
+    batch 64, on BPNet 64x8 (4 sequences) and ChromBPNet 512x8 (1 sequence), 2114 -> 1000,
+    both tools on the same model and references; quick: 1 sequence, 4 and 2 shuffles."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import Row, cpu_peak_flops, forward_flops, interleaved_best, one_hot
+    from tangermeme.deep_lift_shap import _nonlinear
+    from tangermeme.deep_lift_shap import deep_lift_shap as t_dls
+
+    from bpnetkit.models import ChromBPNet
+    from bpnetkit.models.layers import Exp, Log
+    from bpnetkit.models.presets import chrombpnet_accessibility, chrombpnet_bias
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    peak = cpu_peak_flops()
+    ops = {SoftmaxWeighting: _nonlinear, Exp: _nonlinear, Log: _nonlinear}
+    out = []
+    for label, model, n, shuffles in (
+            ("BPNet 64x8", BPNet(64, 8, n_outputs=2, n_control_tracks=0), 1 if quick else 4,
+             4 if quick else 20),
+            ("ChromBPNet 512x8", ChromBPNet(chrombpnet_bias(), chrombpnet_accessibility()), 1,
+             2 if quick else 20)):
+        wrapped = CountWrapper(model.eval()).eval()
+        X = one_hot(n, 2114)
+        R = dinucleotide_shuffle(X, n=shuffles, random_state=1)
+
+        def ours(w=wrapped, X=X, R=R):
+            return deep_lift_shap(w, X, references=R, hypothetical=True, batch_size=64,
+                                  device="cpu", warning_threshold=1.0)
+
+        def peer(w=wrapped, X=X, R=R):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return t_dls(w, X, references=R, hypothetical=True, batch_size=64,
+                             device="cpu", additional_nonlinear_ops=ops,
+                             warning_threshold=1.0, verbose=False)
+
+        best, outs = interleaved_best({"ours": ours, "peer": peer}, 1)
+        diff = float((outs["ours"] - outs["peer"]).abs().max())
+        flops = forward_flops(wrapped, X[:1])
+        rate = n / best["ours"]
+        conf = (f"{n} x 2114 bp x {shuffles} shuffles, counts target, batch 64, {threads} "
+                f"threads; {rate * shuffles * 2 * 3 * flops / peak:.0%} of the matmul peak; "
+                f"max |diff| {diff:.1e}")
+        out.append(Row(f"DeepLIFT/SHAP {label} (seq/s)", rate, n / best["peer"], "tangermeme",
+                       conf, goal=3.0, headline=True))
+    return out

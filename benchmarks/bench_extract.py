@@ -6,6 +6,7 @@ imports and a small warm-up extraction of other loci, which loads numba kernels)
 separately; the parent checks that the arrays are equal.
 
     python benchmarks/bench_extract.py [--loci 20000] [--n-jobs 1]
+    python benchmarks/bench_extract.py --profile     # CPU time of each stage of ours
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ import numpy as np
 IN, OUT, JIT = 2114, 1000, 128
 
 
-def make_data(d: Path, n_loci: int, seed: int = 0) -> None:
+def make_data(d: Path, n_loci: int, seed: int = 0, scale: float = 1.0) -> None:
+    """A random genome of 26 Mb x ``scale`` (0.1 % N), two sparse bigWigs and the loci."""
     import pyBigWig
 
     rng = np.random.default_rng(seed)
-    sizes = {"chr1": 12_000_000, "chr2": 8_000_000, "chr3": 6_000_000}
+    sizes = {c: int(n * scale) for c, n in
+             (("chr1", 12_000_000), ("chr2", 8_000_000), ("chr3", 6_000_000))}
     with open(d / "g.fa", "w") as fh:
         for c, n in sizes.items():
             seq = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, n)]
@@ -51,8 +54,11 @@ def make_data(d: Path, n_loci: int, seed: int = 0) -> None:
     mid = np.array([rng.integers(5000, sizes[c] - 5000) for c in chrom])
     with open(d / "loci.bed", "w") as fh:
         fh.writelines(f"{c}\t{m - 100}\t{m + 100}\n" for c, m in zip(chrom, mid))
+    # the warm-up takes 200 loci: more than the 64 below which some helpers take another
+    # code path, so that both tools measure their steady per-locus cost, not kernel loading
     with open(d / "warmup.bed", "w") as fh:
-        fh.writelines(f"{c}\t{m - 100}\t{m + 100}\n" for c, m in zip(chrom[:50], mid[:50] + 7))
+        fh.writelines(f"{c}\t{m - 100}\t{m + 100}\n" for c, m in zip(chrom[:200],
+                                                                    mid[:200] + 7))
 
 
 def child(which: str, d: Path, n_jobs: int) -> None:
@@ -84,46 +90,142 @@ def child(which: str, d: Path, n_jobs: int) -> None:
                       "n": int(len(X)), "X_dtype": str(X.dtype), "y_dtype": str(y.dtype)}))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--loci", type=int, default=20000)
-    ap.add_argument("--n-jobs", type=int, default=None,
-                    help="threads for both tools (default: ours, min(4, CPUs))")
-    ap.add_argument("--child", choices=["ours", "peer"])
-    ap.add_argument("--dir")
-    a = ap.parse_args()
-    if a.n_jobs is None:
+def measure(n_loci: int = 20000, n_jobs: int | None = None, scale: float = 1.0) -> dict:
+    """Run both tools in child processes on the same ``n_loci`` loci.
+
+    Returns
+    -------
+    dict
+        ``{"ours": {...}, "peer": {...}, "equal": bool, "n_jobs": int}``; each tool's dict
+        holds ``wall``, ``cpu`` (s), ``mem_mb`` (peak RSS above the warm-up baseline), ``n``
+        and the dtypes.
+    """
+    if n_jobs is None:
         import os
 
-        a.n_jobs = min(4, os.cpu_count() or 1)
-    if a.child:
-        child(a.child, Path(a.dir), a.n_jobs)
-        return
+        n_jobs = min(4, os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        make_data(d, a.loci)
-        res = {}
+        make_data(d, n_loci, scale=scale)
+        res: dict = {"n_jobs": n_jobs, "loci": n_loci, "genome_mb": 26 * scale}
         for which in ("ours", "peer"):
-            # the first child run may compile numba kernels into the on-disk cache
+            # the first child run may compile numba kernels into the on-disk cache; the
+            # second one is measured (the FASTA and bigWigs are then in the page cache)
             for _ in range(2):
                 out = subprocess.run([sys.executable, __file__, "--child", which, "--dir", str(d),
-                                      "--n-jobs", str(a.n_jobs)], check=True,
+                                      "--n-jobs", str(n_jobs)], check=True,
                                      capture_output=True, text=True)
             res[which] = json.loads(out.stdout.strip().splitlines()[-1])
         Xo, Xp = np.load(d / "ours_X.npy"), np.load(d / "peer_X.npy")
         yo, yp = np.load(d / "ours_y.npy"), np.load(d / "peer_y.npy")
-        equal = Xo.shape == Xp.shape and np.array_equal(Xo, Xp) and np.array_equal(yo, yp)
-        print(f"{a.loci} loci, in {IN} + 2 x {JIT} jitter, 2 signal tracks; threads "
-              f"(both tools): {a.n_jobs}")
-        print(f"{'tool':<12}{'wall s':>9}{'loci/s':>10}{'CPU s':>8}{'peak MB':>10}  dtypes")
-        for name, key in (("bpnetkit", "ours"), ("tangermeme", "peer")):
-            r = res[key]
-            print(f"{name:<12}{r['wall']:>9.2f}{r['n'] / r['wall']:>10,.0f}{r['cpu']:>8.2f}"
-                  f"{r['mem_mb']:>10.0f}  {r['X_dtype']}/{r['y_dtype']}")
-        print(f"speed-up: wall {res['peer']['wall'] / res['ours']['wall']:.1f}x, CPU "
-              f"{res['peer']['cpu'] / res['ours']['cpu']:.1f}x; memory ratio "
-              f"{res['ours']['mem_mb'] / max(res['peer']['mem_mb'], 1):.2f}; values equal: "
-              f"{equal}")
+        res["equal"] = bool(Xo.shape == Xp.shape and np.array_equal(Xo, Xp)
+                            and np.array_equal(yo, yp))
+    return res
+
+
+def rows(quick: bool = False) -> list:
+    """Rows for ``run_all.py``: 20,000 loci (quick: 2,000), threads min(4, CPUs)."""
+    from _common import Row
+
+    r = measure(2000, scale=0.2) if quick else measure(20000)
+    conf = (f"{r['loci']:,} loci on {r['genome_mb']:g} Mb, {IN} bp + 2 x {JIT} jitter, 2 "
+            f"signal tracks (1,256 bp), "
+            f"{r['n_jobs']} threads each, warm page cache; arrays equal: {r['equal']}")
+    o, p = r["ours"], r["peer"]
+    return [
+        Row("extraction of training examples (loci/s, wall)", o["n"] / o["wall"],
+            p["n"] / p["wall"], "tangermeme extract_loci", conf, goal=2.0, headline=True),
+        Row("extraction of training examples (loci per CPU-s)", o["n"] / o["cpu"],
+            p["n"] / p["cpu"], "tangermeme extract_loci",
+            conf + "; CPU time of the process (all threads): steadier than wall time on a "
+            "busy machine"),
+        Row("extraction peak memory above baseline (MB)", o["mem_mb"], p["mem_mb"],
+            "tangermeme extract_loci", conf + "; goal: no more memory", goal=1.0,
+            lower_is_better=True),
+    ]
+
+
+def profile(n_loci: int = 20000, repeats: int = 5) -> list[tuple[str, float]]:
+    """CPU milliseconds of each stage of bpnetkit's extraction (best of ``repeats``, FASTA and
+    bigWigs in the page cache): where the time goes."""
+    import zlib
+
+    from bpnetkit.data.regions import as_regions, centered_windows
+    from bpnetkit.data.signals import extract_signals
+    from bpnetkit.io.bigwig import BigWigReader
+    from bpnetkit.io.fasta import Genome, extract_sequences
+
+    def cpu(fn) -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            c = time.process_time()
+            fn()
+            best = min(best, time.process_time() - c)
+        return 1000 * best
+
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        make_data(d, n_loci)
+        g = Genome(d / "g.fa")
+        width, off, sig_len = IN + 2 * JIT, (IN - OUT) // 2, OUT + 2 * JIT
+        out.append(("BED parsing", cpu(lambda: as_regions(d / "loci.bed"))))
+        ch, st, en = centered_windows(as_regions(d / "loci.bed"), width, g.chrom_sizes)
+        extract_sequences(g, ch[:10], st[:10], en[:10])
+        extract_signals([d / "plus.bw"], ch[:10], st[:10] + off, st[:10] + off + sig_len)
+        n = len(ch)
+        out.append(("one-hot gather (incl. first touch)",
+                    cpu(lambda: extract_sequences(g, ch, st, en))))
+        out.append(("  first touch of the one-hot output",
+                    cpu(lambda: np.ones((n, 4, width), np.int8))))
+        for k in ("plus", "minus"):
+            out.append((f"signal track {k} (all)", cpu(lambda k=k: extract_signals(
+                [d / f"{k}.bw"], ch, st + off, st + off + sig_len))))
+        r = BigWigReader(d / "plus.bw")
+        raws = [r._read(int(o), int(z)) for o, z in zip(r.b_offset, r.b_size)]
+        out.append(("  read() of every block, one track",
+                    cpu(lambda: [r._read(int(o), int(z)) for o, z in zip(r.b_offset,
+                                                                         r.b_size)])))
+        out.append(("  zlib inflate of every block, one track",
+                    cpu(lambda: [zlib.decompress(x) for x in raws])))
+        out.append(("  first touch of one signal track's output",
+                    cpu(lambda: np.ones((n, 1, sig_len), np.float32))))
+        r.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--profile", action="store_true",
+                    help="print the CPU time of each stage of bpnetkit's extraction instead")
+    ap.add_argument("--loci", type=int, default=20000)
+    ap.add_argument("--n-jobs", type=int, default=None,
+                    help="threads for both tools (default: min(4, CPUs))")
+    ap.add_argument("--child", choices=["ours", "peer"])
+    ap.add_argument("--dir")
+    a = ap.parse_args()
+    if a.child:
+        child(a.child, Path(a.dir), a.n_jobs)
+        return
+    if a.profile:
+        stages = profile(a.loci)
+        print(f"bpnetkit extraction of {a.loci} loci ({IN} + 2 x {JIT} bp, 2 tracks): CPU ms, "
+              f"best of 5")
+        for name, ms in stages:
+            print(f"{name:<44}{ms:>8.1f}")
+        return
+    res = measure(a.loci, a.n_jobs)
+    print(f"{a.loci} loci, in {IN} + 2 x {JIT} jitter, 2 signal tracks; threads "
+          f"(both tools): {res['n_jobs']}")
+    print(f"{'tool':<12}{'wall s':>9}{'loci/s':>10}{'CPU s':>8}{'peak MB':>10}  dtypes")
+    for name, key in (("bpnetkit", "ours"), ("tangermeme", "peer")):
+        r = res[key]
+        print(f"{name:<12}{r['wall']:>9.2f}{r['n'] / r['wall']:>10,.0f}{r['cpu']:>8.2f}"
+              f"{r['mem_mb']:>10.0f}  {r['X_dtype']}/{r['y_dtype']}")
+    print(f"speed-up: wall {res['peer']['wall'] / res['ours']['wall']:.1f}x, CPU "
+          f"{res['peer']['cpu'] / res['ours']['cpu']:.1f}x; memory ratio "
+          f"{res['ours']['mem_mb'] / max(res['peer']['mem_mb'], 1):.2f}; values equal: "
+          f"{res['equal']}")
 
 
 if __name__ == "__main__":

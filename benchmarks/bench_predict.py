@@ -83,3 +83,57 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def rows(quick: bool = False) -> list:
+    """Rows for ``run_all.py``: BPNet 64x8 (2 control tracks; 64 sequences, batch 64) and
+    ChromBPNet 512x8 (16 sequences, batch 16), 2114 -> 1000, both tools on the same model;
+    quick: 8 and 2 sequences, one repeat."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import Row, cpu_peak_flops, forward_flops, interleaved_best, one_hot
+    from tangermeme.predict import predict as t_predict
+
+    from bpnetkit.models import ChromBPNet
+    from bpnetkit.models.presets import chrombpnet_accessibility, chrombpnet_bias
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    bpnet = BPNet(64, 8, n_outputs=2, n_control_tracks=2).eval()
+    same = BPNet(64, 8, n_outputs=2, n_control_tracks=2, padding="same").eval()
+    same.load_state_dict(copy.deepcopy(bpnet.state_dict()))
+    chrom = ChromBPNet(chrombpnet_bias(), chrombpnet_accessibility()).eval()
+    repeats = 1 if quick else 3
+    out = []
+    peak = cpu_peak_flops()
+    for label, model, n, batch, n_ctl in (("BPNet 64x8", bpnet, 8 if quick else 64, 64, 2),
+                                          ("ChromBPNet 512x8", chrom, 2 if quick else 16, 16,
+                                           0)):
+        X = one_hot(n, 2114, dtype=torch.int8)
+        Xf = X.float()
+        ctl = [torch.from_numpy(np.random.default_rng(1).poisson(0.1, (n, n_ctl, 2114))
+                                .astype(np.float32))] if n_ctl else None
+        runs = {"ours": lambda m=model, X=X, c=ctl, b=batch: predict(
+                    m, X, args=c, batch_size=b, device="cpu"),
+                "peer": lambda m=model, X=Xf, c=ctl, b=batch: t_predict(
+                    m, X, args=c, batch_size=b, device="cpu", verbose=False)}
+        if label.startswith("BPNet"):
+            runs["lite"] = lambda X=Xf, c=ctl, b=batch: t_predict(
+                same, X, args=c, batch_size=b, device="cpu", verbose=False)
+        predict(model, X[:1], args=[c[:1] for c in ctl] if ctl else None, device="cpu")
+        best, outs = interleaved_best(runs, repeats)
+        diff = max(float((a - b).abs().max()) for a, b in zip(outs["ours"], outs["peer"]))
+        flops = forward_flops(model, Xf[:1], *([c[:1] for c in ctl] if ctl else []))
+        rate = n / best["ours"]
+        conf = (f"{n} x 2114 bp, batch {batch}, {threads} threads; {rate * flops / peak:.0%} of "
+                f"the matmul peak ({peak / 1e9:.0f} GFLOP/s); max |diff| {diff:.1e}")
+        out.append(Row(f"predict {label} (seq/s)", rate, n / best["peer"], "tangermeme",
+                       conf, goal=3.0, headline=True))
+        if "lite" in best:
+            out.append(Row(f"predict {label}, peer with bpnet-lite's same padding (seq/s)",
+                           rate, n / best["lite"], "tangermeme",
+                           f"{n} x 2114 bp, batch {batch}, {threads} threads; what bpnet-lite "
+                           f"users run today"))
+    return out

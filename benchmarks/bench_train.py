@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--out-window", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fit-repeats", type=int, default=1,
+                    help="alternate the two fits this many times; report the medians")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message=".*autocast.*")
     torch.set_num_threads(args.threads)
@@ -109,23 +111,35 @@ def main() -> None:
           f"{count_weight:.1f}")
 
     # --- ours ---------------------------------------------------------------------------------
-    torch.manual_seed(0)
-    ours = BPNet(n_filters=args.filters, n_layers=args.layers, n_control_tracks=0)
-    tr = Trainer(ours, lr=args.lr, count_weight=count_weight, max_epochs=args.epochs,
-                 patience=None, grad_clip=1.0, device="cpu", progress=False)
-    valid = [(torch.from_numpy(Xva), torch.from_numpy(yva))]
-    t = time.perf_counter()
-    tr.fit(lambda e: batches(Xtr, ytr, args.batch_size, e), valid)
-    ours_fit = time.perf_counter() - t
-    lg, lc = predict(ours, Xte, device="cpu")
-    m_ours = compute_metrics(yte, lg.numpy(), lc.numpy())
+    def fit_ours():
+        torch.manual_seed(0)
+        ours = BPNet(n_filters=args.filters, n_layers=args.layers, n_control_tracks=0)
+        tr = Trainer(ours, lr=args.lr, count_weight=count_weight, max_epochs=args.epochs,
+                     patience=None, grad_clip=1.0, device="cpu", progress=False)
+        valid = [(torch.from_numpy(Xva), torch.from_numpy(yva))]
+        t = time.perf_counter()
+        tr.fit(lambda e: batches(Xtr, ytr, args.batch_size, e), valid)
+        return ours, time.perf_counter() - t
 
     # --- bpnet-lite ---------------------------------------------------------------------------
-    torch.manual_seed(0)
-    lite = LiteBPNet(n_filters=args.filters, n_layers=args.layers, n_outputs=2,
-                     n_control_tracks=0, count_loss_weight=count_weight, trimming=trimming,
-                     name="lite", verbose=False)
-    opt = torch.optim.Adam(lite.parameters(), lr=args.lr)
+    def fit_lite():
+        torch.manual_seed(0)
+        lite = LiteBPNet(n_filters=args.filters, n_layers=args.layers, n_outputs=2,
+                         n_control_tracks=0, count_loss_weight=count_weight, trimming=trimming,
+                         name="lite", verbose=False)
+        opt = torch.optim.Adam(lite.parameters(), lr=args.lr)
+        with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+            t = time.perf_counter()
+            lite.fit(EpochData(), opt, X_valid=torch.from_numpy(Xva),
+                     y_valid=torch.from_numpy(yva), max_epochs=args.epochs,
+                     batch_size=args.batch_size, device="cpu", dtype="float32")
+            lite_fit = time.perf_counter() - t
+            best = lite
+            if os.path.exists("lite.torch"):
+                # bpnet-lite pickles its best-validation model (with numpy scalars, which
+                # bpnetkit's restricted loader refuses); this run just wrote it: trusted
+                best = torch.load("lite.torch", map_location="cpu", weights_only=False)
+        return lite, best, lite_fit
 
     class EpochData:
         """Re-iterable training data giving bpnet-lite the same batches per epoch."""
@@ -138,17 +152,19 @@ def main() -> None:
             for X, y in batches(Xtr, ytr, args.batch_size, self.epoch):
                 yield X, y, torch.ones(len(X), dtype=torch.long)
 
-    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
-        t = time.perf_counter()
-        lite.fit(EpochData(), opt, X_valid=torch.from_numpy(Xva), y_valid=torch.from_numpy(yva),
-                 max_epochs=args.epochs, batch_size=args.batch_size, device="cpu",
-                 dtype="float32")
-        lite_fit = time.perf_counter() - t
-        best = lite
-        if os.path.exists("lite.torch"):
-            # bpnet-lite pickles its best-validation model (with numpy scalars, which
-            # bpnetkit's restricted loader refuses); this run just wrote it, so it is trusted
-            best = torch.load("lite.torch", map_location="cpu", weights_only=False)
+    # the fits of both tools alternate (the machine may be shared): medians and per-pair ratios
+    fits_ours, fits_lite = [], []
+    for r in range(args.fit_repeats):
+        ours, ours_fit = fit_ours()
+        lite, best, lite_fit = fit_lite()
+        fits_ours.append(ours_fit)
+        fits_lite.append(lite_fit)
+        if args.fit_repeats > 1:
+            print(f"fit round {r + 1}: bpnetkit {ours_fit:.1f} s, bpnet-lite {lite_fit:.1f} s, "
+                  f"bpnet-lite / bpnetkit {lite_fit / ours_fit:.2f}", flush=True)
+    ours_fit, lite_fit = float(np.median(fits_ours)), float(np.median(fits_lite))
+    lg, lc = predict(ours, Xte, device="cpu")
+    m_ours = compute_metrics(yte, lg.numpy(), lc.numpy())
     lg2, lc2 = predict(best, Xte, device="cpu")
     m_lite = compute_metrics(yte, lg2.numpy(), lc2.numpy())
 
@@ -179,8 +195,83 @@ def main() -> None:
     print(f"{'train examples/s':<26}{tp_ours:>12.1f}{tp_lite:>12.1f}{tp_ours / tp_lite:>9.2f}")
     print(f"{'fit wall time (s)':<26}{ours_fit:>12.1f}{lite_fit:>12.1f}"
           f"{ours_fit / lite_fit:>9.2f}")
+    print(f"bpnet-lite fit time / bpnetkit fit time: {lite_fit / ours_fit:.2f}x"
+          + (f" (median of {args.fit_repeats} alternating rounds)" if args.fit_repeats > 1
+             else ""))
     print("\n(lower is better for counts_mse, profile_jsd and profile_mnll)")
 
 
 if __name__ == "__main__":
     main()
+
+
+def rows(quick: bool = False) -> list:
+    """Rows for ``run_all.py``: BPNet 64x8, 2114 -> 1000, 128 training / 32 validation
+    examples, 2 epochs, batch 64, Adam 1e-3, clip 1 (quick: 32 / 16 examples, 1 epoch, batch
+    16): the whole ``fit`` wall time of both tools (validation included) and the examples/s
+    of their training steps."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import Row
+    from bpnetlite.bpnet import BPNet as LiteBPNet
+    from bpnetlite.losses import _mixture_loss
+
+    from bpnetkit.train.losses import bpnet_loss
+
+    warnings.filterwarnings("ignore", message=".*autocast.*")
+    n_train, n_valid, epochs, bs = (32, 16, 1, 16) if quick else (128, 32, 2, 64)
+    out_window, lr = 1000, 1e-3
+    probe = BPNet(n_filters=64, n_layers=8, n_control_tracks=0)
+    in_window = probe.input_length(out_window)
+    Xtr, ytr = simulate(n_train, in_window, out_window, 1)
+    Xva, yva = simulate(n_valid, in_window, out_window, 2)
+    count_weight = float(ytr.sum(axis=2).mean())
+
+    torch.manual_seed(0)
+    ours = BPNet(n_filters=64, n_layers=8, n_control_tracks=0)
+    tr = Trainer(ours, lr=lr, count_weight=count_weight, max_epochs=epochs, patience=None,
+                 grad_clip=1.0, device="cpu", progress=False)
+    t = time.perf_counter()
+    tr.fit(lambda e: batches(Xtr, ytr, bs, e), [(torch.from_numpy(Xva), torch.from_numpy(yva))])
+    ours_fit = time.perf_counter() - t
+
+    torch.manual_seed(0)
+    lite = LiteBPNet(n_filters=64, n_layers=8, n_outputs=2, n_control_tracks=0,
+                     count_loss_weight=count_weight, trimming=probe.trimming, name="lite",
+                     verbose=False)
+    opt = torch.optim.Adam(lite.parameters(), lr=lr)
+
+    class EpochData:
+        def __init__(self):
+            self.epoch = 0
+
+        def __iter__(self):
+            self.epoch += 1
+            for X, y in batches(Xtr, ytr, bs, self.epoch):
+                yield X, y, torch.ones(len(X), dtype=torch.long)
+
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        t = time.perf_counter()
+        lite.fit(EpochData(), opt, X_valid=torch.from_numpy(Xva),
+                 y_valid=torch.from_numpy(yva), max_epochs=epochs, batch_size=bs,
+                 device="cpu", dtype="float32")
+        lite_fit = time.perf_counter() - t
+
+    def ours_loss(model, X, y):
+        lg, lc = model(X)
+        return bpnet_loss(lg, lc, y, count_weight)[0]
+
+    def lite_loss(model, X, y):
+        lg, lc = model(X)
+        return _mixture_loss(y, lg, lc, count_weight)[2]
+
+    tp_ours = step_throughput(ours.train(), ours_loss, Xtr, ytr, bs, n_batches=1)
+    tp_lite = step_throughput(lite.train(), lite_loss, Xtr, ytr, bs, n_batches=1)
+    conf = (f"BPNet 64x8, {in_window} -> {out_window}, {n_train} train / {n_valid} valid, "
+            f"{epochs} epoch(s), batch {bs}, {torch.get_num_threads()} threads")
+    return [Row("training: whole fit wall time (s)", ours_fit, lite_fit, "bpnet-lite", conf,
+                goal=2.0, lower_is_better=True, headline=True),
+            Row("training steps (examples/s)", tp_ours, tp_lite, "bpnet-lite",
+                conf + "; forward + backward + Adam, one batch after a warm-up")]

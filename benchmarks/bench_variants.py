@@ -8,10 +8,10 @@
    quantiles, null variants) on a random genome: variants per second (variant-scorer
    itself runs on TensorFlow and is not compared).
 
-Prints wall times, their ratio and the largest difference of the results.
+Prints rates or wall times, their ratio and the largest difference of the results.
 
     python benchmarks/bench_variants.py [--variants 512] [--length 1000] [--rounds 2]
-        [--scorer-variants 256] [--null-per-variant 2]
+        [--scorer-variants 256] [--null-per-variant 2] [--filters 32] [--layers 4]
 """
 
 from __future__ import annotations
@@ -23,16 +23,11 @@ import numpy as np
 import torch
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--variants", type=int, default=512)
-    ap.add_argument("--length", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--design-length", type=int, default=200)
-    ap.add_argument("--scorer-variants", type=int, default=256)
-    ap.add_argument("--null-per-variant", type=int, default=2)
-    args = ap.parse_args()
-
+def measure(variants: int = 512, length: int = 1000, rounds: int = 2, design_length: int = 200,
+            scorer_variants: int = 256, null_per_variant: int = 2, filters: int = 32,
+            layers: int = 4) -> list:
+    """Run the three comparisons; return :class:`_common.Row` objects."""
+    from _common import Row
     from tangermeme.design import greedy_substitution
     from tangermeme.variant_effect import substitution_effect as tm_sub
 
@@ -42,16 +37,17 @@ def main() -> None:
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    model = BPNet(n_filters=32, n_layers=4, n_outputs=2, n_control_tracks=0).eval()
-    L = args.length
-    n_seq = max(1, args.variants // 8)
+    model = BPNet(n_filters=filters, n_layers=layers, n_outputs=2, n_control_tracks=0).eval()
+    L = length
+    n_seq = max(1, variants // 8)
     X = np.zeros((n_seq, 4, L), dtype=np.int8)
     X[np.arange(n_seq)[:, None], rng.integers(0, 4, (n_seq, L)), np.arange(L)[None]] = 1
     lo = model.trimming
-    rows = np.stack([rng.integers(0, n_seq, args.variants),
-                     rng.integers(lo, L - lo, args.variants),
-                     rng.integers(0, 4, args.variants)], axis=1)
+    rows = np.stack([rng.integers(0, n_seq, variants),
+                     rng.integers(lo, L - lo, variants),
+                     rng.integers(0, 4, variants)], axis=1)
     rows[:, 2] = (X[rows[:, 0], :, rows[:, 1]].argmax(1) + 1 + rows[:, 2] % 3) % 4
+    arch = f"BPNet {filters}x{layers}, {torch.get_num_threads()} threads"
 
     table = []
     t = time.perf_counter()
@@ -64,30 +60,61 @@ def main() -> None:
     t_tm = time.perf_counter() - t
     y_after = res.y_after if hasattr(res, "y_after") else res[1]
     diff = float((after[1] - torch.as_tensor(y_after[1]).float()).abs().max())
-    table.append(("SNV effects", args.variants, t_ours, t_tm, diff))
+    table.append(Row("SNV effects (variants/s)", variants / t_ours, variants / t_tm,
+                     "tangermeme substitution_effect",
+                     f"{arch}, {variants} SNVs on {n_seq} sequences of {L} bp, batch 64; "
+                     f"max |diff| {diff:.1e}"))
 
-    Xd = torch.as_tensor(X[:1, :, : args.design_length + 2 * lo]).float()
+    Xd = torch.as_tensor(X[:1, :, : design_length + 2 * lo]).float()
     t = time.perf_counter()
-    res = greedy_design(make_target(model, "counts"), Xd, goal="max", max_edits=args.rounds,
+    res = greedy_design(make_target(model, "counts"), Xd, goal="max", max_edits=rounds,
                         tol=0.0, batch_size=64, device="cpu", progress=False)
     t_ours = time.perf_counter() - t
     t = time.perf_counter()
-    Xtm = greedy_substitution(CountWrapper(model), Xd, max_iter=args.rounds, tol=0.0,
+    Xtm = greedy_substitution(CountWrapper(model), Xd, max_iter=rounds, tol=0.0,
                               batch_size=64, device="cpu")
     t_tm = time.perf_counter() - t
     with torch.no_grad():
         c_tm = float(model(Xtm.float())[1])
-    table.append(("greedy design (rounds)", args.rounds, t_ours, t_tm,
-                  abs(float(res.final[0]) - c_tm)))
+    table.append(Row("greedy design (s)", t_ours, t_tm, "tangermeme greedy_substitution",
+                     f"{arch}, {rounds} round(s) on {Xd.shape[-1]} bp; |final count diff| "
+                     f"{abs(float(res.final[0]) - c_tm):.1e}", lower_is_better=True))
+    n, dt = bench_step(model, L, scorer_variants, null_per_variant, rng)
+    table.append(Row("variant-effect step, variant-scorer format (variants/s)", n / dt, None,
+                     "", f"{arch}, {n} variants of {L} bp windows, rc-averaged, "
+                     f"{null_per_variant} null per variant (variant-scorer is TensorFlow: "
+                     f"not compared)"))
+    return table
 
-    print(f"{'task':<24}{'n':>8}{'bpnetkit s':>12}{'tangermeme s':>14}{'ratio':>8}"
-          f"{'max |diff|':>12}")
-    for name, n, a, b, d in table:
-        print(f"{name:<24}{n:>8}{a:>12.3f}{b:>14.3f}{a / b:>8.2f}{d:>12.2e}")
-    bench_step(model, L, args.scorer_variants, args.null_per_variant, rng)
+
+def rows(quick: bool = False) -> list:
+    """Rows for ``run_all.py``: BPNet 64x8 on 2114 bp (quick: 32x4 on 1000 bp, fewer)."""
+    if quick:
+        return measure(variants=64, length=1000, rounds=1, design_length=50,
+                       scorer_variants=32, null_per_variant=1, filters=32, layers=4)
+    return measure(variants=256, length=2114, rounds=1, design_length=100,
+                   scorer_variants=128, null_per_variant=2, filters=64, layers=8)
 
 
-def bench_step(model, L: int, n: int, null_per_variant: int, rng) -> None:
+def main() -> None:
+    from _common import format_table
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variants", type=int, default=512)
+    ap.add_argument("--length", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--design-length", type=int, default=200)
+    ap.add_argument("--scorer-variants", type=int, default=256)
+    ap.add_argument("--null-per-variant", type=int, default=2)
+    ap.add_argument("--filters", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=4)
+    args = ap.parse_args()
+    print(format_table(measure(args.variants, args.length, args.rounds, args.design_length,
+                               args.scorer_variants, args.null_per_variant, args.filters,
+                               args.layers)))
+
+
+def bench_step(model, L: int, n: int, null_per_variant: int, rng) -> tuple[int, float]:
     """Time the variant-effect step (variant-scorer format) on a random genome."""
     import tempfile
     from pathlib import Path
@@ -112,8 +139,7 @@ def bench_step(model, L: int, n: int, null_per_variant: int, rng) -> None:
         t = time.perf_counter()
         run(params, model=model)
         dt = time.perf_counter() - t
-    print(f"variant-effect (variant_scorer format, rc-averaged, {null_per_variant} null per "
-          f"variant): {n} variants in {dt:.2f} s ({n / dt:.1f} variants/s)")
+    return n, dt
 
 
 if __name__ == "__main__":

@@ -1,62 +1,166 @@
-"""The demo simulator: planted motifs, stranded footprints, GC variation, valid BAM files."""
+"""The demo simulator: real backbone, planted motifs (a short low-information one among them),
+background instances, stranded footprints, counts that follow the effects, valid BAM files."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
 import pytest
 
 from bpnetkit.demo.simulate import DemoSpec, TFSpec, simulate, tn5_weights
+from bpnetkit.errors import InputError
 
 pysam = pytest.importorskip("pysam")
 
+LENGTH = 60_000
+TFS = [TFSpec("CTCF", 300.0, 10, 4.0), TFSpec("REST", 200.0, 12, 5.0),
+       TFSpec("MA0481.4", 150.0, 7, 4.0, sharpen=1.0), TFSpec("Pou5f1::Sox2", 100.0, 8, 4.0)]
+
 
 def _spec(**kw):
-    base = dict(n_chroms=2, chrom_length=60_000, n_peaks=40, in_window=1000,
-                tfs=[TFSpec("CTCF", 300.0, 10, 4.0), TFSpec("REST", 200.0, 12, 5.0),
-                     TFSpec("Pou5f1::Sox2", 120.0, 8, 4.0)], random_state=3)
+    base = dict(n_chroms=2, chrom_length=LENGTH, n_peaks=40, in_window=1000, tfs=TFS,
+                pair=None, background_sites_per_kb=0.5, random_state=3)
     base.update(kw)
     return DemoSpec(**base)
+
+
+def _shipped_backbone() -> str:
+    """The shipped backbone read independently of the simulator (gzip, FASTA by hand)."""
+    from importlib.resources import files
+
+    raw = (files("bpnetkit.demo") / "data" / "ce_chrX_tail.fa.gz").read_bytes()
+    lines = gzip.decompress(raw).decode().splitlines()
+    assert lines[0].startswith(">")
+    return "".join(lines[1:]).upper()
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return simulate(out, _spec()), out
+    data = simulate(out, _spec())
+    return data, json.loads(open(data.truth).read())
 
 
-def test_planted_sites_are_real_motif_instances(demo):
+def _scores(motif, seqs):
+    lo = motif.log_odds()
+    return np.array([lo[np.arange(motif.length), s].sum() for s in seqs])
+
+
+def test_shipped_backbone_is_the_documented_sequence():
+    seq = _shipped_backbone()
+    # shared/data/README: 1,618,849 bp, GC 35.6 %, no N
+    assert len(seq) == 1_618_849
+    assert set(seq) == set("ACGT")
+    assert abs((seq.count("G") + seq.count("C")) / len(seq) - 0.356) < 0.002
+
+
+def test_genome_is_the_backbone_outside_planted_sites(demo):
+    from bpnetkit.io.fasta import Genome
+
+    data, truth = demo
+    backbone = _shipped_backbone()
+    g = Genome(data.genome)
+    assert data.chroms == ["chr1", "chr2"]
+    for k, chrom in enumerate(data.chroms):
+        seq = g.fetch(chrom, 0, LENGTH).upper()
+        ref = backbone[k * LENGTH:(k + 1) * LENGTH]
+        planted = np.zeros(LENGTH, bool)
+        for s in truth["sites"]:
+            if s["chrom"] == chrom:
+                planted[s["start"]:s["end"]] = True
+        diff = np.frombuffer(seq.encode(), np.uint8) != np.frombuffer(ref.encode(), np.uint8)
+        assert not diff[~planted].any()  # untouched sequence is the real one
+        assert diff[planted].mean() > 0.2  # planted sites did change it
+
+
+def test_planted_sites_are_instances_of_their_motifs(demo):
     from bpnetkit.io.fasta import Genome, one_hot_encode
     from bpnetkit.motifs.database import load_builtin_motifs, select_motifs
 
-    data, _ = demo
-    truth = json.loads(open(data.truth).read())
-    assert [p["motif_id"] for p in truth["planted"]] == ["MA0139.2", "MA0138.3", "MA0142.1"]
-    motifs = select_motifs(load_builtin_motifs(), ["CTCF", "REST", "Pou5f1::Sox2"])
-    by_name = {"CTCF": motifs[0], "REST": motifs[1], "Pou5f1::Sox2": motifs[2]}
+    data, truth = demo
+    assert [p["motif_id"] for p in truth["planted"]] == ["MA0139.2", "MA0138.3", "MA0481.4",
+                                                          "MA0142.1"]
+    foxp1 = truth["planted"][2]
+    assert foxp1["length"] == 7 and foxp1["information_content"] < 11  # short, low-info
+    motifs = select_motifs(load_builtin_motifs(), [p["motif_id"] for p in truth["planted"]])
+    by_name = dict(zip([t.name for t in TFS], motifs))
     g = Genome(data.genome)
     rng = np.random.default_rng(0)
-    for site in truth["sites"]:
-        m = by_name[site["tf"]]
-        X = one_hot_encode(g.fetch(site["chrom"], site["start"], site["end"])).astype(float)
-        if site["strand"] == "-":
-            X = X[::-1, ::-1]
-        lo = m.log_odds()
-        score = float((lo * X.T).sum())
-        # random sequences of the same length score far lower than the planted site
-        rand = rng.integers(0, 4, (200, m.length))
-        null = lo[np.arange(m.length), rand].sum(axis=1)
-        assert score > np.quantile(null, 0.999), site
-    assert sum(p["n_sites"] for p in truth["planted"]) == len(truth["sites"])
+    for name, m in by_name.items():
+        codes = []
+        for site in truth["sites"]:
+            if site["tf"] != name:
+                continue
+            X = one_hot_encode(g.fetch(site["chrom"], site["start"], site["end"]))
+            if site["strand"] == "-":
+                X = X[::-1, ::-1]
+            codes.append(np.argmax(X, axis=0))
+        assert codes, name
+        planted = _scores(m, codes)
+        null = _scores(m, rng.integers(0, 4, (2000, m.length)))
+        # every site scores above a typical random sequence, and the sites together far
+        # above random ones (drawn from the matrix, not just its consensus)
+        assert (planted > np.median(null)).all(), name
+        assert planted.mean() > np.quantile(null, 0.99), name
+    n_peak = sum(p["n_sites"] for p in truth["planted"])
+    n_bg = sum(p["n_background_sites"] for p in truth["planted"])
+    assert n_peak + n_bg == len(truth["sites"]) and n_bg > 10
+
+
+def test_background_sites_lie_away_from_peaks_with_weak_signal(demo):
+    data, truth = demo
+    summits = {(p["chrom"], p["summit"]) for p in truth["peaks"]}
+    bam = pysam.AlignmentFile(data.reads)
+
+    def reads_at(site):
+        c = (site["start"] + site["end"]) // 2
+        return bam.count(site["chrom"], c - 30, c + 30)
+
+    bg = [s for s in truth["sites"] if s["peak"] < 0]
+    for s in bg:
+        c = (s["start"] + s["end"]) // 2
+        assert min(abs(c - sm) for ch, sm in summits if ch == s["chrom"]) > 1000
+    strength = {t.name: t.strength for t in TFS}
+    # expected footprint reads within 30 bp: about background_effect of a peak site's
+    at_bg = np.mean([reads_at(s) / strength[s["tf"]] for s in bg])
+    at_peak = np.mean([reads_at(s) / strength[s["tf"]] for s in truth["sites"]
+                       if s["peak"] >= 0])
+    assert 0.03 < at_bg / at_peak < 0.3
+
+
+def test_peak_counts_follow_the_planted_effects(tmp_path):
+    from bpnetkit.io.bed import read_regions
+
+    # one site per peak, no per-peak noise: counts are proportional to the strength
+    data = simulate(tmp_path, _spec(n_chroms=3, n_peaks=120, secondary_fraction=0.0,
+                                    peak_sd=0.0, background_sites_per_kb=0.0))
+    truth = json.loads(open(data.truth).read())
+    peaks = read_regions(data.peaks)
+    bam = pysam.AlignmentFile(data.reads)
+    tf_of = {s["peak"]: s["tf"] for s in truth["sites"]}
+    summit_of = {p["peak"]: (p["chrom"], p["summit"]) for p in truth["peaks"]}
+    assert len(peaks.chrom) == len(summit_of)
+    counts: dict[str, list[int]] = {t.name: [] for t in TFS}
+    for i, (c, s) in summit_of.items():
+        counts[tf_of[i]].append(bam.count(c, s - 300, s + 300))
+    means = {k: np.mean(v) for k, v in counts.items()}
+    for t in TFS:
+        assert len(counts[t.name]) > 15
+        # footprint and broad component sum to the strength on each strand
+        assert 0.9 * 2 * t.strength < means[t.name] < 1.1 * 2 * t.strength, (t.name, means)
+    order = sorted(means, key=means.get, reverse=True)
+    assert order == [t.name for t in TFS]
 
 
 def test_stranded_footprints_flank_the_motif(demo):
-    data, _ = demo
-    truth = json.loads(open(data.truth).read())
+    data, truth = demo
     bam = pysam.AlignmentFile(data.reads)
     plus_off, minus_off = [], []
     for site in truth["sites"]:
+        if site["peak"] < 0:
+            continue
         c = (site["start"] + site["end"]) // 2
         for r in bam.fetch(site["chrom"], c - 40, c + 40):
             five = r.reference_end - 1 if r.is_reverse else r.reference_start
@@ -64,7 +168,8 @@ def test_stranded_footprints_flank_the_motif(demo):
                 (minus_off if r.is_reverse else plus_off).append(five - c)
     # ChIP-nexus-like: plus-strand 5' ends upstream of the motif centre, minus downstream
     assert np.median(plus_off) < -3 and np.median(minus_off) > 3
-    assert len(plus_off) > 20 * len(truth["sites"]) * 0.5
+    n_peak_sites = sum(s["peak"] >= 0 for s in truth["sites"])
+    assert len(plus_off) > 20 * n_peak_sites * 0.5
 
 
 def test_reads_enriched_at_peaks_and_control_flat(demo):
@@ -77,16 +182,30 @@ def test_reads_enriched_at_peaks_and_control_flat(demo):
     in_peaks = sum(reads.count(str(c), int(s) - 100, int(s) + 100)
                    for c, s in zip(peaks.chrom, peaks.summit))
     total = reads.mapped
-    width = 200 * len(peaks.chrom) / (2 * 60_000)
+    width = 200 * len(peaks.chrom) / (2 * LENGTH)
     assert in_peaks / total > 10 * width  # strong enrichment
     ctl_in = sum(ctl.count(str(c), int(s) - 100, int(s) + 100)
                  for c, s in zip(peaks.chrom, peaks.summit))
     assert ctl_in / ctl.mapped < 4 * width  # at most a weak enrichment
     # headers match the genome
-    assert dict(zip(reads.references, reads.lengths)) == {"chr1": 60_000, "chr2": 60_000}
+    assert dict(zip(reads.references, reads.lengths)) == {"chr1": LENGTH, "chr2": LENGTH}
 
 
-def test_gc_varies_and_cpg_depleted():
+def test_backbone_too_short_is_an_error(tmp_path):
+    with pytest.raises(InputError, match="fewer than"):
+        simulate(tmp_path, _spec(n_chroms=5, chrom_length=400_000))
+    fa = tmp_path / "tiny.fa"
+    fa.write_text(">a\nACGTNACGTacgt\n")
+    from bpnetkit.demo.simulate import load_backbone
+
+    codes = load_backbone(str(fa))
+    assert codes.size == 13 and codes[:4].tolist() == [0, 1, 2, 3]
+    assert codes[9:].tolist() == [1, 2, 3] or codes[-3:].tolist() == [1, 2, 3]
+    with pytest.raises(InputError, match="neither a shipped backbone"):
+        simulate(tmp_path, _spec(backbone=str(tmp_path / "missing.fa")))
+
+
+def test_random_genome_option_varies_gc_and_depletes_cpg():
     from bpnetkit.demo.simulate import random_genome
 
     codes = random_genome(1, 600_000, np.random.default_rng(0))["chr1"]
@@ -105,9 +224,13 @@ def test_same_seed_same_files(tmp_path):
     b = simulate(tmp_path / "b", _spec(n_peaks=10, chrom_length=30_000))
     assert open(a.genome).read() == open(b.genome).read()
     assert open(a.truth).read() == open(b.truth).read()
+    c = simulate(tmp_path / "c", _spec(n_peaks=10, chrom_length=30_000, random_state=4))
+    assert open(a.truth).read() != open(c.truth).read()
 
 
 def test_atac_fragments_follow_tn5_bias(tmp_path):
+    from bpnetkit.demo.simulate import tn5_motif
+
     data = simulate(tmp_path / "atac", _spec(assay="atac", n_peaks=20, chrom_length=40_000))
     bam = pysam.AlignmentFile(data.reads)
     assert data.control is None
@@ -125,3 +248,11 @@ def test_atac_fragments_follow_tn5_bias(tmp_path):
     starts = starts[(starts > 10) & (starts < 40_000 - 10)]
     # insertion sites prefer high Tn5 weight more than random positions do
     assert w[starts].mean() > 1.1 * w.mean()
+    # the Tn5 motif: base composition around insertions follows it (position -1: G > T)
+    m = tn5_motif()
+    assert m.length == 9
+    before = lut[codes[starts - 4]]  # first row of the 9-bp window
+    freq = np.bincount(before, minlength=4) / before.size
+    base = np.bincount(lut[codes], minlength=4) / codes.size  # the backbone is AT-rich
+    enrichment = (freq[2] / freq[3]) / (base[2] / base[3])
+    assert m.pwm[0, 2] / m.pwm[0, 3] > 1.5 and enrichment > 1.3

@@ -1,5 +1,10 @@
 """``bpnetkit demo``: simulate a data set with planted motifs and run the whole pipeline on it.
 
+The genome is real sequence (the C. elegans backbone shipped in ``demo/data``, cut into
+chromosomes ``chr1``, ...; the last two are the validation and test chromosomes), and the
+planted motifs include a short, low-information one (FOXP1, 7 bp) next to long ones (see
+:class:`~bpnetkit.demo.simulate.DemoSpec`); the summary says truthfully which were found.
+
 Two sizes: ``"default"`` (the README's demo, 5 chromosomes of 300 kb, 1000 peaks; minutes on
 a laptop CPU) and ``"small"`` (what the end-to-end test runs).
 """

@@ -1,24 +1,33 @@
 """A semi-synthetic data set with known answers.
 
-The genome is random DNA with realistic GC variation (isochore-like blocks whose GC content
-ranges over about 35-60 %, CpG dinucleotides depleted as in mammalian DNA). Real JASPAR motifs
-are planted at peak sites following a known grammar:
+The genome is, by default, **real genomic sequence**: the backbone shipped with the package
+(``demo/data/ce_chrX_tail.fa.gz``, 1.6 Mb of C. elegans chrX, AT-rich, with repeats and real
+k-mer statistics) cut into ``n_chroms`` consecutive pieces named ``chr1``, ``chr2``, ... so
+that training, validation and test chromosomes exist. A short, low-information motif is as
+hard to learn there as in a real genome: the backbone holds many unbound look-alikes.
+``backbone=None`` gives random DNA instead (isochore-like GC blocks, CpG depletion).
+
+Real JASPAR motifs are planted at peak sites following a known grammar:
 
 - every peak holds one "unit": one motif alone, or a cooperative pair (two motifs at a fixed
-  spacing and orientation whose signal is larger than the sum of its parts); half of the
-  peaks hold a second, off-centre single site;
-- each transcription factor has a strength (reads it recruits) and a stranded ChIP-nexus-like
-  footprint: plus-strand 5' ends pile up just upstream of the motif, minus-strand ends just
-  downstream, on top of a broad peak-shaped component.
+  spacing and orientation whose signal is larger than the sum of its parts); a fraction of
+  the peaks hold a second, off-centre single site;
+- each transcription factor has a strength (reads one site recruits: its *effect*) and a
+  stranded ChIP-nexus-like footprint: plus-strand 5' ends pile up just upstream of the motif,
+  minus-strand ends just downstream, on top of a broad peak-shaped component;
+- background instances of every motif are planted away from the peaks, each recruiting only
+  ``background_effect`` of its factor's strength (weakly bound sites, as in real genomes).
 
-Reads are drawn from these expected profiles (Poisson per base) plus a uniform background and
-written as a coordinate-sorted, indexed BAM (36 bp single-end reads; the 5' end is the read
-start on the plus strand and the read end on the minus strand). Control reads are uniform
-with a slight GC-dependent bias.
+Everywhere else the genome is the backbone's own sequence. Reads are drawn from the
+expected profiles (Poisson per base) plus a uniform background and written as a
+coordinate-sorted, indexed BAM (36 bp single-end reads; the 5' end is the read start on the
+plus strand and the read end on the minus strand). Control reads are uniform with a slight
+GC-dependent bias.
 
 For ATAC-like data (``assay="atac"``), fragments are drawn around the planted sites, both ends
 of every fragment being Tn5 insertions whose positions are re-weighted by a Tn5-like sequence
-preference; they are written as a paired-end BAM.
+preference (:func:`tn5_weights`, as a motif :func:`tn5_motif`); they are written as a
+paired-end BAM.
 
 Everything is seeded: the same :class:`DemoSpec` gives byte-identical files.
 """
@@ -33,6 +42,7 @@ import numpy as np
 
 from bpnetkit.errors import InputError
 from bpnetkit.io.fasta import ALPHABET
+from bpnetkit.io.meme import Motif, information_content
 
 
 @dataclass
@@ -44,17 +54,22 @@ class TFSpec:
     name : str
         Motif identifier or alternative name in the motif database (e.g. ``"CTCF"``).
     strength : float
-        Mean reads one site recruits (before the per-peak variation).
+        Mean reads one site recruits on each strand (before the per-peak variation): its
+        effect.
     footprint_offset : int
         Distance of the strand-specific 5'-end piles from the motif centre.
     footprint_scale : float
         Width (Laplace scale, bp) of the piles.
+    sharpen : float or None
+        Exponent applied to this motif's PWM before sampling sites (None: the spec's
+        ``sharpen``; 1: sites drawn from the JASPAR matrix as it is).
     """
 
     name: str
     strength: float
     footprint_offset: int = 10
     footprint_scale: float = 5.0
+    sharpen: float | None = None
 
 
 @dataclass
@@ -64,7 +79,13 @@ class DemoSpec:
     Attributes
     ----------
     n_chroms, chrom_length : int
-        Genome size.
+        Genome size: ``n_chroms`` chromosomes (``chr1``, ...) of ``chrom_length`` bp.
+    backbone : str or None
+        Where the genome sequence comes from: ``"ce_chrX"`` (the real C. elegans sequence
+        shipped with bpnetkit, 1,618,849 bp), the path of a FASTA file (plain or gzipped;
+        its records are concatenated), or None for random DNA.
+    backbone_offset : int
+        First backbone position used; the chromosomes are consecutive pieces from there.
     n_peaks : int
         Peaks in the whole genome.
     tfs : list of TFSpec
@@ -90,6 +111,11 @@ class DemoSpec:
         Stranded 5' ends (BAM) or ATAC-like fragments with a Tn5 bias (paired-end BAM).
     atac_oversampling : float
         ATAC: insertions drawn per expected read before the Tn5 preference thins them.
+    background_sites_per_kb : float
+        Background (non-peak) instances of the planted motifs per kb, spread over the
+        motifs evenly, at least ``in_window`` from every peak summit.
+    background_effect : float
+        Fraction of its factor's strength a background instance recruits.
     in_window : int
         Peaks are kept at least this far apart and from chromosome ends.
     random_state : int
@@ -100,13 +126,18 @@ class DemoSpec:
 
     n_chroms: int = 4
     chrom_length: int = 300_000
+    backbone: str | None = "ce_chrX"
+    backbone_offset: int = 0
     n_peaks: int = 400
     tfs: list[TFSpec] = field(default_factory=lambda: [
         TFSpec("CTCF", 300.0, 9, 4.0),
         TFSpec("REST", 200.0, 12, 5.0),
+        # FOXP1: short (7 bp) and low-information (9.7 bits); GTAAACA look-alikes abound in
+        # the AT-rich backbone, so the model must learn which ones are bound
+        TFSpec("MA0481.4", 150.0, 7, 4.0),
         TFSpec("Pou5f1::Sox2", 120.0, 8, 4.0),
     ])
-    pair: tuple[int, int, int] | None = (0, 2, 30)
+    pair: tuple[int, int, int] | None = (0, 3, 30)
     pair_boost: float = 150.0
     pair_fraction: float = 0.2
     secondary_fraction: float = 0.5
@@ -116,6 +147,8 @@ class DemoSpec:
     sharpen: float = 2.0
     assay: str = "chip-nexus"
     atac_oversampling: float = 4.0
+    background_sites_per_kb: float = 0.05
+    background_effect: float = 0.1
     in_window: int = 1000
     random_state: int = 0
     motif_db: str | None = None
@@ -164,6 +197,63 @@ def random_genome(n_chroms: int, length: int, rng: np.random.Generator,
     return chroms
 
 
+BACKBONES = {"ce_chrX": "ce_chrX_tail.fa.gz"}
+"""Backbones shipped with bpnetkit (``demo/data``): name -> file."""
+
+
+def backbone_path(backbone: str) -> Path:
+    """Path of a backbone: a shipped one by name (:data:`BACKBONES`) or a FASTA file."""
+    if backbone in BACKBONES:
+        from importlib.resources import files
+
+        return Path(str(files("bpnetkit.demo") / "data" / BACKBONES[backbone]))
+    path = Path(backbone)
+    if not path.is_file():
+        raise InputError(f"demo backbone {backbone!r} is neither a shipped backbone "
+                         f"({', '.join(BACKBONES)}) nor a FASTA file; pass one of those or "
+                         f"None for random DNA.")
+    return path
+
+
+def load_backbone(backbone: str) -> np.ndarray:
+    """The backbone's sequence as uint8 codes 0-3 (records concatenated; non-ACGT letters
+    become random bases drawn with a fixed seed)."""
+    import gzip
+
+    path = backbone_path(backbone)
+    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+    with opener(path, "rb") as fh:
+        raw = b"".join(line.strip() for line in fh if not line.startswith(b">"))
+    lut = np.full(256, 255, dtype=np.uint8)
+    for i, ch in enumerate(b"ACGT"):
+        lut[ch] = i
+        lut[ch + 32] = i  # lower case
+    codes = lut[np.frombuffer(raw, dtype=np.uint8)]
+    bad = codes == 255
+    if bad.any():
+        codes[bad] = np.random.default_rng(0).integers(0, 4, int(bad.sum()))
+    return codes
+
+
+def backbone_genome(n_chroms: int, length: int, backbone: str, offset: int = 0
+                    ) -> dict[str, np.ndarray]:
+    """``n_chroms`` consecutive pieces of ``length`` bp of a backbone, named ``chr1``, ...
+
+    Raises
+    ------
+    InputError
+        When the backbone is shorter than ``offset + n_chroms * length``.
+    """
+    codes = load_backbone(backbone)
+    need = offset + n_chroms * length
+    if need > codes.size:
+        raise InputError(f"demo backbone {backbone!r} has {codes.size:,} bp, fewer than the "
+                         f"{need:,} needed for {n_chroms} chromosomes of {length:,} bp from "
+                         f"offset {offset:,}; lower n_chroms or chrom_length.")
+    return {f"chr{c + 1}": codes[offset + c * length: offset + (c + 1) * length].copy()
+            for c in range(n_chroms)}
+
+
 def _sharpened(pwm: np.ndarray, power: float) -> np.ndarray:
     p = np.power(np.clip(pwm, 1e-6, 1), power)
     return p / p.sum(axis=1, keepdims=True)
@@ -200,6 +290,14 @@ _TN5 = np.array([
     [1.6, 1.0, 1.0, 0.8],
     [0.8, 1.6, 1.0, 1.0],
 ])
+
+
+def tn5_motif() -> Motif:
+    """The simulated Tn5 preference as a :class:`~bpnetkit.io.meme.Motif` (``Tn5_bias``):
+    each row is the insertion weight times a uniform base composition, normalised, i.e. the
+    base composition around kept insertions. Match MoDISco patterns against it to see
+    whether a model learned the enzyme's bias."""
+    return Motif("Tn5_bias", _TN5 / _TN5.sum(axis=1, keepdims=True), alt_name="Tn5")
 
 
 def tn5_weights(codes: np.ndarray) -> np.ndarray:
@@ -310,9 +408,14 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.random_state)
     motifs = _load_motifs(spec)
-    pwms = [_sharpened(m.pwm, spec.sharpen) for m in motifs]
+    pwms = [_sharpened(m.pwm, spec.sharpen if t.sharpen is None else t.sharpen)
+            for m, t in zip(motifs, spec.tfs)]
 
-    chroms = random_genome(spec.n_chroms, spec.chrom_length, rng)
+    if spec.backbone is None:
+        chroms = random_genome(spec.n_chroms, spec.chrom_length, rng)
+    else:
+        chroms = backbone_genome(spec.n_chroms, spec.chrom_length, spec.backbone,
+                                 spec.backbone_offset)
     names = list(chroms)
 
     # peak positions: spaced at least in_window apart, away from the ends
@@ -385,6 +488,8 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
         exp_plus[name].append((summit - half, lam_p))
         exp_minus[name].append((summit - half, lam_m))
 
+    _plant_background(chroms, peaks, pwms, spec, rng, sites, exp_plus, exp_minus, x)
+
     # reads
     if spec.assay == "chip-nexus":
         read_sets = _nexus_reads(chroms, exp_plus, exp_minus, spec, rng)
@@ -410,7 +515,10 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
             fh.write(f"{name}\t{s}\t{e}\tpeak{i}\t1000\t.\t10\t-1\t-1\t{summit - s}\n")
 
     planted = [dict(tf=asdict(t), motif_id=m.name, motif_alt_name=m.alt_name,
-                    consensus=m.consensus(), n_sites=sum(1 for st in sites if st[3] == k),
+                    consensus=m.consensus(), length=m.length,
+                    information_content=round(float(information_content(m.pwm).sum()), 2),
+                    n_sites=sum(1 for st in sites if st[3] == k and st[5] >= 0),
+                    n_background_sites=sum(1 for st in sites if st[3] == k and st[5] < 0),
                     expected_rank=k + 1)
                for k, (t, m) in enumerate(zip(spec.tfs, motifs))]
     truth = {"spec": {k: v for k, v in asdict(spec).items() if k != "tfs"},
@@ -419,7 +527,11 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
                          f"{spec.tfs[spec.pair[0]].name}+{spec.tfs[spec.pair[1]].name} at "
                          f"{spec.pair[2]} bp (same strand)" if spec.pair else
                          "one motif per peak") + f"; {spec.secondary_fraction:.0%} of peaks "
-                         "hold an extra single site 45-110 bp off the centre",
+                         "hold an extra single site 45-110 bp off the centre; background "
+                         "instances (peak -1) recruit "
+                         f"{spec.background_effect:g} of their factor's strength",
+             "peaks": [dict(chrom=c, summit=sm, peak=i) for i, (c, sm, _u) in
+                       enumerate(peaks)],
              "sites": [dict(chrom=c, start=s, end=e, tf=spec.tfs[t].name, strand=st, peak=p)
                        for c, s, e, t, st, p in sites]}
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
@@ -428,6 +540,43 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
                     reads=str(out / "reads.bam"), control=control,
                     peaks=str(out / "peaks.narrowPeak"), truth=str(out / "truth.json"),
                     motifs=str(out / "planted_motifs.meme"), chroms=names)
+
+
+def _plant_background(chroms, peaks, pwms, spec, rng, sites, exp_plus, exp_minus, x):
+    """Plant background instances away from the peaks; each adds a weak footprint."""
+    n_tf = len(spec.tfs)
+    half = x.size // 2
+    for name, codes in chroms.items():
+        L = codes.size
+        n = int(rng.poisson(spec.background_sites_per_kb * L / 1000))
+        if n == 0:
+            continue
+        summits = np.array(sorted(s for c, s, _u in peaks if c == name), dtype=np.int64)
+        cand = rng.integers(half + 50, L - half - 50, 4 * n)
+        if summits.size:
+            j = np.clip(np.searchsorted(summits, cand), 1, summits.size) - 1
+            near = np.minimum(np.abs(cand - summits[j]),
+                              np.abs(cand - summits[np.minimum(j + 1, summits.size - 1)]))
+            cand = cand[near > spec.in_window]
+        cand = np.unique(cand)
+        # no two background sites within a motif's reach of each other
+        cand = cand[np.concatenate([[True], np.diff(cand) > 60])] if cand.size else cand
+        cand = rng.permutation(cand)[:n]
+        for c in np.sort(cand).tolist():
+            tf_i = int(rng.integers(n_tf))
+            site = _sample_site(pwms[tf_i], rng)
+            strand = int(rng.integers(2))
+            if strand == 1:
+                site = (3 - site)[::-1]
+            start = c - site.size // 2
+            codes[start:start + site.size] = site
+            sites.append((name, int(start), int(start + site.size), tf_i, "+-"[strand], -1))
+            tf = spec.tfs[tf_i]
+            s = tf.strength * spec.background_effect
+            exp_plus[name].append((c - half, s * _laplace(x, -tf.footprint_offset,
+                                                          tf.footprint_scale)))
+            exp_minus[name].append((c - half, s * _laplace(x, tf.footprint_offset,
+                                                           tf.footprint_scale)))
 
 
 def _profile_counts(chroms, exp, rng):

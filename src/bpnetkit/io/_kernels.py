@@ -142,8 +142,14 @@ def _same(buf, a, b, n):
 
 @numba.njit(cache=True, nogil=True)
 def gather_fasta_one_hot(mm, offsets, line_bases, line_bytes, starts, length, table, out):
-    """Like :func:`gather_fasta_codes` but writes int8 one-hot ``out[i, :, j]`` directly."""
+    """Like :func:`gather_fasta_codes` but writes int8 one-hot ``out[i, :, j]`` directly.
+
+    Two passes per locus: the bases' codes into a small buffer (a table look-up per base),
+    then one comparison loop per channel over contiguous memory, which the compiler turns
+    into vector instructions (about half the time of setting four channels per base).
+    """
     n = starts.shape[0]
+    codes = np.empty(length, dtype=np.uint8)
     for i in range(n):
         lb = line_bases[i]
         lw = line_bytes[i]
@@ -155,14 +161,14 @@ def gather_fasta_one_hot(mm, offsets, line_bases, line_bytes, starts, length, ta
         while j < length:
             seg = min(lb - col, length - j)
             for k in range(seg):
-                c = table[mm[byte + k]]
-                out[i, 0, j + k] = c == 0
-                out[i, 1, j + k] = c == 1
-                out[i, 2, j + k] = c == 2
-                out[i, 3, j + k] = c == 3
+                codes[j + k] = table[mm[byte + k]]
             j += seg
             byte += seg + (lw - lb)
             col = 0
+        for c in range(4):
+            row = out[i, c]
+            for j in range(length):
+                row[j] = codes[j] == c
 
 
 # --- BAM records (io.reads) ----------------------------------------
