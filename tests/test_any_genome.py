@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from bpnetkit.data.splits import derive_split, get_split, split_for_genome
+from bpnetkit.demo.simulate import backbone_path
 from bpnetkit.errors import InputError
 from bpnetkit.io.bed import read_regions
 from bpnetkit.steps import negatives
 
-BACKBONE = "/work/shared/data/ce_chrX_tail.fa.gz"
+BACKBONE = str(backbone_path("ce_chrX"))  # real C. elegans sequence shipped with bpnetkit
 SIZES = {"chr1": 600_000, "chr2": 450_000, "chr3": 300_000}
 WIDTH = 2114
 

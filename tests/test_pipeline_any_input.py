@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from bpnetkit.cli.main import main as cli_main
+from bpnetkit.demo.simulate import backbone_path
 from bpnetkit.pipeline import load_pipeline_params, run_pipeline
 from bpnetkit.pipeline.registry import outputs_from_dict
 from bpnetkit.pipeline.runner import read_stamp
@@ -26,7 +27,7 @@ pysam = pytest.importorskip("pysam")
 pytest.importorskip("modiscolite")
 pytest.importorskip("memelite")
 
-BACKBONE = "/work/shared/data/ce_chrX_tail.fa.gz"
+BACKBONE = str(backbone_path("ce_chrX"))  # real C. elegans sequence shipped with bpnetkit
 SIZES = {"chr1": 100_000, "chr2": 90_000, "chr3": 80_000}
 N_PEAKS = 40  # per chromosome
 

@@ -22,11 +22,12 @@ from bpnetkit.data.shift_qc import (
     default_shifts,
     detect_shift,
 )
+from bpnetkit.demo.simulate import backbone_path
 from bpnetkit.errors import InputError
 from bpnetkit.io.fasta import ALPHABET
 from bpnetkit.steps import bam2bw
 
-BACKBONE = "/work/shared/data/ce_chrX_tail.fa.gz"
+BACKBONE = str(backbone_path("ce_chrX"))  # real C. elegans sequence shipped with bpnetkit
 READ_LEN = 50
 
 
