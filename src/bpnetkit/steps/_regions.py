@@ -324,3 +324,24 @@ def run_parts(ctx: dist.DistContext, name: str, compute: Callable[[], list[str]]
                              f"every node of the job shares.")
         result = merge(parts)
     return dist.all_gather_object(result, name=f"{name}: merged by rank 0")[0]
+
+
+def validate_window_params(step: str, params: Any, positive: Iterable[str]) -> None:
+    """Checks shared by the window steps' ``Params.validate``: ``max_regions`` at least 1 or
+    None, each key of ``positive`` at least 1, and ``shard_index`` in ``[0, n_shards)``.
+
+    Raises
+    ------
+    InputError
+        Naming the step and the key, with the value given.
+    """
+    if params.max_regions is not None and params.max_regions < 1:
+        raise InputError(f"{step}: 'max_regions' must be at least 1 or null (all), got "
+                         f"{params.max_regions}.")
+    for key in positive:
+        if getattr(params, key) < 1:
+            raise InputError(f"{step}: '{key}' must be at least 1, got "
+                             f"{getattr(params, key)}.")
+    if not 0 <= params.shard_index < params.n_shards:
+        raise InputError(f"{step}: 'shard_index' must be in [0, n_shards), got "
+                         f"{params.shard_index} with n_shards {params.n_shards}.")

@@ -42,6 +42,7 @@ from bpnetkit.steps._regions import (
     run_parts,
     shard_bounds,
     shard_suffix,
+    validate_window_params,
     write_window_bigwig,
 )
 from bpnetkit.steps._staging import Stage, staged_outputs
@@ -114,16 +115,7 @@ class PredictParams:
 
     def validate(self) -> None:
         """Refuse counts that would silently drop or repeat rows (e.g. negative)."""
-        if self.max_regions is not None and self.max_regions < 1:
-            raise InputError(f"predict: 'max_regions' must be at least 1 or null (all), got "
-                             f"{self.max_regions}.")
-        for key in ("batch_size", "chunk_size", "n_shards"):
-            if getattr(self, key) < 1:
-                raise InputError(f"predict: '{key}' must be at least 1, got "
-                                 f"{getattr(self, key)}.")
-        if not 0 <= self.shard_index < self.n_shards:
-            raise InputError(f"predict: 'shard_index' must be in [0, n_shards), got "
-                             f"{self.shard_index} with n_shards {self.n_shards}.")
+        validate_window_params("predict", self, ("batch_size", "chunk_size", "n_shards"))
 
 
 @dataclass
