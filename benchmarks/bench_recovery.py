@@ -208,6 +208,18 @@ def run_bpnetkit(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
                 fit_parameters=dict(cfg.fit_parameters))
 
 
+#: share of a wall-clock budget left to bpnetkit's steps other than fit (attribute, modisco,
+#: ...: 25-30 % of its pipeline at the default size), so that the whole pipeline fits
+REST_SHARE = 0.25
+
+
+def wall_budget_fit(wall_s: float, budget: int = 1) -> dict[str, Any]:
+    """``fit_parameters`` that give bpnetkit's pipeline a wall-clock budget of ``wall_s``
+    seconds: up to ``50 x budget`` epochs, stopped by ``max_time`` (the budget less
+    :data:`REST_SHARE` of it for the other steps)."""
+    return {"max_epochs": 50 * budget, "max_time": round((1 - REST_SHARE) * wall_s, 1)}
+
+
 # -- bpnet-lite ------------------------------------------------------------------------------
 def bpnetlite_config(data: dict[str, Any], budget: int = 1) -> dict[str, Any]:
     """bpnet-lite's pipeline JSON for ``data`` (paths absolute; run it in its own folder)."""
@@ -448,6 +460,13 @@ def main(argv: list[str] | None = None) -> int:
                          "bpnetkit for atac)")
     ap.add_argument("--recipe", default=None, help="bpnetkit fit recipe (default: the "
                     "model type's)")
+    ap.add_argument("--wall-budget", default=None, metavar="auto|SECONDS",
+                    help="give bpnetkit the same wall-clock budget as bpnet-lite (the issue's "
+                    "definition of 'the same budget'): its fit trains for up to "
+                    "max_epochs = 50 x budget under max_time = this budget minus the time "
+                    f"of its other steps (taken as {100 * REST_SHARE:.0f} %% of the "
+                    "budget). 'auto': the wall time of the bpnet-lite run of this "
+                    "invocation (run first); else seconds")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workdir", default="bench_recovery_work")
     ap.add_argument("--resume", action="store_true",
@@ -463,11 +482,22 @@ def main(argv: list[str] | None = None) -> int:
     data = simulate_set(work / "data", args.seed, args.motif_set, args.assay, args.quick)
     print(f"simulated in {time.perf_counter() - t0:.0f} s: {work / 'data'}", flush=True)
     results = []
+    if args.wall_budget == "auto":  # bpnet-lite first: its wall time is the budget
+        if "bpnetlite" not in tools:
+            raise SystemExit("--wall-budget auto needs bpnet-lite in --tools (or give "
+                             "seconds, e.g. from an earlier bpnet-lite run)")
+        tools = ["bpnetlite"] + [t for t in tools if t != "bpnetlite"]
+    wall_budget = None if args.wall_budget in (None, "auto") else float(args.wall_budget)
     for tool in tools:
-        out = work / f"{tool}_b{args.budget}"
+        out = work / f"{tool}_b{args.budget}{'_wall' if args.wall_budget else ''}"
         if tool == "bpnetkit":
-            over = {"recipe": args.recipe} if args.recipe else None
-            run = run_bpnetkit(data, out, args.budget, over, args.threads, args.resume)
+            over = {"recipe": args.recipe} if args.recipe else {}
+            if args.wall_budget:
+                if wall_budget is None:
+                    raise SystemExit("--wall-budget auto: no bpnet-lite wall time to match")
+                over |= wall_budget_fit(wall_budget, args.budget)
+            run = run_bpnetkit(data, out, args.budget, over or None, args.threads,
+                               args.resume)
         elif tool == "bpnetlite":
             run = run_bpnetlite(data, out, args.budget, args.threads, args.resume)
         else:
@@ -476,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         res["fit_parameters"] = run["fit_parameters"]
         res["failed_steps"] = run.get("failed", {})
         results.append(res)
+        if tool == "bpnetlite" and args.wall_budget == "auto":
+            wall_budget = float(run["wall_s"])
         print(f"{tool}: {res['recovered']}/{res['n_planted']} recovered, counts r "
               f"{res['counts_pearson']:.3f}, {res['wall_s']:.0f} s"
               + (f"; FAILED steps: {res['failed_steps']}" if res["failed_steps"] else ""),
@@ -486,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
                   quick=args.quick, split=SPLIT, in_window=IN_WINDOW, out_window=OUT_WINDOW,
                   epochs=size["epochs"] * args.budget, n_peaks=size["n_peaks"],
                   chrom_length=size["chrom_length"], n_attributed=size["n_attr"],
-                  n_shuffles=size["n_shuffles"], threads=args.threads)
+                  n_shuffles=size["n_shuffles"], threads=args.threads,
+                  wall_budget_s=wall_budget)
     print("\nconfiguration: " + json.dumps(config))
     print(table(results))
     if args.out:

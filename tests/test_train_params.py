@@ -47,6 +47,10 @@ def test_validate_reads_no_file_and_names_the_bad_key(tmp_path):
             _fit(model_type="chrombpnet", negatives="n.bed", **{key: bad}).validate()
     with pytest.raises(InputError, match="'rc'"):
         _fit(rc="always").validate()
+    for bad in (0, -5.0, True, "1h"):
+        with pytest.raises(InputError, match="'max_time' must be a positive number"):
+            _fit(max_time=bad).validate()
+    _fit(max_time=3600).validate()
     with pytest.raises(InputError, match="in_window"):
         _fit(in_window=1001, out_window=1000).validate()
 

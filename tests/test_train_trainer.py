@@ -161,3 +161,31 @@ def test_controls_and_bad_batches(sim):
     assert math.isfinite(res.best_valid_loss)
     with pytest.raises(ValueError, match="no batches"):
         Trainer(tiny_bpnet(), max_epochs=1, device="cpu", progress=False).fit([], batch)
+
+
+def test_max_time_stops_before_an_epoch_that_would_overrun(sim):
+    """Epochs of >= 0.3 s each (a slow data source) under max_time=1 s: the trainer stops
+    with ``stopped == "max_time"`` before the epoch that would end after the budget."""
+    import time
+
+    Xtr, ytr, Xva, yva, *_ = sim
+    X, y = torch.from_numpy(Xtr[:32]).float(), torch.from_numpy(ytr[:32])
+
+    def slow(epoch):
+        time.sleep(0.3)
+        yield X, y, None
+
+    valid = fixed_batches(Xva[:16], yva[:16])
+    t0 = time.monotonic()
+    res = Trainer(tiny_bpnet(), max_epochs=50, patience=None, device="cpu", progress=False,
+                  max_time=1.0).fit(slow, valid)
+    took = time.monotonic() - t0
+    assert res.stopped == "max_time"
+    assert 1 <= res.epochs_run <= 3  # each epoch >= 0.3 s: a 4th would end after 1.2 s
+    assert took < 1.0 + took / res.epochs_run  # never more than one epoch past the budget
+    # no limit: every epoch runs
+    res = Trainer(tiny_bpnet(), max_epochs=2, patience=None, device="cpu",
+                  progress=False).fit(slow, valid)
+    assert res.stopped == "max_epochs" and res.epochs_run == 2
+    with pytest.raises(Exception, match="max_time"):
+        Trainer(tiny_bpnet(), max_time=0.0)

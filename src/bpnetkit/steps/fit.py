@@ -55,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -77,7 +78,8 @@ _ARCH_KEYS = ("n_filters", "n_layers", "stem_kernel_size", "profile_kernel_size"
 #: name. Every other key changes the model, the data or the optimisation and a change refuses
 #: the resume. The number of processes is not a parameter: ``batch_size`` is
 #: the global batch, so resuming with another world size continues the same plan.
-RESUME_SAFE_KEYS = frozenset({"max_epochs", "bias_max_epochs", "patience", "device",
+RESUME_SAFE_KEYS = frozenset({"max_epochs", "bias_max_epochs", "max_time", "patience",
+                              "device",
                               "num_workers", "progress", "verbose", "resume", "output_dir",
                               "name", "tf32", "compile"})
 _INPUT_KEYS = ("genome", "peaks", "negatives", "signals", "controls", "exclusion_lists",
@@ -150,6 +152,11 @@ class FitParams:
         Fewest training peaks accepted.
     device, bf16, num_workers, random_state, resume
         Execution.
+    max_time : float or None
+        Wall-clock budget of the training in seconds (e.g. a cluster job's time limit): no
+        epoch starts that would end after it, judged by the mean epoch time so far; at least
+        one epoch runs. ChromBPNet: the bias model gets at most half, the accessibility model
+        what is left. The number of epochs then depends on the machine; None: no limit.
     tf32 : bool
         On CUDA, let float32 matmuls and convolutions use TensorFloat-32 (faster; float
         rounding about 1e-3 relative per product); False forces IEEE float32. No effect on
@@ -193,6 +200,7 @@ class FitParams:
     weight_decay: float = 0.0
     batch_size: int | None = None
     max_epochs: int = 50
+    max_time: float | None = None
     patience: int | None = None
     grad_clip: float | None = None
     count_weight: float | None = None
@@ -288,6 +296,10 @@ class FitParams:
             v = getattr(r, key)
             if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
                 raise InputError(f"fit: '{key}' must be a number >= 0, got {v!r}.")
+        if self.max_time is not None and (isinstance(self.max_time, bool) or not isinstance(
+                self.max_time, int | float) or not self.max_time > 0):
+            raise InputError(f"fit: 'max_time' must be a positive number of seconds (or null "
+                             f"for no limit), got {self.max_time!r}.")
         if self.count_weight is not None and not self.count_weight > 0:
             raise InputError(f"fit: 'count_weight' must be positive (or null for the recipe "
                              f"rule), got {self.count_weight!r}.")
@@ -594,7 +606,8 @@ def _staged_trainer_class() -> type:
 
 def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenance: dict,
                   max_epochs: int | None = None, joint_strands: bool = True,
-                  steps_per_epoch: int | None = None, lr_factors: dict | None = None):
+                  steps_per_epoch: int | None = None, lr_factors: dict | None = None,
+                  max_time: float | None = None):
     from bpnetkit import dist
     Trainer = _staged_trainer_class()
 
@@ -607,7 +620,7 @@ def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenanc
                    progress=p.progress and p.verbose, dist_context=dist.context(),
                    checkpoint_meta=_resume_meta(p),
                    lr_schedule=_lr_schedule(p, steps_per_epoch, max_epochs or p.max_epochs),
-                   lr_factors=lr_factors)
+                   lr_factors=lr_factors, max_time=max_time)
 
 
 def _sampler(p: FitParams, n_peaks: int, n_negatives: int = 0, **kw):
@@ -699,7 +712,8 @@ def _fit_bpnet_like(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
         _init_heads(model, p, tr_p, tr_n)
     factors = {"linear": p.count_head_lr_factor} if p.count_head_lr_factor != 1 else None
     trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands,
-                            steps_per_epoch=len(sampler), lr_factors=factors)
+                            steps_per_epoch=len(sampler), lr_factors=factors,
+                            max_time=p.max_time)
     res = trainer.fit(EpochBatches(dataset, sampler, p.num_workers), valid, resume=p.resume)
     metrics: dict = {}
     if dist.is_main():  # the other ranks wait at the barrier of run()
@@ -740,6 +754,7 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
     outputs: dict[str, Any] = {}
     qc: dict[str, Any] = {}
     lo, hi = p.outlier_quantiles
+    started: float | None = None  # when the bias model's training began (max_time)
 
     # ---- stage (a): bias model on low-count non-peaks ----------------------------------------
     all_peak_counts = np.concatenate([data.peaks[k].counts() for k in data.peaks])
@@ -771,8 +786,10 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
         resume_bias = dist.broadcast_object(
             p.resume and final_path(out / "bias" / "checkpoint.pt").exists(),
             name="bias resume")
+        started = time.monotonic()
         tb = _make_trainer(bias, p, cw_bias, out / "bias", prov_b,
-                           max_epochs=p.bias_max_epochs, steps_per_epoch=len(sampler))
+                           max_epochs=p.bias_max_epochs, steps_per_epoch=len(sampler),
+                           max_time=None if p.max_time is None else p.max_time / 2)
         res_b = tb.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=resume_bias)
         delta = None
         if dist.is_main():  # computed once, shared (every rank needs the same bias model)
@@ -809,8 +826,10 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
                           p.negative_ratio if recipe.valid_negatives else 0.0, p.random_state)
     prov = _provenance(p, data.split, {"stage": "chrombpnet", "count_weight": cw,
                                        "bias_model": str(final_path(outputs["bias_model"]))})
+    left = None if p.max_time is None else \
+        max(p.max_time - (time.monotonic() - started if started is not None else 0.0), 1.0)
     trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands,
-                            steps_per_epoch=len(sampler))
+                            steps_per_epoch=len(sampler), max_time=left)
     resume = dist.broadcast_object(p.resume and final_path(out / "checkpoint.pt").exists(),
                                    name="resume")
     res = trainer.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=resume)

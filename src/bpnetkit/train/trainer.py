@@ -266,7 +266,7 @@ class TrainResult:
     best_epoch: int
     best_valid_loss: float
     epochs_run: int
-    stopped: str                      # "max_epochs" | "early_stopping" | "non_finite_loss"
+    stopped: str  # "max_epochs" | "early_stopping" | "max_time" | "non_finite_loss"
     history: list[dict] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     diagnostic: str | None = None
@@ -333,6 +333,11 @@ class Trainer:
         Softmax jointly over strands (bpnet-lite, ProCapNet) or per strand.
     max_epochs : int
         Maximum number of epochs.
+    max_time : float or None
+        Wall-clock budget of this call of :meth:`fit`, in seconds (validation included): no
+        epoch starts that would, at the mean duration of the epochs so far, end after it
+        (``stopped="max_time"``). At least one epoch always runs. The epochs reached depend
+        on the machine's speed; None: no limit.
     patience : int or None
         Stop after this many epochs without improvement of the validation loss; None never
         stops early.
@@ -398,13 +403,17 @@ class Trainer:
                  dist_context: dist.DistContext | None = None,
                  checkpoint_meta: dict | None = None,
                  lr_schedule: Callable[[int], float] | None = None,
-                 lr_factors: dict[str, float] | None = None) -> None:
+                 lr_factors: dict[str, float] | None = None,
+                 max_time: float | None = None) -> None:
         if optimizer not in ("adam", "adamw"):
             raise InputError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}.")
         if lr <= 0 or not math.isfinite(lr):
             raise InputError(f"learning rate must be a positive number, got {lr}.")
         if max_epochs < 1:
             raise InputError(f"max_epochs must be at least 1, got {max_epochs}.")
+        if max_time is not None and not (max_time > 0 and math.isfinite(max_time)):
+            raise InputError(f"max_time must be a positive number of seconds, got {max_time}.")
+        self.max_time = None if max_time is None else float(max_time)
         self.device = resolve_device(device)
         self.model = model.to(self.device)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -770,7 +779,11 @@ class Trainer:
         diagnostic = None
         if self.patience is not None and self.wait >= self.patience:
             stopped = "early_stopping"
+        started, epochs_here = time.monotonic(), 0
         while self.epoch < self.max_epochs and stopped == "max_epochs":
+            if self._out_of_time(started, epochs_here):
+                stopped = "max_time"
+                break
             epoch = self.epoch + 1
             try:
                 row = self.train_epoch(self._epoch_batches(train_data, epoch), epoch)
@@ -809,6 +822,7 @@ class Trainer:
             if write:
                 self.save_checkpoint(out / "checkpoint.pt")
                 self._write_log()
+            epochs_here += 1
             if self.patience is not None and self.wait >= self.patience:
                 stopped = "early_stopping"
         if self.best_state is None:
@@ -830,6 +844,20 @@ class Trainer:
         return TrainResult(best_epoch=self.best_epoch, best_valid_loss=self.best_valid_loss,
                            epochs_run=self.epoch, stopped=stopped, history=list(self.history),
                            outputs=outputs, diagnostic=diagnostic)
+
+    def _out_of_time(self, started: float, epochs_done: int) -> bool:
+        """Whether the next epoch would end after ``max_time`` (rank 0 decides for all)."""
+        if self.max_time is None or epochs_done == 0:
+            return False
+        elapsed = time.monotonic() - started
+        stop = elapsed + elapsed / epochs_done > self.max_time
+        if self.dist is not None:
+            stop = bool(dist.broadcast_object(stop, name="max_time"))
+        if stop and self.is_main_process:
+            log.info("stopping after epoch %d: another epoch (~%.0f s) would pass max_time "
+                     "(%.0f s; %.0f s used)", self.epoch, elapsed / epochs_done,
+                     self.max_time, elapsed)
+        return stop
 
     # -- outputs ----------------------------------------------------------------------------
     def _save_best(self, row: dict) -> None:
