@@ -9,7 +9,10 @@ the steps themselves write only tables, MEME, h5 and npz files.
 - :func:`motif_logo_figure`, :func:`profile_figure`, :func:`spacing_figure`: a motif's
   information logo, mean predicted profiles before/after inserting a motif, and the spacing
   experiment;
-- :func:`marginalize_html`: the ranked marginalization table with logo and profile figures.
+- :func:`marginalize_html`: the ranked marginalization table with logo and profile figures;
+- :func:`compact_logo_figure` and :func:`motifs_found_html`: the report's first table, the
+  motifs found with confidence (rows from :func:`bpnetkit.report.motifs_found.motifs_found`)
+  with a small logo of each row's best pattern, and the low-confidence patterns below it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from bpnetkit.io.meme import Motif
 from bpnetkit.io.modisco import Pattern
 from bpnetkit.motifs.marginalize import MeanProfiles
 from bpnetkit.motifs.tomtom import Match
-from bpnetkit.report.logos import logos_figure
+from bpnetkit.report.logos import draw_logo, logos_figure
+from bpnetkit.report.motifs_found import MotifFound, OtherPattern
 
 
 def _match_fields(m: Match | Mapping[str, Any]) -> tuple[str, str, int, int, float]:
@@ -148,4 +152,74 @@ def marginalize_html(effects: Sequence[Mapping[str, Any]], profiles: MeanProfile
     out.append("</table>")
     if spacing:
         out.append("<h3>Spacing</h3>" + img(spacing_figure(spacing), "spacing"))
+    return "\n".join(out)
+
+
+def compact_logo_figure(matrix: np.ndarray, kind: str = "values") -> Figure:
+    """A small logo of ``matrix`` ``(length, 4)`` for a table cell (no title, no x ticks)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    fig = Figure(figsize=(max(1.2, 0.14 * len(m) + 0.3), 0.7))
+    ax = fig.add_axes((0.02, 0.05, 0.96, 0.9))
+    draw_logo(ax, m, kind=kind)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
+    return fig
+
+
+def _q_cell(q: float | None, p: float | None = None) -> str:
+    if q is not None:
+        return f"{q:.2g}"
+    return f"p = {p:.2g}" if p is not None else ""
+
+
+def motifs_found_html(found: Sequence[MotifFound], other: Sequence[OtherPattern],
+                      logos: Mapping[str, str] | None = None, criteria: str = "") -> str:
+    """The "Motifs found" table, the criteria under it, and the low-confidence patterns.
+
+    Parameters
+    ----------
+    found, other : sequences
+        The two lists of :func:`bpnetkit.report.motifs_found.motifs_found`.
+    logos : dict or None
+        Pattern name -> ``<img>`` HTML of its logo (the ``logo`` column shows the row's best
+        pattern's); None: no logo column.
+    criteria : str
+        Plain text of the criteria (escaped here).
+    """
+    from bpnetkit.report.html import esc
+
+    out = []
+    if found:
+        head = ["motif", "family", "patterns", "seqlets", "best q-value", "effect"]
+        head += ["logo (best pattern)"] if logos is not None else []
+        out.append("<table class='motifs-found'><tr>" + "".join(f"<th>{esc(h)}</th>"
+                                                                 for h in head) + "</tr>")
+        for r in found:
+            matched = [m for m in r.matches if m != f"{r.motif_id} {r.motif_name}".strip()]
+            motif = esc(r.motif) + (f"<br><span class='muted'>also: {esc(', '.join(matched))}"
+                                    f"</span>" if matched else "")
+            cells = [motif, esc(r.family or "-"), esc(", ".join(r.patterns)),
+                     str(r.n_seqlets), esc(_q_cell(r.q_value, r.p_value)), esc(r.effect)]
+            if logos is not None:
+                cells.append(logos.get(r.best_pattern, ""))
+            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        out.append("</table>")
+    else:
+        out.append("<p><b>No motif was found with confidence</b> (no pattern passes the "
+                   "criteria below).</p>")
+    if criteria:
+        out.append(f"<p class='muted'>{esc(criteria)}</p>")
+    out.append("<h3>Other patterns (low confidence)</h3>")
+    if other:
+        out.append("<table class='other-patterns'><tr><th>pattern</th><th>seqlets</th>"
+                   "<th>effect</th><th>best match</th><th>q-value</th><th>reason</th></tr>")
+        for o in other:
+            out.append(f"<tr><td>{esc(o.pattern)}</td><td>{o.n_seqlets}</td>"
+                       f"<td>{esc(o.effect)}</td><td>{esc(o.best_match or '-')}</td>"
+                       f"<td>{esc(_q_cell(o.q_value))}</td><td>{esc(o.reason)}</td></tr>")
+        out.append("</table>")
+    else:
+        out.append("<p class='muted'>(none: every pattern passes)</p>")
     return "\n".join(out)

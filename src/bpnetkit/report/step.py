@@ -3,7 +3,9 @@
 The page is made of registered sections (:mod:`bpnetkit.report.sections`): the built-in ones
 of the pipeline steps (:mod:`bpnetkit.report.step_sections`) and any other code registered
 (e.g. the demo's planted-motif table). Each section gets the typed ``Outputs`` of the steps
-that finished, rebuilt from their stamps in the run folder.
+that finished, rebuilt from their stamps in the run folder. The page opens with the motifs
+found with confidence (:mod:`bpnetkit.report.motifs_found`), before the run's settings and
+the step table.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import bpnetkit.report.step_sections  # noqa: F401  (registers the built-in sections)
-from bpnetkit.report.html import esc, html_table, page
+from bpnetkit.report.html import esc, page
 from bpnetkit.report.outputs import read_run
 from bpnetkit.report.sections import ReportContext, registered_sections
 from bpnetkit.steps.base import StepOutputs
@@ -94,11 +96,6 @@ def build_report(params: ReportParams) -> str:
     ctx = ReportContext(params=params, run_dir=run_dir, config=cfg, steps=records)
     outputs = {name: rec.outputs for name, rec in records.items() if rec.outputs is not None}
     body: list[str] = []
-    if cfg is not None:
-        info = [{"key": k, "value": getattr(cfg, k)} for k in
-                ("genome", "inputs", "controls", "peaks", "model_type", "stranded",
-                 "in_window", "out_window", "motif_db")]
-        body.append("<h2>Run</h2>" + html_table(info))
     for sec in registered_sections():
         content = sec.func(outputs, ctx)
         if content is None:

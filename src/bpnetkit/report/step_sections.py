@@ -3,6 +3,10 @@
 Each section reads exactly the ``Outputs`` fields of the step contracts (e.g.
 ``FitOutputs.log``, ``EvaluateOutputs.metrics_json``, ``ModiscoOutputs.pattern_matches``); a
 step that did not run, or did not write an optional output, is shown as "not run".
+
+The page opens with "Motifs found" (:func:`section_motifs_found`: one row per motif found
+with confidence, the other patterns below it); the seqlet-level annotation counts, which
+label every seqlet however weak the evidence, come much later.
 """
 
 from __future__ import annotations
@@ -25,7 +29,20 @@ logger = logging.getLogger(__name__)
 Outs = dict[str, StepOutputs]
 
 
-# -- steps ---------------------------------------------------------------------------------
+# -- run and steps -------------------------------------------------------------------------
+RUN_KEYS = ("genome", "inputs", "controls", "peaks", "model_type", "stranded", "in_window",
+            "out_window", "motif_db")
+
+
+def section_run(outputs: Outs, ctx: ReportContext) -> str | None:
+    """The run's inputs and model settings from its pipeline JSON (None outside a pipeline
+    run)."""
+    cfg = ctx.config
+    if cfg is None:
+        return None
+    return html_table([{"key": k, "value": getattr(cfg, k)} for k in RUN_KEYS])
+
+
 def section_steps(outputs: Outs, ctx: ReportContext) -> str:
     """Status and run time of every earlier step, and the outputs it wrote."""
     rows = []
@@ -286,8 +303,49 @@ def section_modisco(outputs: Outs, ctx: ReportContext) -> str:
     return out + "\n".join(figs)
 
 
+def section_motifs_found(outputs: Outs, ctx: ReportContext) -> str:
+    """The report's first table: motifs found with confidence, from the MoDISco patterns
+    (``ModiscoOutputs.modisco_h5``) and their database matches (``AnnotateOutputs.
+    pattern_matches``, else ``ModiscoOutputs.pattern_matches``); rows and criteria are
+    :mod:`bpnetkit.report.motifs_found`. Patterns that do not pass are listed below it."""
+    from bpnetkit.io.modisco import read_modisco_patterns
+    from bpnetkit.motifs.database import load_motif_db
+    from bpnetkit.report import motifs_found as mf
+    from bpnetkit.report.motifs import compact_logo_figure, motifs_found_html
+
+    mod = outputs.get("modisco")
+    if mod is None:
+        return not_run("modisco", "no MoDISco patterns, so no motifs to list")
+    if not mod.n_patterns:
+        return "<p>TF-MoDISco found no patterns, so no motif was found.</p>"
+    ann = outputs.get("annotate")
+    source, note = ann, ""
+    if ann is None or not ann.pattern_matches:
+        source = mod if mod.pattern_matches else None
+        note = muted("annotate: not run; the patterns' database matches are those of the "
+                     "modisco step.")
+    if source is None:
+        return not_run("annotate", "the MoDISco patterns were not matched to a motif "
+                                   "database, so no motif can be named")
+    params = step_params(source)
+    motifs = load_motif_db(params.get("motif_db"))
+    by_pattern: dict[str, list[dict[str, Any]]] = {}
+    for r in read_table(source.pattern_matches):
+        by_pattern.setdefault(str(r["pattern"]), []).append(r)
+    patterns = read_modisco_patterns(mod.modisco_h5)
+    trim = float(params.get("trim_threshold", 0.3))
+    comp = mf.pattern_composition_p(patterns, by_pattern, motifs, trim)
+    found, other = mf.motifs_found(patterns, by_pattern, motifs, composition_p=comp)
+    by_name = {p.name: p for p in patterns}
+    logos = {r.best_pattern: img(compact_logo_figure(by_name[r.best_pattern].trimmed(trim)[1]),
+                                 f"{r.best_pattern} CWM")
+             for r in found}
+    return note + motifs_found_html(found, other, logos, mf.criteria_text())
+
+
 def section_annotate(outputs: Outs, ctx: ReportContext) -> str:
-    """Seqlets per database motif (the annotate step's ``motif_counts`` TSV)."""
+    """Seqlets per database motif (the annotate step's ``motif_counts`` TSV): every seqlet's
+    label, not only confident motifs (those are in the "Motifs found" section)."""
     ann = outputs.get("annotate")
     if ann is None:
         return not_run("annotate")
@@ -296,7 +354,9 @@ def section_annotate(outputs: Outs, ctx: ReportContext) -> str:
             return muted("No seqlets were annotated (the seqlets step called none); the "
                          "MoDISco patterns' database matches are in the TF-MoDISco section.")
         return not_run("annotate", "no motif counts were written (no seqlet matched)")
-    return html_table(read_table(ann.motif_counts))
+    return muted("Every seqlet with its label, counted per motif family; a label here is not "
+                 "by itself a finding: the motifs found with confidence are listed in "
+                 "'Motifs found' at the top.") + html_table(read_table(ann.motif_counts))
 
 
 def section_hits(outputs: Outs, ctx: ReportContext) -> str:
@@ -364,6 +424,8 @@ def section_marginalize(outputs: Outs, ctx: ReportContext) -> str:
 
 
 BUILTIN = [
+    ("motifs_found", 2, section_motifs_found, "Motifs found"),
+    ("run", 8, section_run, "Run"),
     ("steps", 10, section_steps, "Steps"),
     ("shift_qc", 15, section_shift_qc, "Shift QC (Tn5/DNase)"),
     ("negatives", 20, section_negatives, "Background regions (GC matching)"),
@@ -372,7 +434,7 @@ BUILTIN = [
     ("profiles", 50, section_profiles, "Predicted vs observed profiles"),
     ("attributions", 60, section_attributions, "Attributions (strongest windows)"),
     ("modisco", 70, section_modisco, "TF-MoDISco patterns and database matches"),
-    ("annotate", 80, section_annotate, "Seqlet annotation"),
+    ("annotate", 80, section_annotate, "Seqlet annotation (all seqlets)"),
     ("hits", 85, section_hits, "Motif hits"),
     ("marginalize", 90, section_marginalize, "Marginalization ranking"),
 ]
