@@ -101,6 +101,10 @@ def read_regions(path: str | os.PathLike, min_columns: int = 3) -> Regions:
         an empty file or a corrupt gzip stream.
     """
     path = require_file(path, "regions file")
+    regions = _read_regular(path, min_columns)
+    if regions is not None:
+        return regions
+    # line by line: any file, with an error naming the line
     chrom, start, end, summit_off = [], [], [], []
     name, score, strand, extra = [], [], [], []
     ncol = None
@@ -183,6 +187,63 @@ def read_regions(path: str | os.PathLike, min_columns: int = 3) -> Regions:
         strand=np.asarray(strand, dtype=object) if len(strand) == n else None,
         source=str(path),
         extra=[np.asarray(c, dtype=object) for c in zip(*extra)] if len(extra) == n else [])
+
+
+def _read_regular(path: Path, min_columns: int) -> Regions | None:
+    """:func:`read_regions` for the usual file: every data line with the same number (>= 3) of
+    tab-separated columns and valid values. Columns are converted whole instead of line by
+    line (2-3x faster); returns None for anything else (ragged or space-separated lines, a
+    bad value, a read error), which the line-by-line reader then handles or reports.
+    """
+    try:
+        if path.stat().st_size > 1 << 27:  # the line reader streams; this holds it all
+            return None
+        with open_text(path) as fh:
+            text = fh.read()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return None
+    if len(text) > 1 << 28:  # e.g. a gzip file: its columns as strings need several times that
+        return None
+    # the text layer has turned \r\n and \r into \n
+    header = ("#", "track", "browser")
+    if text.startswith(("\n", *header)) or any(f"\n{h}" in text for h in ("\n", *header)):
+        # blank and header lines; whitespace-only lines fail the integer columns below
+        text = "\n".join(line for line in text.split("\n")
+                         if line.strip() and not line.startswith(header))
+    text = text.removesuffix("\n")
+    if not text:
+        return None
+    # every line must have the same number of tabs
+    raw = np.frombuffer(text.encode(), dtype=np.uint8)
+    breaks = np.flatnonzero(raw == 10)
+    n = len(breaks) + 1
+    tabs = np.bincount(np.searchsorted(breaks, np.flatnonzero(raw == 9)), minlength=n)
+    ncol = int(tabs[0]) + 1
+    if ncol < max(3, min_columns) or (tabs != ncol - 1).any():
+        return None
+    fields = text.replace("\n", "\t").split("\t")
+    cols = [fields[k::ncol] for k in range(min(ncol, 10))]
+    try:
+        start = np.fromiter(map(int, cols[1]), dtype=np.int64, count=n)
+        end = np.fromiter(map(int, cols[2]), dtype=np.int64, count=n)
+        score = None if ncol < 5 else np.fromiter(
+            (np.nan if x == "." else float(x) for x in cols[4]), dtype=np.float64, count=n)
+        off = np.fromiter(map(int, cols[9]), dtype=np.int64, count=n) if ncol == 10 else None
+    except (ValueError, OverflowError):
+        return None
+    if (start < 0).any() or (end > MAX_COORDINATE).any() or (end <= start).any():
+        return None
+    summit = (start + end) // 2
+    if off is not None:
+        if ((off >= end - start) | (off < -1)).any():
+            return None
+        summit = np.where(off >= 0, start + off, summit)
+    return Regions(
+        chrom=np.array(cols[0], dtype=object), start=start, end=end, summit=summit,
+        name=np.array(cols[3], dtype=object) if ncol >= 4 else None, score=score,
+        strand=np.array(cols[5], dtype=object) if ncol >= 6 else None,
+        source=str(path),
+        extra=[np.array(c, dtype=object) for c in cols[6:9]] if ncol == 10 else [])
 
 
 def write_bed(path: str | os.PathLike, chroms: Iterable[str], starts: Iterable[int],

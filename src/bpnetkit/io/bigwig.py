@@ -7,6 +7,10 @@ variableStep, fixedStep) in numba kernels (:mod:`bpnetkit.io._kernels`, imported
 read). Files that are not little-endian bigWigs are left to pyBigWig (:func:`open_bigwig`) by
 the caller.
 
+Inflating the data blocks is most of the reading time; :func:`zlib_decompressor` picks the
+fastest installed inflater (ISA-L through the optional ``isal`` package, about 2x zlib on these
+blocks; else the standard library's zlib). Both return the same bytes.
+
 Writing: :func:`write_bigwig` writes ``(chrom, positions, values)`` atomically; without zoom
 levels :func:`write_sparse_bigwig` packs variableStep items of span 1 with numpy, compresses
 data blocks on threads (zlib releases the GIL) and writes the chromosome B+ tree and R-tree
@@ -15,10 +19,11 @@ index as the format specifies; with zoom levels pyBigWig writes the file.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +37,62 @@ CHROM_TREE_MAGIC = 0x78CA8C91
 RTREE_MAGIC = 0x2468ACE0
 ITEMS_PER_SLOT = 1024
 BLOCK_SIZE = 256
+
+
+def zlib_decompressor(prefer: str = "auto") -> Callable[..., bytes]:
+    """The function that inflates zlib streams: ISA-L when installed, else zlib.
+
+    The one place that decides which inflater bpnetkit uses. ISA-L (the optional ``isal``
+    package, ``pip install bpnetkit[fast]``) inflates the blocks of a bigWig about twice as
+    fast as the standard library's zlib; both release the GIL while inflating and return
+    identical bytes.
+
+    Parameters
+    ----------
+    prefer : {"auto", "isal", "zlib"}
+        ``"auto"`` takes ISA-L when it can be imported, else zlib; ``"isal"`` requires it;
+        ``"zlib"`` always takes the standard library.
+
+    Returns
+    -------
+    callable
+        ``decompress(data, wbits=15, bufsize=16384) -> bytes`` with the signature of
+        :func:`zlib.decompress`; damaged input raises :class:`zlib.error` whichever library
+        inflates it.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``prefer``.
+    ImportError
+        For ``prefer="isal"`` when the ``isal`` package is not installed.
+    """
+    if prefer not in ("auto", "isal", "zlib"):
+        raise ValueError(f"prefer must be 'auto', 'isal' or 'zlib', got {prefer!r}.")
+    isal = None if prefer == "zlib" else _isal_decompress()
+    if isal is None and prefer == "isal":
+        raise ImportError("the 'isal' package is not installed; install it with 'pip install "
+                          "isal' (or 'pip install bpnetkit[fast]').")
+    return zlib.decompress if isal is None else isal
+
+
+@functools.cache
+def _isal_decompress() -> Callable[..., bytes] | None:
+    """ISA-L's inflate behind zlib's signature and error class; None when not installed."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return None
+    inflate, error = isal_zlib.decompress, isal_zlib.error
+
+    def isal_decompress(data, wbits: int = zlib.MAX_WBITS,
+                        bufsize: int = zlib.DEF_BUF_SIZE) -> bytes:
+        try:
+            return inflate(data, wbits=wbits, bufsize=bufsize)
+        except error as e:  # callers handle zlib's error class
+            raise zlib.error(str(e)) from None
+
+    return isal_decompress
 
 
 def open_bigwig(path: str | os.PathLike):
@@ -273,10 +334,48 @@ class BigWigReader:
                           "'bpnetkit bam2bw')."):
             raw = self._read(off, size)
             if self.compressed:
-                raw = zlib.decompress(raw, bufsize=max(self._ubuf, 1024))
+                raw = zlib_decompressor()(raw, bufsize=max(self._ubuf, 1024))
             if len(raw) % 4:
                 raise ValueError(f"data block length {len(raw)} is not a multiple of 4")
         return raw
+
+    def _blocks(self, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Data blocks ``ks`` inflated into one buffer: ``(data, offsets)``, block ``i`` at
+        ``data[offsets[i]:offsets[i + 1]]``.
+
+        :meth:`_block` without its per-block set-up (a damaged block goes through it for the
+        error). Each block is copied into the buffer as soon as it is inflated, so that the
+        batch is held once (not as a list of blocks plus their concatenation); the buffer is
+        sized by the header's largest block and its unused pages are never touched.
+        """
+        inflate = zlib_decompressor() if self.compressed else None
+        bufsize = max(self._ubuf, 1024)
+        sizes = self.b_size[ks]
+        cap = len(ks) * min(bufsize, 1 << 20) if inflate is not None else int(sizes.sum())
+        data = np.empty(cap, dtype=np.uint8)
+        offs = np.zeros(len(ks) + 1, dtype=np.int64)
+        fh, pos, i = self._fh, 0, 0
+        try:
+            for i, (off, size) in enumerate(zip(self.b_offset[ks].tolist(), sizes.tolist())):
+                fh.seek(off)
+                raw = fh.read(size)
+                if len(raw) != size:
+                    raise ValueError("truncated bigWig")
+                if inflate is not None:
+                    raw = inflate(raw, bufsize=bufsize)
+                if len(raw) % 4:
+                    raise ValueError("bad block length")
+                end = pos + len(raw)
+                if end > len(data):  # a block larger than the header says
+                    grown = np.empty(max(2 * len(data), end), dtype=np.uint8)
+                    grown[:pos] = data[:pos]
+                    data = grown
+                data[pos:end] = np.frombuffer(raw, dtype=np.uint8)
+                pos = offs[i + 1] = end
+        except (zlib.error, ValueError, OSError):
+            self._block(int(ks[i]))  # raises the InputError that names the block
+            raise
+        return data[:pos], offs
 
     def read_loci(self, chrom: str, starts: np.ndarray, length: int, out: np.ndarray,
                   rows: np.ndarray, track: int, batch: int = 4096) -> int:
@@ -305,13 +404,10 @@ class BigWigReader:
             need = np.flatnonzero(np.cumsum(diff)[:-1] > 0) + lo_b
             slot = np.full(hi_b - lo_b, -1, dtype=np.int64)
             slot[need - lo_b] = np.arange(len(need))
-            parts = [self._block(int(k)) for k in need]
-            offs = np.zeros(len(parts) + 1, dtype=np.int64)
-            np.cumsum([len(x) for x in parts], out=offs[1:])
-            data = b"".join(parts)
-            empty += fill_loci(np.frombuffer(data, np.uint8), np.frombuffer(data, np.uint32),
-                               np.frombuffer(data, np.float32), offs, slot, lo_b, f, l_,
-                               starts[a:b], length, cid, out, rows[a:b], track)
+            data, offs = self._blocks(need)
+            empty += fill_loci(data, data.view(np.uint32), data.view(np.float32), offs, slot,
+                               lo_b, f, l_, starts[a:b], length, cid, out, rows[a:b], track)
+            del data
         return empty
 
     def fill(self, chrom: str, lo: int, hi: int, span: np.ndarray, cov: np.ndarray) -> None:
