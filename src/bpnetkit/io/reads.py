@@ -84,8 +84,10 @@ def iter_bgzf_blocks(path, chunk_bytes: int = 8 << 20, threads: int = 2) -> Iter
 
 
 def _inflate(block) -> bytes:
+    from bpnetkit.io.bigwig import zlib_decompressor  # ISA-L when installed, else zlib
+
     try:
-        return zlib.decompress(block, -15)
+        return zlib_decompressor()(block, -15)
     except zlib.error as e:
         raise InputError(f"corrupt BAM block ({e}); the file is damaged, re-create it.") \
             from None
