@@ -255,3 +255,35 @@ def test_every_exclusion_list_applies_and_verbose_drives_progress(small_data, mo
     seen.clear()
     run_fit(_params(tmp, d, output_dir=str(tmp / "verbose"), progress=True, verbose=True))
     assert seen and all(seen)
+
+
+def test_auto_batch_follows_the_number_of_training_peaks(small_data, tmp_path):
+    """The default BPNet recipe picks batch size and learning rate from the training peaks
+    (train chromosomes only); a given batch_size, a given lr or an official recipe wins."""
+    from bpnetkit.steps.fit import _auto_batch
+    from bpnetkit.train.recipes import AUTO_BATCH, auto_batch
+
+    assert [auto_batch(n) for n in (0, 1279, 1280, 2559, 2560, 10**6)] == \
+        [(16, 2e-3), (16, 2e-3), (32, 2.5e-3), (32, 2.5e-3), (64, 3e-3), (64, 3e-3)]
+    assert [b for _, b, _ in AUTO_BATCH] == sorted((b for _, b, _ in AUTO_BATCH), reverse=True)
+    tmp, d = small_data
+    split = json.loads(Path(d["split"]).read_text())
+    train, held = split["train"][0], split["test"][0]
+    # 1300 peaks on a training chromosome and 5000 on a held-out one: 1300 count -> 32
+    peaks = tmp_path / "peaks.bed"
+    peaks.write_text("".join(f"{train}\t{i}\t{i + 10}\n" for i in range(1300))
+                     + "".join(f"{held}\t{i}\t{i + 10}\n" for i in range(5000)))
+    p = _auto_batch(_params(tmp, d, peaks=str(peaks)))
+    assert (p.batch_size, p.lr) == (32, 2.5e-3)
+    assert p.resolved().batch_size == 32
+    assert _auto_batch(_params(tmp, d, peaks=str(peaks), lr=1e-3)).lr == 1e-3
+    assert _auto_batch(_params(tmp, d, peaks=str(peaks), batch_size=8)).batch_size == 8
+    lite = _auto_batch(_params(tmp, d, peaks=str(peaks), recipe="bpnet_lite")).resolved()
+    assert (lite.batch_size, lite.lr) == (64, 1e-3)
+    # through the command line: fit_params.json records what was chosen
+    out = _params(tmp, d, output_dir=str(tmp_path / "fit"))
+    n_train = sum(line.split("\t")[0] in split["train"]
+                  for line in Path(d["peaks"]).read_text().splitlines() if line.strip())
+    res = run_fit(out)
+    chosen = json.loads(Path(res.params).read_text())
+    assert (chosen["batch_size"], chosen["lr"]) == auto_batch(n_train)

@@ -70,8 +70,10 @@ class PipelineParams:
         Explicit chromosome split.
     in_window, out_window : int
         Input and output lengths.
-    batch_size : int
-        Batch size of every step.
+    batch_size : int or None
+        Batch size of every step; None: each step's own default (``fit``: its recipe's,
+        which for the default BPNet recipe depends on the number of training peaks; the
+        prediction and attribution steps: 64).
     device : str or None
         None: CUDA when available, else CPU.
     random_state : int
@@ -113,7 +115,7 @@ class PipelineParams:
     test_chroms: list[str] | None = None
     in_window: int = 2114
     out_window: int = 1000
-    batch_size: int = 64
+    batch_size: int | None = None
     device: str | None = None
     random_state: int = 0
     verbose: bool = True
@@ -145,7 +147,9 @@ class PipelineParams:
         if self.in_window <= 0 or self.out_window <= 0 or self.out_window > self.in_window:
             raise ConfigError(f"pipeline: need 0 < out_window <= in_window, got in_window="
                               f"{self.in_window}, out_window={self.out_window}.")
-        if self.batch_size <= 0:
+        if self.batch_size is not None and (isinstance(self.batch_size, bool) or not
+                                            isinstance(self.batch_size, int) or
+                                            self.batch_size <= 0):
             raise ConfigError(f"pipeline: batch_size must be positive, got {self.batch_size}.")
         kinds = {input_kind(p) for p in self.inputs}
         if len(kinds) > 1:

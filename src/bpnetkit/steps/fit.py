@@ -887,6 +887,30 @@ def _trainer_outputs(res, out: Path) -> dict[str, Any]:
     return outputs
 
 
+def _auto_batch(params: FitParams) -> FitParams:
+    """``params`` with ``batch_size`` (and ``lr`` when not given) chosen from the number of
+    training peaks, for a recipe with ``auto_batch`` and no ``batch_size`` given
+    (:func:`bpnetkit.train.recipes.auto_batch`); otherwise unchanged."""
+    from bpnetkit.data.splits import get_split
+    from bpnetkit.io.bed import read_regions
+    from bpnetkit.io.fasta import Genome
+    from bpnetkit.train.recipes import auto_batch, default_recipe, get_recipe
+
+    params.validate()
+    recipe = get_recipe(params.recipe) if params.recipe else \
+        default_recipe(params.model_type)
+    if params.batch_size is not None or not recipe.auto_batch:
+        return params
+    split = get_split(params.split or recipe.split, Genome(params.genome).chroms)
+    train = set(split["train"])
+    n = int(np.isin(read_regions(params.peaks).chrom, sorted(train)).sum())
+    batch, lr = auto_batch(n)
+    log.info("fit: %d training peaks: batch size %d%s (recipe %s, auto_batch)", n, batch,
+             f", learning rate {lr:g}" if params.lr is None else "", recipe.name)
+    return dataclasses.replace(params, batch_size=batch,
+                               lr=lr if params.lr is None else params.lr)
+
+
 def _check_launch(p: FitParams):
     """Join the torchrun job (if any) and check that the global batch splits evenly."""
     from bpnetkit import dist
@@ -921,7 +945,7 @@ def run(params: FitParams) -> FitOutputs:
     from bpnetkit.train.evaluate import json_safe
     from bpnetkit.utils import write_text_atomic
 
-    p = params.resolved()
+    p = _auto_batch(params).resolved()
     ctx = _check_launch(p)
     out = Path(p.output_dir)
     plan: tuple[bool, str | None] = (False, None)
