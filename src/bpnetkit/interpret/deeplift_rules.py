@@ -380,14 +380,86 @@ def _rows(t4: torch.Tensor) -> torch.Tensor:
 
 def _conv4(x4: torch.Tensor, conv, dilation: int, padding: int = 0, weight=None, bias=None
            ) -> torch.Tensor:
-    w = conv.weight if weight is None else weight
-    y = torch.nn.functional.conv2d(x4, w.unsqueeze(2), bias, 1, (0, padding), (1, dilation))
+    w = conv.weight.unsqueeze(2) if weight is None else weight
+    y = torch.nn.functional.conv2d(x4, w, bias, 1, (0, padding), (1, dilation))
     return y.contiguous(memory_format=torch.channels_last)
 
 
 def _flipped(conv) -> torch.Tensor:
     """Weights of the convolution computing ``conv``'s input gradient (valid -> full)."""
     return conv.weight.transpose(0, 1).flip(-1).contiguous()
+
+
+# From this dilation on, a tower layer with at least TAP_GEMM_CHANNELS filters runs as three
+# batched GEMMs (one per tap) instead of oneDNN's dilated convolution: measured on AVX-512
+# at 512 filters, oneDNN reaches ~65-75 % of the GEMMs' speed at dilation 256 (forward and
+# backward), about the same at <= 128; at 64 filters the small batched GEMMs are slower.
+TAP_GEMM_DILATION = 128
+TAP_GEMM_CHANNELS = 256
+
+
+class _TowerWeights:
+    """A tower's weights in the layouts its rule computes with, made once per call.
+
+    Channels-last 4-D weights for oneDNN (forward and flipped for the backward pass), so no
+    convolution reorders them per batch; per-tap matrices for the layers computed as GEMMs.
+    """
+
+    def __init__(self, model) -> None:
+        cl = torch.channels_last
+        with torch.no_grad(), torch._C.DisableTorchFunction():
+            self.stem = model.iconv.weight.unsqueeze(2).contiguous(memory_format=cl)
+            self.stem_back = _flipped(model.iconv).unsqueeze(2).contiguous(memory_format=cl)
+            self.fwd, self.back = [], []
+            for conv in model.rconvs:
+                w = conv.weight
+                if int(conv.dilation[0]) >= TAP_GEMM_DILATION and w.shape[2] == 3 and \
+                        min(w.shape[0], w.shape[1]) >= TAP_GEMM_CHANNELS:
+                    # forward: x (L, C_in) @ w_j^T; backward: g (L, C_out) @ w_j
+                    self.fwd.append([w[:, :, j].t().contiguous() for j in range(w.shape[2])])
+                    self.back.append([w[:, :, j].contiguous() for j in range(w.shape[2])])
+                else:
+                    self.fwd.append(w.unsqueeze(2).contiguous(memory_format=cl))
+                    self.back.append(_flipped(conv).unsqueeze(2).contiguous(memory_format=cl))
+
+
+def _seq(t4: torch.Tensor) -> torch.Tensor:
+    """``(N, L, C)`` view of a dense channels-last ``(N, C, 1, L)`` tensor."""
+    return t4.permute(0, 2, 3, 1).reshape(t4.shape[0], t4.shape[3], t4.shape[1])
+
+
+def _as_cl4(t: torch.Tensor) -> torch.Tensor:
+    """``(N, C, 1, L)`` channels-last view of a dense ``(N, L, C)`` tensor."""
+    return t.unsqueeze(1).permute(0, 3, 1, 2)
+
+
+def _taps_forward(h4: torch.Tensor, taps: list[torch.Tensor], bias: torch.Tensor, d: int
+                  ) -> torch.Tensor:
+    """Valid dilated convolution of channels-last ``h4`` as one batched GEMM per tap."""
+    x = _seq(h4)
+    N, L, C = x.shape
+    Lo = L - d * (len(taps) - 1)
+    y = torch.baddbmm(bias, x[:, :Lo], taps[0].expand(N, *taps[0].shape))
+    for j in range(1, len(taps)):
+        y.baddbmm_(x[:, j * d:j * d + Lo], taps[j].expand(N, *taps[j].shape))
+    return _as_cl4(y)
+
+
+def _taps_backward(gm4: torch.Tensor, G4: torch.Tensor, taps: list[torch.Tensor], d: int
+                   ) -> torch.Tensor:
+    """Input gradient of a residual layer: ``pad_d(G) + conv^T(gm)`` by per-tap GEMMs."""
+    g, G = _seq(gm4), _seq(G4)
+    N, Lo, C = g.shape
+    K = len(taps)
+    L = Lo + d * (K - 1)
+    out = torch.empty((N, L, taps[0].shape[1]), dtype=g.dtype)
+    c0, c1 = d, d + Lo  # where the residual lands (the forward pass crops d per side)
+    out[:, :c0].zero_()
+    out[:, c1:].zero_()
+    out[:, c0:c1].copy_(G)
+    for j in range(K):
+        out[:, j * d:j * d + Lo].baddbmm_(g, taps[j].expand(N, *taps[j].shape))
+    return _as_cl4(out)
 
 
 class _TowerRule(torch.autograd.Function):
@@ -399,19 +471,22 @@ class _TowerRule(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, X, model, pairing):  # noqa: D102
+    def forward(ctx, X, model, pairing, weights):  # noqa: D102
         g, k = pairing.n_inputs, pairing.k
         kern = _relu_kernel()
         with torch._C.DisableTorchFunction():
-            z = _conv4(_cl4(X), model.iconv, 1, bias=model.iconv.bias)
+            z = _conv4(_cl4(X), model.iconv, 1, weight=weights.stem, bias=model.iconv.bias)
             zr = _rows(z)
             m0 = torch.empty_like(z)
             kern.relu_multipliers(zr.numpy(), g, k, EPS, _rows(m0).numpy(), zr.numpy())
             ms = [m0[g:]]
             h = z
-            for conv in model.rconvs:
+            for conv, w in zip(model.rconvs, weights.fwd, strict=True):
                 d = int(conv.dilation[0])
-                z = _conv4(h, conv, d, bias=conv.bias)
+                if isinstance(w, list):
+                    z = _taps_forward(h, w, conv.bias, d)
+                else:
+                    z = _conv4(h, conv, d, weight=w, bias=conv.bias)
                 m = torch.empty((g * k, *z.shape[1:]), dtype=z.dtype,
                                 memory_format=torch.channels_last)
                 kern.residual_relu_multipliers(_rows(z).numpy(), _rows(h).numpy(),
@@ -420,28 +495,33 @@ class _TowerRule(torch.autograd.Function):
                 h = z
         ctx.ms = ms
         ctx.model = model
+        ctx.weights = weights
         ctx.g = g
         ctx.shape = X.shape
         return h.squeeze(2)
 
     @staticmethod
     def backward(ctx, G):  # noqa: D102
-        model, ms, g = ctx.model, ctx.ms, ctx.g
+        model, ms, g, weights = ctx.model, ctx.ms, ctx.g, ctx.weights
         ctx.ms = None
         with torch.no_grad(), torch._C.DisableTorchFunction():
             G4 = _cl4(G[g:])
-            for conv, m in zip(reversed(model.rconvs), reversed(ms[1:]), strict=True):
+            for conv, m, w in zip(reversed(model.rconvs), reversed(ms[1:]),
+                                  reversed(weights.back), strict=True):
                 d = int(conv.dilation[0])
                 gm = m.mul_(G4)
-                Gp = _conv4(gm, conv, d, padding=2 * d, weight=_flipped(conv))
+                if isinstance(w, list):
+                    G4 = _taps_backward(gm, G4, w, d)
+                    continue
+                Gp = _conv4(gm, conv, d, padding=2 * d, weight=w)
                 Gp[..., d:Gp.shape[3] - d].add_(G4)  # (not +=: no __setitem__ copy)
                 G4 = Gp
             gm = ms[0].mul_(G4)
             K = model.iconv.kernel_size[0]
-            GX = _conv4(gm, model.iconv, 1, padding=K - 1, weight=_flipped(model.iconv))
+            GX = _conv4(gm, model.iconv, 1, padding=K - 1, weight=weights.stem_back)
             out = G.new_zeros(ctx.shape)
             out[g:] = GX.squeeze(2)
-        return out, None, None
+        return out, None, None, None
 
 
 def _plain_module(mod) -> bool:
@@ -449,7 +529,20 @@ def _plain_module(mod) -> bool:
                 or getattr(mod, "_backward_pre_hooks", None))
 
 
-def _tower_view(m, pairing: _Pairing):
+class _DeadHead(torch.nn.Module):
+    """Stands in for a profile head whose output the wrapped model discards: zeros, no work."""
+
+    def __init__(self, conv: torch.nn.Conv1d) -> None:
+        super().__init__()
+        self.out_channels = conv.out_channels
+        self.width = conv.kernel_size[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        shape = (x.shape[0], self.out_channels, x.shape[2] - self.width + 1)
+        return torch.zeros((), dtype=x.dtype, device=x.device).expand(shape)
+
+
+def _tower_view(m, pairing: _Pairing, weights: dict, dead_heads: bool):
     from bpnetkit.interpret.fused_tower import tower_eligible
 
     if not tower_eligible(m, (torch.float32, torch.float64)):
@@ -461,16 +554,42 @@ def _tower_view(m, pairing: _Pairing):
     # (the heads keep their own convolutions: the profile target's softmax-weighted rule
     # amplifies any change of rounding in the logits, and tangermeme rounds like them)
     view = copy.copy(m)
+    if id(m) not in weights:
+        weights[id(m)] = _TowerWeights(m)
+    w = weights[id(m)]
 
     def embed(X):
         pairing.split(X, "BPNet tower")
-        return _TowerRule.apply(X, m, pairing)
+        return _TowerRule.apply(X, m, pairing, w)
 
     view.__dict__["embed"] = embed
+    fconv = m._modules.get("fconv")
+    if dead_heads and type(fconv) is torch.nn.Conv1d and _plain_module(fconv) and \
+            fconv.padding == (0,) and fconv.stride == (1,) and fconv.dilation == (1,):
+        view.__dict__["_modules"] = {**m._modules, "fconv": _DeadHead(fconv)}
     return view
 
 
-def tower_rule_view(model, n_inputs: int, refs_per_input: int):
+def _profile_is_discarded(model) -> bool:
+    """Whether ``model`` is ``CountWrapper(BPNet or ChromBPNet)`` with no hooks anywhere on the
+    path, so the profile heads' outputs never reach its output (the counts)."""
+    from bpnetkit.models import BPNet, ChromBPNet, CountWrapper
+
+    if type(model) is not CountWrapper or not _plain_module(model):
+        return False
+    inner = model.model
+    if type(inner) is BPNet:
+        parts = [inner]
+    elif type(inner) is ChromBPNet:
+        if type(inner.bias) is not BPNet or type(inner.accessibility) is not BPNet:
+            return False
+        parts = [inner, inner.bias, inner.accessibility]
+    else:
+        return False
+    return all(_plain_module(x) for x in parts)
+
+
+def tower_rule_view(model, n_inputs: int, refs_per_input: int, weights: dict | None = None):
     """``model`` with eligible BPNet towers computed by one DeepLIFT rule (CPU, float32/64).
 
     Every valid-padding, post-residual BPNet inside ``model`` whose tower modules carry no
@@ -479,6 +598,14 @@ def tower_rule_view(model, n_inputs: int, refs_per_input: int):
     nonlinearity (what :class:`DeepLiftMode` does) up to float rounding. Everything else
     runs through :class:`DeepLiftMode` as usual. ``model`` itself when nothing is eligible,
     when global module hooks are registered, or when numba is unavailable.
+
+    When ``model`` is ``CountWrapper(BPNet)`` or ``CountWrapper(ChromBPNet)`` (those exact
+    classes, no hooks), the profile heads of the viewed BPNets return zeros without
+    computing: the wrapper discards the profile, so the counts and their attributions are
+    unchanged.
+
+    ``weights`` is a cache of the towers' re-laid-out weights; pass the same dict to every
+    call of one attribution run (the parameters must not change in between).
     """
     from torch.nn.modules import module as _module
 
@@ -492,4 +619,6 @@ def tower_rule_view(model, n_inputs: int, refs_per_input: int):
     except ImportError:  # pragma: no cover - numba is a dependency
         return model
     pairing = _Pairing(n_inputs, refs_per_input)
-    return shadow_bpnets(model, lambda m: _tower_view(m, pairing))
+    cache = {} if weights is None else weights
+    dead = _profile_is_discarded(model)
+    return shadow_bpnets(model, lambda m: _tower_view(m, pairing, cache, dead))
