@@ -277,6 +277,9 @@ def test_auto_batch_follows_the_number_of_training_peaks(small_data, tmp_path):
     assert (p.batch_size, p.lr) == (32, 2.5e-3)
     assert p.resolved().batch_size == 32
     assert _auto_batch(_params(tmp, d, peaks=str(peaks), lr=1e-3)).lr == 1e-3
+    with pytest.MonkeyPatch.context() as mp:  # under torchrun: a multiple of the processes
+        mp.setenv("WORLD_SIZE", "3")
+        assert _auto_batch(_params(tmp, d, peaks=str(peaks))).batch_size == 33
     assert _auto_batch(_params(tmp, d, peaks=str(peaks), batch_size=8)).batch_size == 8
     lite = _auto_batch(_params(tmp, d, peaks=str(peaks), recipe="bpnet_lite")).resolved()
     assert (lite.batch_size, lite.lr) == (64, 1e-3)

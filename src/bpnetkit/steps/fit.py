@@ -55,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -905,6 +906,8 @@ def _auto_batch(params: FitParams) -> FitParams:
     train = set(split["train"])
     n = int(np.isin(read_regions(params.peaks).chrom, sorted(train)).sum())
     batch, lr = auto_batch(n)
+    world = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))  # torchrun: the global batch
+    batch = -(-batch // world) * world  # splits evenly over the processes
     log.info("fit: %d training peaks: batch size %d%s (recipe %s, auto_batch)", n, batch,
              f", learning rate {lr:g}" if params.lr is None else "", recipe.name)
     return dataclasses.replace(params, batch_size=batch,
