@@ -61,6 +61,23 @@ def batches(X, y, batch_size, epoch, seed=0):
             for a in range(0, len(X), batch_size)]
 
 
+def step_losses(count_weight: float):
+    """The training-step losses of both tools at ``count_weight``: (bpnetkit's, bpnet-lite's)."""
+    from bpnetlite.losses import _mixture_loss
+
+    from bpnetkit.train.losses import bpnet_loss
+
+    def ours_loss(model, X, y):
+        lg, lc = model(X)
+        return bpnet_loss(lg, lc, y, count_weight)[0]
+
+    def lite_loss(model, X, y):
+        lg, lc = model(X)
+        return _mixture_loss(y, lg, lc, count_weight)[2]
+
+    return ours_loss, lite_loss
+
+
 def step_throughput(model, loss_fn, X, y, batch_size, n_batches=4):
     """Examples per second of training steps (after one warm-up step)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -96,7 +113,6 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*autocast.*")
     torch.set_num_threads(args.threads)
     from bpnetlite.bpnet import BPNet as LiteBPNet
-    from bpnetlite.losses import _mixture_loss
 
     probe = BPNet(n_filters=args.filters, n_layers=args.layers, n_control_tracks=0)
     in_window = probe.input_length(args.out_window)
@@ -169,15 +185,7 @@ def main() -> None:
     m_lite = compute_metrics(yte, lg2.numpy(), lc2.numpy())
 
     # --- throughput of training steps, same model and batch --------------------------------
-    def ours_loss(model, X, y):
-        from bpnetkit.train.losses import bpnet_loss
-
-        lg, lc = model(X)
-        return bpnet_loss(lg, lc, y, count_weight)[0]
-
-    def lite_loss(model, X, y):
-        lg, lc = model(X)
-        return _mixture_loss(y, lg, lc, count_weight)[2]
+    ours_loss, lite_loss = step_losses(count_weight)
 
     # interleaved rounds, best of each: the machine may be shared
     tp_ours, tp_lite = 0.0, 0.0
@@ -216,9 +224,7 @@ def rows(quick: bool = False) -> list:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import Row
     from bpnetlite.bpnet import BPNet as LiteBPNet
-    from bpnetlite.losses import _mixture_loss
 
-    from bpnetkit.train.losses import bpnet_loss
 
     warnings.filterwarnings("ignore", message=".*autocast.*")
     n_train, n_valid, epochs, bs = (32, 16, 1, 16) if quick else (128, 32, 2, 64)
@@ -259,13 +265,7 @@ def rows(quick: bool = False) -> list:
                  device="cpu", dtype="float32")
         lite_fit = time.perf_counter() - t
 
-    def ours_loss(model, X, y):
-        lg, lc = model(X)
-        return bpnet_loss(lg, lc, y, count_weight)[0]
-
-    def lite_loss(model, X, y):
-        lg, lc = model(X)
-        return _mixture_loss(y, lg, lc, count_weight)[2]
+    ours_loss, lite_loss = step_losses(count_weight)
 
     tp_ours = step_throughput(ours.train(), ours_loss, Xtr, ytr, bs, n_batches=1)
     tp_lite = step_throughput(lite.train(), lite_loss, Xtr, ytr, bs, n_batches=1)
