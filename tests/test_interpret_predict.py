@@ -252,3 +252,38 @@ def test_first_predict_does_not_consume_the_global_random_stream():
     fused_tower._WORKS = None
     fused_tower.fused_towers_work()
     assert torch.equal(torch.rand(5), expected)
+
+
+def test_cpu_worker_threads_give_the_serial_result(monkeypatch):
+    """Small models predict on CPU worker threads (whole batches per thread, one intra-op
+    thread each): the outputs, their order, rc averaging and the caller's thread count are
+    those of the one-thread loop."""
+    import threading
+
+    import bpnetkit.interpret.predict as P
+
+    m = tiny()
+    X = one_hot(11, 64, seed=3)
+    ctl = torch.rand(11, 2, 64)
+    seen = set()
+    hook = m.linear.register_forward_hook(lambda *a: seen.add(threading.get_ident()))
+    old = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        assert P._cpu_workers(torch.device("cpu"), 11, m) == 3
+        threaded = predict(m, X, args=[ctl], batch_size=4, device="cpu", rc_average=True)
+        assert torch.get_num_threads() == 3  # restored after the call
+        assert len(seen) > 1  # the batches ran on several threads
+        monkeypatch.setattr(P, "_cpu_workers", lambda device, n, model: 1)
+        seen.clear()
+        serial = predict(m, X, args=[ctl], batch_size=4, device="cpu", rc_average=True)
+        assert len(seen) == 1
+    finally:
+        torch.set_num_threads(old)
+        hook.remove()
+    for a, b in zip(threaded, serial, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    # large models keep one worker (their convolutions parallelise well themselves)
+    big = BPNet(n_filters=512, n_layers=3, n_outputs=1, n_control_tracks=0)  # 2.4 M
+    assert P._cpu_workers(torch.device("cpu"), 11, big) == 1

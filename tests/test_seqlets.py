@@ -188,6 +188,24 @@ def test_fdr_deterministic_and_controls_level():
         call_seqlets(s, method="bh")
 
 
+def test_fdr_threads_give_the_same_seqlets(monkeypatch):
+    """The kernels run on several threads for large inputs (row blocks of the robust track,
+    the data and the permuted copy scanned concurrently): one thread must give the same."""
+    import bpnetkit.motifs.seqlets as S
+
+    s, _ = _bumps(300, width=10, height=3.0, seed=5)  # 300 x 1000: above the threshold
+    assert s.size >= S._PARALLEL_MIN
+    monkeypatch.setattr(S, "_n_threads", lambda: 3)
+    many = call_seqlets(s, random_state=3)
+    assert len(S._row_blocks(s.shape[0], s.size)) == 3
+    monkeypatch.setattr(S, "_n_threads", lambda: 1)
+    one = call_seqlets(s, random_state=3)
+    assert len(S._row_blocks(s.shape[0], s.size)) == 1
+    assert len(one) > 200
+    for f in one.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(many, f), getattr(one, f))
+
+
 def _spiky(n, length=400, bumps=True, seed=0):
     """Tracks shaped like real attributions: small sparse Laplace noise whose magnitude varies
     10-fold between rows, a few huge adjacent +/- spike pairs in every fifth row (the

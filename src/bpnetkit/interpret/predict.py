@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,40 @@ def _model_device(model: nn.Module) -> torch.device | None:
     for b in model.buffers():
         return b.device
     return None
+
+
+#: largest batch one CPU worker thread runs at a time (smaller batches keep the tower's
+#: activations in cache: measured faster than 64 at BPNet 64x8, 2114 bp)
+CPU_CHUNK = 32
+
+
+#: models with at most this many parameters predict on CPU worker threads (see
+#: :func:`_cpu_workers`)
+CPU_WORKER_MAX_PARAMS = 1_000_000
+
+
+def _cpu_workers(device: torch.device, n: int, model: nn.Module) -> int:
+    """Worker threads of a CPU prediction: one per intra-op thread torch may use, each
+    running whole batches single-threaded. Small models gain (BPNet 64x8 on 2 cores: 15-25 %
+    faster than every operation split over the threads, whose small convolutions parallelise
+    poorly); large ones do not (ChromBPNet 512x8: 5 % slower), so they keep one worker, as
+    do other devices and single sequences."""
+    if device.type != "cpu" or n < 2:
+        return 1
+    if sum(p.numel() for p in model.parameters()) > CPU_WORKER_MAX_PARAMS:
+        return 1
+    return max(1, min(torch.get_num_threads(), n))
+
+
+@contextlib.contextmanager
+def _intra_op_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads; the previous number is restored afterwards."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @contextlib.contextmanager
@@ -262,27 +297,38 @@ def predict(model: nn.Module, X: Any, args: Sequence[Any] | None = None, batch_s
     use_cl = (device.type == "cpu") if channels_last is None else channels_last
     fuse = use_cl and device.type == "cpu" and fused_towers_work()
 
-    outputs = []
-    perm: RCPermutation | None = None
     ctl_tracks = [a.shape[1] for a in arg_list if a.ndim == 3]
-    with model_state(model, device, dtype), torch.inference_mode(), \
-            channels_last_conv1d(use_cl):
+    N = X.shape[0]
+    workers = _cpu_workers(device, N, model)
+    step = batch_size if workers == 1 else \
+        max(1, min(batch_size, CPU_CHUNK, -(-N // workers)))
+    with model_state(model, device, dtype):
         run = fused_view(model, fuse)
         dt = dtype or _model_dtype(model)
-        for start in progress(range(0, X.shape[0], batch_size), desc="predict",
-                              enabled=verbose, unit="batch"):
-            stop = start + batch_size
-            xb = X[start:stop].to(device, non_blocking=True).to(dt)
-            ab = [_batch_arg(a, start, stop, device, dt) for a in arg_list]
-            y = run(xb, *ab)
-            if rc_average:
-                if perm is None:
+
+        def one(start: int) -> Any:
+            # contexts inside: inference mode and torch-function modes are per thread
+            with torch.inference_mode(), channels_last_conv1d(use_cl):
+                stop = start + step
+                xb = X[start:stop].to(device, non_blocking=True).to(dt)
+                ab = [_batch_arg(a, start, stop, device, dt) for a in arg_list]
+                y = run(xb, *ab)
+                if rc_average:
                     perm = resolve_rc_permutation(model, y, ctl_tracks, rc_perm)
-                ab_rc = [_permute_tracks(a.flip(dims=(2,)), perm.controls) if a.ndim == 3
-                         else a for a in ab]
-                y_rc = run(xb.flip(dims=(1, 2)), *ab_rc)
-                y = _average(y, reverse_complement_outputs(y_rc, perm))
-            outputs.append(_to_cpu(y))
+                    ab_rc = [_permute_tracks(a.flip(dims=(2,)), perm.controls)
+                             if a.ndim == 3 else a for a in ab]
+                    y_rc = run(xb.flip(dims=(1, 2)), *ab_rc)
+                    y = _average(y, reverse_complement_outputs(y_rc, perm))
+                return _to_cpu(y)
+
+        starts = range(0, N, step)
+        if workers == 1:
+            outputs = [one(a) for a in progress(starts, desc="predict", enabled=verbose,
+                                                unit="batch")]
+        else:
+            with _intra_op_threads(1), ThreadPoolExecutor(workers) as pool:
+                outputs = list(progress(pool.map(one, starts), desc="predict",
+                                        enabled=verbose, unit="batch", total=len(starts)))
     if isinstance(outputs[0], torch.Tensor):
         return torch.cat(outputs)
     return tuple(torch.cat(parts) for parts in zip(*outputs, strict=True))

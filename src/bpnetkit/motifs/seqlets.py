@@ -75,6 +75,7 @@ smooth along the sequence (strongly autocorrelated noise) make the copy too opti
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -395,22 +396,28 @@ def _scan(s, lengths, mu, inv_sd, signs, floor, n_hist, seed, cap):
 _SCAN_JIT = None
 
 
-def _fdr_spans(s, lengths, mu, sd, signs, floor, n_hist=0, seed=-1):
-    """Run :func:`_scan` (numba-compiled) and return its candidates as a dict, plus the
-    histogram."""
+def _scan_kernel():
+    """:func:`_scan` compiled with numba (once; it releases the GIL)."""
     global _SCAN_JIT
     if _SCAN_JIT is None:
         import numba
 
-        _SCAN_JIT = numba.njit(cache=True)(_scan)
+        _SCAN_JIT = numba.njit(cache=True, nogil=True)(_scan)
+    return _SCAN_JIT
+
+
+def _fdr_spans(s, lengths, mu, sd, signs, floor, n_hist=0, seed=-1):
+    """Run :func:`_scan` (numba-compiled) and return its candidates as a dict, plus the
+    histogram."""
+    kernel = _scan_kernel()
     lengths = np.asarray(list(lengths), dtype=np.int64)
     sg = np.asarray(signs, dtype=np.int64)
     args = (np.ascontiguousarray(s, dtype=np.float64), lengths, np.asarray(mu, dtype=np.float64),
             1.0 / np.asarray(sd, dtype=np.float64), sg, float(floor), int(n_hist), int(seed))
     cap = max(1 << 12, min(s.size // 2, 1 << 22))
-    *cols, m, hist = _SCAN_JIT(*args, cap)
+    *cols, m, hist = kernel(*args, cap)
     if m > cap:  # too many candidates for the first guess: again, with the exact count
-        *cols, m, hist = _SCAN_JIT(*args, m)
+        *cols, m, hist = kernel(*args, m)
     cand = {k: v[:m] for k, v in zip(("n", "i", "l", "z", "r", "a", "sg"), cols)}
     return cand, hist
 
@@ -576,11 +583,45 @@ def robust_track(s: np.ndarray, clip: float = 5.0) -> np.ndarray:
     if _ROBUST_JIT is None:
         import numba
 
-        _ROBUST_JIT = numba.njit(cache=True)(_robust_rows)
+        _ROBUST_JIT = numba.njit(cache=True, nogil=True)(_robust_rows)
     s = np.ascontiguousarray(s, dtype=np.float64)
     if s.ndim != 2:
         raise InputError(f"robust_track needs an (N, L) array, got shape {s.shape}.")
-    return _ROBUST_JIT(s, float(clip), np.empty_like(s))
+    out = np.empty_like(s)
+    # rows are independent: blocks of rows on the kernel threads (the kernel releases the GIL)
+    blocks = _row_blocks(s.shape[0], s.size)
+    _in_threads([(lambda a=a, b=b: _ROBUST_JIT(s[a:b], float(clip), out[a:b]))
+                 for a, b in blocks])
+    return out
+
+
+#: smallest array (values) worth splitting over threads
+_PARALLEL_MIN = 1 << 16
+
+
+def _n_threads() -> int:
+    """Threads the numba kernels of this module use: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _row_blocks(n_rows: int, size: int) -> list[tuple[int, int]]:
+    """Contiguous row ranges, one per thread (one range for small arrays)."""
+    k = min(_n_threads(), n_rows) if size >= _PARALLEL_MIN else 1
+    edges = np.linspace(0, n_rows, max(k, 1) + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a] or [(0, 0)]
+
+
+def _in_threads(jobs: list) -> list:
+    """Run the callables (GIL-free numba kernels) concurrently; results in order."""
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        return list(pool.map(lambda f: f(), jobs))
 
 
 def _call_fdr(s, fdr, min_length, max_length, flank, signs, max_per_example, rng, min_z,
@@ -591,12 +632,18 @@ def _call_fdr(s, fdr, min_length, max_length, flank, signs, max_per_example, rng
     n_ex, width = s.shape
     lengths = range(min_length, max_length + 1)
     mu, sd = _null_moments(s, lengths)
-    obs, _ = _fdr_spans(s, lengths, mu, sd, signs, min_z)
-    # the permuted copy: candidates of every row; z histogram (for the reported per-length
-    # p-values) of the first rows, about n_null spans per length
+    # the data and the permuted copy (candidates of every row; z histogram, for the
+    # reported per-length p-values, of the first rows, about n_null spans per length) are
+    # scanned concurrently: the kernel releases the GIL
     n_hist = int(min(n_ex, max(1, np.ceil(n_null / max(1, width - max_length + 1)))))
-    null, hist = _fdr_spans(s, lengths, mu, sd, signs, min_z, n_hist,
-                            int(rng.integers(0, 2**31 - 1)))
+    seed = int(rng.integers(0, 2**31 - 1))
+    _scan_kernel()  # compiled before the threads start
+    jobs = [lambda: _fdr_spans(s, lengths, mu, sd, signs, min_z),
+            lambda: _fdr_spans(s, lengths, mu, sd, signs, min_z, n_hist, seed)]
+    if s.size >= _PARALLEL_MIN and _n_threads() > 1:
+        (obs, _), (null, hist) = _in_threads(jobs)
+    else:
+        (obs, _), (null, hist) = jobs[0](), jobs[1]()
     if len(obs["n"]) == 0:
         return _empty()
     # above the largest recursive score of the permuted copy the estimate is 1 / n_obs,
