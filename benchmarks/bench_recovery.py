@@ -473,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"of its other steps (taken as {100 * REST_SHARE:.0f} %% of the "
                     "budget). 'auto': the wall time of the bpnet-lite run of this "
                     "invocation (run first); else seconds")
+    ap.add_argument("--fit", default=None, metavar="JSON",
+                    help="more bpnetkit fit parameters, as a JSON object (e.g. "
+                    "'{\"seed_filters\": 0}')")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workdir", default="bench_recovery_work")
     ap.add_argument("--resume", action="store_true",
@@ -498,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         out = work / f"{tool}_b{args.budget}{'_wall' if args.wall_budget else ''}"
         if tool == "bpnetkit":
             over = {"recipe": args.recipe} if args.recipe else {}
+            if args.fit:
+                over |= json.loads(args.fit)
             if args.wall_budget:
                 if wall_budget is None:
                     raise SystemExit("--wall-budget auto: no bpnet-lite wall time to match")

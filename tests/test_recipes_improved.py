@@ -202,3 +202,43 @@ def test_fit_with_the_improved_recipe_schedules_and_records_it(tmp_path):
     # still warming up after two epochs of k steps: lr(2k - 1) / lr(k - 1) = 2k / k
     assert len(lrs) == 2 and lrs[1] == pytest.approx(2 * lrs[0], rel=1e-6)
     assert lrs[1] < kit.lr
+
+
+def test_monitor_centered_count_loss_picks_the_epoch(tmp_path):
+    """``monitor="valid_loss_centered"``: profile NLL + count weight x variance of the count
+    residuals, computed here by hand from the kept model's predictions; the kept epoch is
+    the one of the lowest such value, and an offset of every predicted log count changes
+    the validation loss but not this criterion."""
+    from bpnetkit.train.losses import multinomial_nll
+
+    rng = np.random.default_rng(3)
+    X = torch.nn.functional.one_hot(torch.randint(0, 4, (24, 60)), 4).permute(0, 2, 1).float()
+    y = torch.from_numpy(rng.poisson(2.0, (24, 2, 60 - 2 * _tiny_model().trimming))
+                         .astype(np.float32))
+    batches = [(X[i:i + 8], y[i:i + 8]) for i in range(0, 24, 8)]
+    t = Trainer(_tiny_model(), lr=1e-2, max_epochs=4, patience=None, device="cpu",
+                count_weight=7.0, progress=False, monitor="valid_loss_centered")
+    res = t.fit(batches, batches)
+    hist = res.history
+    crit = [h["valid_loss_centered"] for h in hist]
+    assert res.best_epoch == int(np.argmin(crit)) + 1
+    assert res.best_valid_loss == pytest.approx(min(crit))
+    # by hand on the kept model
+    t.model.eval()
+    with torch.no_grad():
+        logits, log_counts = t.model(X)
+    obs = np.log1p(y.sum(dim=(1, 2)).numpy())
+    prof = np.mean([multinomial_nll(logits[i:i + 8], y[i:i + 8]).item() for i in (0, 8, 16)])
+    want = prof + 7.0 * np.var(log_counts[:, 0].numpy() - obs)
+    assert min(crit) == pytest.approx(want, rel=1e-4)
+    # an offset of the count head moves valid_loss, not the centred criterion
+    before = t.evaluate_loss(batches)
+    m = float(np.mean(log_counts[:, 0].numpy() - obs))  # the kept model's mean offset
+    with torch.no_grad():  # pushed 3 further from 0
+        t.model.linear.bias += 3.0 if m >= 0 else -3.0
+    after = t.evaluate_loss(batches)
+    assert after["valid_loss"] > before["valid_loss"] + 1.0
+    assert after["valid_loss_centered"] == pytest.approx(before["valid_loss_centered"],
+                                                         rel=1e-6)
+    with pytest.raises(InputError, match="monitor"):
+        Trainer(_tiny_model(), device="cpu", monitor="valid_pearson")

@@ -145,6 +145,16 @@ class FitParams:
     count_head_lr_factor : float or None
         Learning-rate multiplier of the count head (BPNet, ProCapNet; ChromBPNet ignores
         it); None = recipe default.
+    monitor : {"valid_loss", "valid_loss_centered"} or None
+        What picks the kept epoch and drives ``patience``: the validation loss, or the
+        validation profile loss plus the count weight times the variance of the count
+        residuals (the count term without the offset of the mean prediction;
+        :class:`~bpnetkit.train.trainer.Trainer`); None = recipe default.
+    seed_filters : int or None
+        Number of k-mers, over-represented at the training peaks' summits, whose detectors
+        (word and reverse complement) start in the stem's filters
+        (:mod:`bpnetkit.train.seeding`; at most half the filters); 0 = none (BPNet,
+        ProCapNet; ChromBPNet ignores it); None = recipe default.
     max_jitter, negative_ratio, rc
         Sampling and augmentation.
     outlier_quantiles : list of two floats
@@ -209,6 +219,8 @@ class FitParams:
     warmup_steps: int | None = None
     init_heads: bool | None = None
     count_head_lr_factor: float | None = None
+    seed_filters: int | None = None
+    monitor: Literal["valid_loss", "valid_loss_centered"] | None = None
     max_jitter: int | None = None
     negative_ratio: float | None = None
     rc: Literal["random", "half", "none"] | None = None
@@ -275,7 +287,8 @@ class FitParams:
         choices = {"optimizer": ("adam", "adamw"), "assay": ("atac", "dnase"),
                    "rc": ("random", "half", "none", None),
                    "lr_schedule": ("constant", "cosine", "linear", None),
-                   "init_heads": (True, False, None)}
+                   "init_heads": (True, False, None),
+                   "monitor": ("valid_loss", "valid_loss_centered", None)}
         for key, ok in choices.items():
             if getattr(self, key) not in ok:
                 raise InputError(f"fit: '{key}' must be one of {[c for c in ok if c]}, got "
@@ -285,7 +298,7 @@ class FitParams:
                     "n_filters", "n_layers",
                     "stem_kernel_size", "profile_kernel_size", "min_train_regions")
         non_negative = ("weight_decay", "patience", "grad_clip", "max_jitter", "negative_ratio",
-                        "num_workers", "warmup_steps")
+                        "num_workers", "warmup_steps", "seed_filters")
         if r.model_type == "chrombpnet":
             positive += ("bias_n_filters", "bias_n_layers", "bias_threshold_factor",
                          "bias_max_epochs")
@@ -297,6 +310,9 @@ class FitParams:
             v = getattr(r, key)
             if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
                 raise InputError(f"fit: '{key}' must be a number >= 0, got {v!r}.")
+        if not isinstance(r.seed_filters, int) or isinstance(r.seed_filters, bool):
+            raise InputError(f"fit: 'seed_filters' must be a whole number of k-mers (0: none), "
+                             f"got {r.seed_filters!r}.")
         if self.max_time is not None and (isinstance(self.max_time, bool) or not isinstance(
                 self.max_time, int | float) or not self.max_time > 0):
             raise InputError(f"fit: 'max_time' must be a positive number of seconds (or null "
@@ -587,6 +603,18 @@ def _init_heads(model, p: FitParams, peaks, negatives) -> None:
     log.info("fit: count head starts at the mean training log count %.3f", target)
 
 
+def _seed_filters(model, p: FitParams, peaks) -> list:
+    """Start stem filters at the k-mers the training peaks are enriched for
+    (``seed_filters``); returns ``[[word, -log10 p], ...]`` for the provenance."""
+    from bpnetkit.train.seeding import enriched_kmers, seed_stem_filters
+
+    words = enriched_kmers(peaks.X, n=int(p.seed_filters))
+    n = seed_stem_filters(model, [w for w, _ in words])
+    log.info("fit: %d stem filters start at the k-mers enriched at the peak summits: %s", n,
+             ", ".join(f"{w} (-log10 p {s:.1f})" for w, s in words) or "none passed")
+    return [[w, round(s, 2)] for w, s in words]
+
+
 def _staged_trainer_class() -> type:
     """The trainer of ``fit``: it writes the model, log and diagnostic into its
     ``output_dir`` (the step's staging folder, moved into place only when ``fit`` succeeds),
@@ -621,7 +649,8 @@ def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenanc
                    progress=p.progress and p.verbose, dist_context=dist.context(),
                    checkpoint_meta=_resume_meta(p),
                    lr_schedule=_lr_schedule(p, steps_per_epoch, max_epochs or p.max_epochs),
-                   lr_factors=lr_factors, max_time=max_time)
+                   lr_factors=lr_factors, max_time=max_time,
+                   monitor=p.monitor or "valid_loss")
 
 
 def _sampler(p: FitParams, n_peaks: int, n_negatives: int = 0, **kw):
@@ -711,6 +740,8 @@ def _fit_bpnet_like(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
     prov = _provenance(p, data.split, {"count_weight": cw})
     if p.init_heads:
         _init_heads(model, p, tr_p, tr_n)
+    if p.seed_filters:
+        prov["seeded_kmers"] = _seed_filters(model, p, tr_p)
     factors = {"linear": p.count_head_lr_factor} if p.count_head_lr_factor != 1 else None
     trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands,
                             steps_per_epoch=len(sampler), lr_factors=factors,

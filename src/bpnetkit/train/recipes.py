@@ -105,6 +105,13 @@ class Recipe:
     count_head_lr_factor : float
         Learning-rate multiplier of the count head (BPNet's ``linear`` layer; BPNet and
         ProCapNet models).
+    monitor : {"valid_loss", "valid_loss_centered"}
+        What picks the best epoch and drives early stopping (:class:`~bpnetkit.train.trainer.
+        Trainer`'s ``monitor``).
+    seed_filters : int
+        Stem filters started at the k-mers the training peaks are enriched for: the number
+        of words (each seeds a filter and its reverse complement's;
+        :mod:`bpnetkit.train.seeding`); 0: none (BPNet and ProCapNet models).
     auto_batch : bool
         When ``batch_size`` is not given, choose it (and ``lr``, when that is not given
         either) from the number of training peaks (:func:`auto_batch`) instead of taking
@@ -132,6 +139,8 @@ class Recipe:
     warmup_steps: int = 0
     init_heads: bool = False
     count_head_lr_factor: float = 1.0
+    seed_filters: int = 0
+    monitor: str = "valid_loss"
     auto_batch: bool = False
 
     def defaults(self) -> dict[str, Any]:
@@ -140,7 +149,8 @@ class Recipe:
                                               "grad_clip", "max_jitter", "negative_ratio",
                                               "rc", "split", "lr_schedule",
                                               "warmup_steps", "init_heads",
-                                              "count_head_lr_factor")}
+                                              "count_head_lr_factor", "seed_filters",
+                                              "monitor")}
 
 
 #: the recipes (see the module docstring for the sources)

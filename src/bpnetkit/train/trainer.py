@@ -71,8 +71,11 @@ __all__ = ["Trainer", "TrainingDiverged", "TrainResult", "LOG_COLUMNS", "prefetc
            "tf32_flags"]
 
 LOG_COLUMNS = ["epoch", "train_loss", "train_profile_loss", "train_counts_loss", "valid_loss",
-               "valid_profile_loss", "valid_counts_loss", "valid_counts_pearson", "lr",
-               "seconds", "examples_per_s", "best"]
+               "valid_profile_loss", "valid_counts_loss", "valid_counts_pearson",
+               "valid_loss_centered", "lr", "seconds", "examples_per_s", "best"]
+
+#: what may pick the best epoch (:class:`Trainer`'s ``monitor``)
+MONITORS = ("valid_loss", "valid_loss_centered")
 
 
 def _with_precision(method: Callable) -> Callable:
@@ -389,6 +392,12 @@ class Trainer:
         Parameter-name prefix -> learning-rate multiplier (e.g. ``{"linear": 10.0}``: the
         count head of a BPNet learns 10x faster); the parameters of each prefix form their
         own optimizer group. None: one group.
+    monitor : {"valid_loss", "valid_loss_centered"}
+        What picks the best epoch (and drives ``patience``): the validation loss, or the
+        validation profile loss plus ``count_weight`` times the *variance* of the count
+        residuals (predicted minus observed log counts): the count term without the offset
+        of the mean prediction, which moves from epoch to epoch with the count head's bias
+        and then, weighted by ``count_weight``, outweighs every change of the profile.
     """
 
     def __init__(self, model: nn.Module, optimizer: str = "adam", lr: float = 1e-3,
@@ -404,7 +413,7 @@ class Trainer:
                  checkpoint_meta: dict | None = None,
                  lr_schedule: Callable[[int], float] | None = None,
                  lr_factors: dict[str, float] | None = None,
-                 max_time: float | None = None) -> None:
+                 max_time: float | None = None, monitor: str = "valid_loss") -> None:
         if optimizer not in ("adam", "adamw"):
             raise InputError(f"optimizer must be 'adam' or 'adamw', got {optimizer!r}.")
         if lr <= 0 or not math.isfinite(lr):
@@ -413,6 +422,9 @@ class Trainer:
             raise InputError(f"max_epochs must be at least 1, got {max_epochs}.")
         if max_time is not None and not (max_time > 0 and math.isfinite(max_time)):
             raise InputError(f"max_time must be a positive number of seconds, got {max_time}.")
+        if monitor not in MONITORS:
+            raise InputError(f"monitor must be one of {list(MONITORS)}, got {monitor!r}.")
+        self.monitor = monitor
         self.max_time = None if max_time is None else float(max_time)
         self.device = resolve_device(device)
         self.model = model.to(self.device)
@@ -678,8 +690,11 @@ class Trainer:
         from bpnetkit.train.metrics import pearson
 
         m = sums / n
+        obs_all, pred_all = np.concatenate(obs), np.concatenate(pred)
+        centered = float(np.var(pred_all - obs_all)) if obs_all.size else math.nan
         return {"valid_loss": m[0], "valid_profile_loss": m[1], "valid_counts_loss": m[2],
-                "valid_counts_pearson": pearson(np.concatenate(obs), np.concatenate(pred))}
+                "valid_counts_pearson": pearson(obs_all, pred_all),
+                "valid_loss_centered": float(m[1]) + self.count_weight * centered}
 
     # -- state ------------------------------------------------------------------------------
     def _seed(self) -> None:
@@ -794,7 +809,7 @@ class Trainer:
             row.update(self.evaluate_loss(valid_data))
             row["epoch"] = epoch
             row["lr"] = self.optimizer.param_groups[0]["lr"]
-            vl = float(row["valid_loss"])
+            vl = float(row[self.monitor])
             if not math.isfinite(vl):
                 diagnostic = (f"validation loss is {vl} after epoch {epoch}; training stopped. "
                               "Lower the learning rate or enable grad_clip.")
