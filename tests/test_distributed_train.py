@@ -160,8 +160,12 @@ def test_two_ranks_train_the_weights_of_one_process(work, single):
     a, b = log_rows(single.log), log_rows(out["log"])
     assert len(a) == len(b) == 2
     for x, y in zip(a, b, strict=True):
-        for c in ("train_loss", "valid_loss", "valid_profile_loss", "valid_counts_pearson"):
+        for c in ("train_loss", "valid_loss", "valid_profile_loss"):
             assert float(y[c]) == pytest.approx(float(x[c]), rel=1e-4, abs=1e-5), c
+        # a Pearson over a few nearly equal predictions magnifies the rounding of the
+        # gradient all-reduce (3.5e-5 on one CPU model): the test metrics' tolerance below
+        assert float(y["valid_counts_pearson"]) == pytest.approx(
+            float(x["valid_counts_pearson"]), abs=1e-4)
         assert x["best"] == y["best"]
     cfg = json.loads((Path(out["model"]) / "config.json").read_text())
     launch_ = json.dumps(cfg)

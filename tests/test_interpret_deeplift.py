@@ -59,22 +59,35 @@ def data():
     return X, R
 
 
+def _float64(case, data):
+    """The case's models and data in float64. In float32 both tools compute the secant
+    multipliers ``(f(x) - f(r)) / (x - r)`` of inputs that nearly coincide with rounding
+    errors of up to ~1e-3 in the attributions, which differ between CPUs (the vector units
+    change the rounding of the convolutions); float64 compares the rules themselves."""
+    import copy
+
+    _, ours, twin = case
+    ours64 = copy.deepcopy(ours).double()
+    twin64 = ours64 if twin is ours else copy.deepcopy(twin).double()
+    X, R = data
+    return ours64, twin64, X.double(), R.double()
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_equals_tangermeme_and_deltas_are_tiny(case, data):
     tdls = pytest.importorskip("tangermeme.deep_lift_shap")
-    _, ours, twin = case
-    X, R = data
+    ours, twin, X, R = _float64(case, data)
     res = deep_lift_shap(ours, X, references=R, hypothetical=True, return_deltas=True,
-                         device="cpu", batch_size=8)
+                         device="cpu", batch_size=8, dtype=torch.float64)
     ops = {SoftmaxWeighting: tdls._nonlinear, Exp: tdls._nonlinear, Log: tdls._nonlinear}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = tdls.deep_lift_shap(twin, X, references=R, hypothetical=True, device="cpu",
                                      additional_nonlinear_ops=ops, batch_size=8)
     assert res.attributions.abs().max() > 1e-4  # not trivially zero
-    torch.testing.assert_close(res.attributions, theirs, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(res.attributions, theirs, atol=1e-9, rtol=1e-7)
     assert res.deltas.shape == (3, K)
-    assert float(res.deltas.max()) < 1e-4
+    assert float(res.deltas.max()) < 1e-9
 
 
 @pytest.mark.filterwarnings("ignore:Setting forward, backward hooks")
@@ -86,9 +99,8 @@ def test_equals_captum(case, data, monkeypatch):
 
     for t in (SoftmaxWeighting, Exp, Log):
         monkeypatch.setitem(deep_lift.SUPPORTED_NON_LINEAR, t, deep_lift.nonlinear)
-    _, ours, twin = case
-    X, R = data
-    ours_actual = deep_lift_shap(ours, X, references=R, device="cpu")
+    ours, twin, X, R = _float64(case, data)
+    ours_actual = deep_lift_shap(ours, X, references=R, device="cpu", dtype=torch.float64)
 
     def hypothetical(mult, inputs, baselines):
         m, b = mult[0], baselines[0]
@@ -98,7 +110,7 @@ def test_equals_captum(case, data, monkeypatch):
         DeepLiftShap(twin).attribute(X[i:i + 1], R[i], target=0,
                                      custom_attribution_func=hypothetical) * X[i:i + 1]
         for i in range(len(X))])
-    torch.testing.assert_close(ours_actual, theirs.detach(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(ours_actual, theirs.detach(), atol=1e-9, rtol=1e-7)
 
 
 @pytest.mark.filterwarnings("ignore:Setting forward, backward hooks")

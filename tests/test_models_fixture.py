@@ -19,7 +19,9 @@ def test_v0_1_0_native_folders_load_with_equal_outputs(name):
     args = [torch.from_numpy(expected["controls"])] if name == "bpnet" else []
     with torch.no_grad():
         profile, counts = model(X, *args)
-    np.testing.assert_allclose(profile.numpy(), expected[f"{name}_profile"], atol=1e-6, rtol=0)
-    np.testing.assert_allclose(counts.numpy(), expected[f"{name}_counts"], atol=1e-6, rtol=0)
+    # float32 outputs written on another CPU: its vector units round the convolutions
+    # differently (1.0e-6 seen on one of 534 values); a wrong weight would move them by far more
+    np.testing.assert_allclose(profile.numpy(), expected[f"{name}_profile"], atol=5e-6, rtol=0)
+    np.testing.assert_allclose(counts.numpy(), expected[f"{name}_counts"], atol=5e-6, rtol=0)
     # the nonlinearities are modules now (no parameters, so the state dict is unchanged)
     assert any(isinstance(m, torch.nn.ReLU) for m in model.modules())

@@ -33,7 +33,7 @@ OLD_RECIPE_ONLY = {  # recipe fields that are not FitParams keys
                             "joint_strands": True, "valid_negatives": True},
 }
 NEUTRAL = {"lr_schedule": "constant", "warmup_steps": 0, "init_heads": False,
-           "count_head_lr_factor": 1.0}
+           "count_head_lr_factor": 1.0, "seed_filters": 0, "monitor": "valid_loss"}
 
 
 def _fit(**kw):
@@ -70,10 +70,11 @@ def test_improved_recipe_differs_only_in_schedule_and_initialisation():
     differ = {k for k in ("lr", "eps", "batch_size", "patience", "grad_clip", "count_weight",
                           "max_jitter", "negative_ratio", "negative_jitter", "rc", "split",
                           "joint_strands", "valid_negatives", "lr_schedule",
-                          "warmup_steps", "init_heads", "count_head_lr_factor")
+                          "warmup_steps", "init_heads", "count_head_lr_factor",
+                          "seed_filters", "monitor")
               if getattr(lite, k) != getattr(kit, k)}
     assert differ <= {"lr", "lr_schedule", "warmup_steps", "init_heads",
-                      "count_head_lr_factor"}
+                      "count_head_lr_factor", "seed_filters"}
     assert kit.init_heads and kit.warmup_steps > 0 and kit.count_head_lr_factor > 1
     r = _fit(recipe="bpnetkit").resolved()
     assert (r.lr_schedule, r.warmup_steps, r.init_heads, r.count_head_lr_factor) == (

@@ -33,7 +33,8 @@ of the per-track total counts. bpnet-lite also reduces the learning rate on plat
 leaves negatives out of the profile loss; bpnetkit does neither. None of the official
 recipes warms up or schedules the learning rate or initialises the output heads
 (``lr_schedule="constant"``, ``warmup_steps=0``, ``init_heads=False``,
-``count_head_lr_factor=1``).
+``count_head_lr_factor=1``); no recipe seeds filters (``seed_filters=0``, an option
+measured in ``docs/training.md``).
 
 The ``bpnetkit`` recipe is ``bpnet_lite`` plus what :mod:`bpnetkit.train.schedules` adds: the
 count head starts at the mean training log count and the profile head at the tracks' shares

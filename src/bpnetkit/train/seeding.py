@@ -103,7 +103,8 @@ def enriched_kmers(X: np.ndarray, k: int = 7, n: int = 6, centre: int = 100,
     n : int
         Largest number of words returned.
     centre : int
-        Half-width of the central part of the windows (bp).
+        Half-width of the central part of the windows (bp); narrowed for windows shorter
+        than ``4 * (centre + k)`` so that the flanks hold as many positions as the centre.
     alpha : float
         Family-wise error level of the test over all words.
 
@@ -116,7 +117,7 @@ def enriched_kmers(X: np.ndarray, k: int = 7, n: int = 6, centre: int = 100,
     Raises
     ------
     InputError
-        For windows too short for the central part and some flanks, or a bad ``k``.
+        For input that is not one-hot windows, or a bad ``k``.
     """
     X = np.asarray(X)
     if X.ndim != 3 or X.shape[1] != 4:
@@ -124,9 +125,12 @@ def enriched_kmers(X: np.ndarray, k: int = 7, n: int = 6, centre: int = 100,
     if not 3 <= int(k) <= 10:
         raise InputError(f"seed_filters: the word length k must be in 3..10, got {k}.")
     length = X.shape[2]
-    if length < 2 * centre + 4 * k:
-        raise InputError(f"seed_filters: windows of {length} bp are too short for a centre "
-                         f"of +-{centre} bp and flanks.")
+    # short windows: a narrower centre, so that the flanks hold at least as many positions
+    centre = min(int(centre), (length - 4 * k) // 4)
+    if centre < k:
+        log.info("seed_filters: windows of %d bp are too short to compare their centre with "
+                 "their flanks; no k-mer seeded.", length)
+        return []
     codes = np.where(X.any(axis=1), X.argmax(axis=1), -1)
     canon = _canonical(_kmer_index(codes, k), k)
     mid = (length - 1) / 2.0
