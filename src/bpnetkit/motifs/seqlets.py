@@ -607,9 +607,14 @@ def _n_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _threads_for(size: int) -> int:
+    """Threads worth using on an array of ``size`` values (1 below :data:`_PARALLEL_MIN`)."""
+    return _n_threads() if size >= _PARALLEL_MIN else 1
+
+
 def _row_blocks(n_rows: int, size: int) -> list[tuple[int, int]]:
     """Contiguous row ranges, one per thread (one range for small arrays)."""
-    k = min(_n_threads(), n_rows) if size >= _PARALLEL_MIN else 1
+    k = min(_threads_for(size), n_rows)
     edges = np.linspace(0, n_rows, max(k, 1) + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a] or [(0, 0)]
 
@@ -640,10 +645,8 @@ def _call_fdr(s, fdr, min_length, max_length, flank, signs, max_per_example, rng
     _scan_kernel()  # compiled before the threads start
     jobs = [lambda: _fdr_spans(s, lengths, mu, sd, signs, min_z),
             lambda: _fdr_spans(s, lengths, mu, sd, signs, min_z, n_hist, seed)]
-    if s.size >= _PARALLEL_MIN and _n_threads() > 1:
-        (obs, _), (null, hist) = _in_threads(jobs)
-    else:
-        (obs, _), (null, hist) = jobs[0](), jobs[1]()
+    (obs, _), (null, hist) = _in_threads(jobs) if _threads_for(s.size) > 1 else \
+        [job() for job in jobs]
     if len(obs["n"]) == 0:
         return _empty()
     # above the largest recursive score of the permuted copy the estimate is 1 / n_obs,
