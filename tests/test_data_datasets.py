@@ -195,3 +195,72 @@ def test_extract_examples_bad_input(toy, caplog):
     with pytest.raises(InputError, match="out_window"):
         extract_examples(d / "g.fa", d / "edge.bed", [d / "plus.bw"], in_window=50,
                          out_window=100)
+
+
+def test_example_cache_returns_the_extraction_and_never_a_stale_one(toy, caplog):
+    """``cache_dir``: a second extraction reads the entry (memory-mapped, copy-on-write) and
+    equals a fresh extraction; a changed bigWig, another jitter or an exclusion list is another
+    entry; a damaged entry is rewritten, not used."""
+    import logging
+    import os
+
+    d, _ = toy
+    cache = d / "cache"
+    kw = dict(controls=[d / "ctl.bw"], in_window=200, out_window=100, max_jitter=30)
+    sig = [d / "plus.bw", d / "minus.bw"]
+
+    def fresh(**more):
+        return extract_examples(d / "g.fa", d / "peaks.narrowPeak", sig, **(kw | more))
+
+    def cached(**more):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="bpnetkit.data.example_cache"):
+            ex = extract_examples(d / "g.fa", d / "peaks.narrowPeak", sig, cache_dir=cache,
+                                  **(kw | more))
+        return ex, "read from the cache" in caplog.text
+
+    def same(a, b):
+        return (np.array_equal(a.X, b.X) and np.array_equal(a.y, b.y)
+                and np.array_equal(a.X_ctl, b.X_ctl) and np.array_equal(a.index, b.index)
+                and list(a.chrom) == list(b.chrom) and np.array_equal(a.start, b.start))
+
+    ref = fresh()
+    first, hit = cached()
+    assert not hit and same(first, ref)
+    entries = [p for p in cache.iterdir()]
+    assert len(entries) == 1 and not entries[0].name.startswith(".")  # no temporary left
+    second, hit = cached()
+    assert hit and same(second, ref)
+    assert isinstance(second.X.base, np.memmap) or isinstance(second.X.base.base, np.memmap)
+    # copy-on-write: a write changes this process's arrays, never the entry
+    second.X[:] = 0
+    second.y[:] = -1
+    third, hit = cached()
+    assert hit and same(third, ref)
+
+    # another geometry or region set is another entry
+    other, hit = cached(max_jitter=10)
+    assert not hit and same(other, fresh(max_jitter=10))
+    bl = d / "exclude.bed"
+    bl.write_text(f"{ref.chrom[0]}\t{ref.start[0]}\t{ref.start[0] + 1}\n")
+    fewer, hit = cached(blacklist=bl)
+    assert not hit and len(fewer) == len(ref) - 1 and same(fewer, fresh(blacklist=bl))
+    assert len(list(cache.iterdir())) == 3
+
+    # a rewritten bigWig (new values) is a new key: the old entry is not used
+    sizes = {"chr1": 6000, "chr2": 4000}
+    _write_bw(d / "plus.bw", sizes, {c: np.full(n, 2.0) for c, n in sizes.items()})
+    st = os.stat(d / "plus.bw")
+    os.utime(d / "plus.bw", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    changed, hit = cached()
+    assert not hit and same(changed, fresh()) and (changed.y[:, 0] == 2).all()
+
+    # a damaged entry: logged, extracted again and rewritten
+    entry = next(p for p in cache.iterdir() if (p / "X.npy").exists()
+                 and np.load(p / "X.npy", mmap_mode="r").shape == changed.X.shape
+                 and np.load(p / "y.npy", mmap_mode="r")[:, 0].min() == 2)
+    (entry / "X.npy").write_bytes((entry / "X.npy").read_bytes()[:100])
+    with caplog.at_level(logging.WARNING, logger="bpnetkit.data.example_cache"):
+        again, hit = cached()
+    assert not hit and same(again, fresh()) and "unusable" in caplog.text
+    assert cached()[1] and same(cached()[0], fresh())

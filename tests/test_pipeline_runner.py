@@ -260,3 +260,42 @@ def test_folder_input_containing_own_outputs_stays_cached(tmp_path):
     Runner(steps, tmp_path / "run", log=lambda m: None).run()
     s = Runner(steps, tmp_path / "run", log=lambda m: None).run()
     assert s["report"].status == "cached" and calls == [1]
+
+
+@dataclass
+class CachingParams:
+    source: str
+    output_dir: str
+    example_cache: str | None = None
+
+
+def test_cache_folder_is_not_an_input(setup):
+    """A step that writes into its ``example_cache`` folder (as fit and evaluate do) stays up
+    to date on the next run, and pointing it at another cache folder runs nothing again: the
+    cache changes no result (``CACHE_KEYS``)."""
+    tmp, src, rec = setup
+
+    def func(params: CachingParams) -> TextOutputs:
+        rec.calls.append("fit")
+        cache = Path(params.example_cache)
+        cache.mkdir(exist_ok=True)
+        (cache / f"entry{len(rec.calls)}.npy").write_text("arrays")
+        out = Path(params.output_dir) / "model.txt"
+        out.write_text(Path(params.source).read_text())
+        return TextOutputs(text=str(out))
+
+    def steps(cache: Path) -> list[Step]:
+        return [Step("fit", lambda ctx: {"source": str(src), "output_dir": str(ctx.step_dir),
+                                         "example_cache": str(cache)}, func,
+                     params_class=CachingParams, outputs_class=TextOutputs)]
+
+    Runner(steps(tmp / "cache"), tmp / "run", log=lambda m: None).run()
+    assert list((tmp / "cache").iterdir())  # the step wrote into the cache
+    s2 = Runner(steps(tmp / "cache"), tmp / "run", log=lambda m: None).run()
+    s3 = Runner(steps(tmp / "other"), tmp / "run", log=lambda m: None).run()
+    assert [s2["fit"].status, s3["fit"].status] == ["cached", "cached"]
+    assert rec.calls == ["fit"]
+    # a real input still counts
+    src.write_text("changed")
+    assert Runner(steps(tmp / "cache"), tmp / "run", log=lambda m: None).run()["fit"].status \
+        == "ran"

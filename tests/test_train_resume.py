@@ -157,3 +157,22 @@ def test_finished_run_is_not_resumed(data, one_epoch):
     run_fit(params(data, "done", max_epochs=1))
     assert epochs(out) == [1]
     assert not (out / "checkpoint.pt.stale").exists()
+
+
+def test_example_cache_gives_the_same_model(data, one_epoch, caplog):
+    """``example_cache``: the first run stores the examples, the second reads them; both train
+    the model of a run without the cache, and a resume may change the folder."""
+    import logging
+
+    cache = data[0] / "example_cache"
+    run_fit(params(data, "cache_a", max_epochs=1, example_cache=str(cache)))
+    assert (cache.is_dir() and len([p for p in cache.iterdir()
+                                    if not p.name.startswith(".")]) == 1)  # peaks; no negatives
+    with caplog.at_level(logging.INFO, logger="bpnetkit.data.example_cache"):
+        run_fit(params(data, "cache_b", max_epochs=1, example_cache=str(cache)))
+    assert "read from the cache" in caplog.text
+    ref = weights(one_epoch / "model")
+    for out in ("cache_a", "cache_b"):
+        got = weights(data[0] / out / "model")
+        assert all(torch.equal(ref[k], got[k]) for k in ref)
+    assert "example_cache" in RESUME_SAFE_KEYS

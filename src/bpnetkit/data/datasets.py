@@ -138,7 +138,8 @@ class Examples:
 def extract_examples(genome, loci, signals: Sequence[str | os.PathLike] | str,
                      controls: Sequence[str | os.PathLike] | None = None,
                      in_window: int = 2114, out_window: int = 1000, max_jitter: int = 0,
-                     blacklist=None, threads: int | None = None) -> Examples:
+                     blacklist=None, threads: int | None = None,
+                     cache_dir: str | os.PathLike | None = None) -> Examples:
     """Extract sequences, signals and controls for many loci into compact arrays.
 
     Parameters
@@ -161,6 +162,11 @@ def extract_examples(genome, loci, signals: Sequence[str | os.PathLike] | str,
     threads : int or None
         Threads reading sequence and signal tracks concurrently (the heavy work releases the
         GIL); None = up to 4, bounded by the CPU count.
+    cache_dir : path or None
+        A folder of earlier extractions (:mod:`bpnetkit.data.example_cache`): when it holds
+        one of these files, windows and geometry, its arrays are returned memory-mapped
+        instead of reading the files again; otherwise the new arrays are stored there. None:
+        no cache.
 
     Returns
     -------
@@ -206,6 +212,21 @@ def extract_examples(genome, loci, signals: Sequence[str | os.PathLike] | str,
     if not signals:
         raise InputError("at least one signal bigWig is needed to build training examples.")
 
+    rows = keep_rows[idx]
+    key = None
+    if cache_dir is not None:
+        from bpnetkit.data import example_cache
+
+        key = example_cache.cache_key(genome.path, signals, controls, in_window, out_window,
+                                      max_jitter, chroms, starts, ends, rows)
+        n, sig_len = len(chroms), out_window + 2 * max_jitter
+        hit = example_cache.load(cache_dir, key, {
+            "X": (n, 4, width), "y": (n, len(signals), sig_len),
+            "X_ctl": (n, len(controls), width) if controls else None})
+        if hit is not None:
+            return Examples(hit["X"], hit["y"], hit["X_ctl"], chroms, starts + max_jitter,
+                            ends - max_jitter, rows, in_window, out_window, max_jitter)
+
     def seq():
         return extract_sequences(genome, chroms, starts, ends)
 
@@ -225,7 +246,9 @@ def extract_examples(genome, loci, signals: Sequence[str | os.PathLike] | str,
             X, y, ctl = (j.result() for j in jobs)
     else:
         X, y, ctl = seq(), sig(), ctls()
-    return Examples(X, y, ctl, chroms, starts + max_jitter, ends - max_jitter, keep_rows[idx],
+    if key is not None:
+        example_cache.store(cache_dir, key, {"X": X, "y": y, "X_ctl": ctl})
+    return Examples(X, y, ctl, chroms, starts + max_jitter, ends - max_jitter, rows,
                     in_window, out_window, max_jitter)
 
 

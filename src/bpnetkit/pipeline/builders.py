@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 # fields every builder fills when the step's Params has them (run-wide settings)
 COMMON_FIELDS = ("output_dir", "genome", "chrom_sizes", "name", "random_state", "device",
-                 "batch_size", "verbose")
+                 "batch_size", "verbose", "example_cache")
 # fields a *_parameters object may not set (the runner owns the step folders)
 RESERVED_FIELDS = ("output_dir",)
 
@@ -70,7 +70,8 @@ def common(cls: type, cfg: PipelineParams, ctx: StepContext) -> dict[str, Any]:
     values = {"output_dir": str(ctx.step_dir), "genome": cfg.genome,
               "chrom_sizes": cfg.chrom_sizes, "name": cfg.name,
               "random_state": cfg.random_state, "device": cfg.device,
-              "batch_size": cfg.batch_size, "verbose": cfg.verbose}
+              "batch_size": cfg.batch_size, "verbose": cfg.verbose,
+              "example_cache": cfg.example_cache}
     names = set(_fields(cls))
     return {k: v for k, v in values.items() if k in names and v is not None}
 

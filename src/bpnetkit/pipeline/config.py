@@ -80,6 +80,11 @@ class PipelineParams:
         Seed of every step.
     verbose : bool
         Print progress.
+    example_cache : str or None
+        A folder where ``fit`` and ``evaluate`` keep the extracted examples, memory-mapped,
+        for later runs on the same files and windows (:mod:`bpnetkit.data.example_cache`:
+        e.g. a re-run with other training settings skips the extraction); None: no cache.
+        It is not an input: its content never makes a step run again.
     exclusion_lists : list of str or None
         BED files of regions to exclude.
     attribute_target : {"profile", "counts"}
@@ -119,6 +124,7 @@ class PipelineParams:
     device: str | None = None
     random_state: int = 0
     verbose: bool = True
+    example_cache: str | None = None
     exclusion_lists: list[str] | None = None
     attribute_target: Literal["profile", "counts"] = "profile"
     truth: str | None = None

@@ -285,6 +285,11 @@ def file_stamps(params: dict, exclude: Path | None = None) -> list[tuple[str, in
     return sorted(stamps.values())
 
 
+#: parameters naming caches: they change neither a step's results nor whether it must run
+#: again (their folders' content is not an input)
+CACHE_KEYS = frozenset({"example_cache"})
+
+
 def step_hash(params: dict, step_dir: Path, version: str = "") -> str:
     """Hash of resolved parameters plus the stamps of the input files they name."""
     h = hashlib.sha256()
@@ -625,7 +630,8 @@ class Runner:
             resolve_callable(step.function)
         params = build_params(step.params_class, raw, where=f"pipeline step '{step.name}'")
         pdict = params_to_dict(params)
-        digest = step_hash(pdict, step_dir, self.version)
+        digest = step_hash({k: v for k, v in pdict.items() if k not in CACHE_KEYS}, step_dir,
+                           self.version)
         stamp = read_stamp(step_dir)
         cached = None
         if not forced and stamp is not None and stamp.get("hash") == digest:

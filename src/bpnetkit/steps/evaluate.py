@@ -58,6 +58,9 @@ class EvaluateParams:
         Average forward and reverse-complement predictions.
     batch_size, device
         Execution.
+    example_cache : str or None
+        A folder of extracted examples shared with ``fit`` and later runs
+        (:mod:`bpnetkit.data.example_cache`); None: no cache.
     n_examples_plot : int
         Number of example profiles kept for the report.
     verbose : bool
@@ -78,6 +81,7 @@ class EvaluateParams:
     rc_average: bool = False
     batch_size: int = 64
     device: str | None = None
+    example_cache: str | None = None
     n_examples_plot: int = 4
     verbose: bool = False
 
@@ -223,7 +227,8 @@ def run(params: EvaluateParams) -> EvaluateOutputs:
             if path is None:
                 continue
             ex = extract_examples(genome, path, params.signals, controls=params.controls or None,
-                                  in_window=in_window, out_window=out_window)
+                                  in_window=in_window, out_window=out_window,
+                                  cache_dir=params.example_cache)
             ex = ex.select_chroms(chroms)
             if len(ex) == 0:
                 if name == "peaks":

@@ -82,7 +82,7 @@ _ARCH_KEYS = ("n_filters", "n_layers", "stem_kernel_size", "profile_kernel_size"
 RESUME_SAFE_KEYS = frozenset({"max_epochs", "bias_max_epochs", "max_time", "patience",
                               "device",
                               "num_workers", "progress", "verbose", "resume", "output_dir",
-                              "name", "tf32", "compile"})
+                              "name", "tf32", "compile", "example_cache"})
 _INPUT_KEYS = ("genome", "peaks", "negatives", "signals", "controls", "exclusion_lists",
                "bias_model")
 
@@ -163,6 +163,11 @@ class FitParams:
         Fewest training peaks accepted.
     device, bf16, num_workers, random_state, resume
         Execution.
+    example_cache : str or None
+        A folder where the extracted examples (one-hot windows, signals, controls) are kept,
+        memory-mapped, for later runs and steps on the same files, windows and geometry
+        (:mod:`bpnetkit.data.example_cache`; another ``fit`` or ``evaluate`` then skips the
+        extraction); None: no cache.
     max_time : float or None
         Wall-clock budget of the training in seconds (e.g. a cluster job's time limit): no
         epoch starts that would end after it, judged by the mean epoch time so far; at least
@@ -231,6 +236,7 @@ class FitParams:
     tf32: bool = True
     compile: bool = False
     num_workers: int = 0
+    example_cache: str | None = None
     random_state: int = 0
     resume: bool = False
     progress: bool = True
@@ -427,13 +433,15 @@ def _load_examples(p: FitParams, peak_jitter: int, negative_jitter: int):
     excluded = _exclusions(p.exclusion_lists)
     peaks = extract_examples(genome, p.peaks, p.signals, controls=p.controls or None,
                              in_window=p.in_window, out_window=p.out_window,
-                             max_jitter=peak_jitter, blacklist=excluded)
+                             max_jitter=peak_jitter, blacklist=excluded,
+                             cache_dir=p.example_cache)
     check_signal(peaks, p.signals, f"peaks of '{p.peaks}'")
     negs = None
     if p.negatives is not None:
         negs = extract_examples(genome, p.negatives, p.signals, controls=p.controls or None,
                                 in_window=p.in_window, out_window=p.out_window,
-                                max_jitter=negative_jitter, blacklist=excluded)
+                                max_jitter=negative_jitter, blacklist=excluded,
+                                cache_dir=p.example_cache)
     return split_examples(peaks, negs, split, p.min_train_regions, p.split)
 
 
