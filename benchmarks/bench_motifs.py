@@ -157,13 +157,21 @@ def measure(n: int = 1000, length: int = 400, regions: int = 2000, bump_width: i
 
     qs = [contribution_ppm(ps.hypothetical[e, :, a:b], ps.one_hot[e, :, a:b])
           for e, a, b in zip(s.example[:200], s.core_start[:200], s.core_end[:200])]
-    tomtom_matches(qs[:2], db)  # warm-up
-    t_ours, _ = _timed(lambda: tomtom_matches(qs, db, n_matches=3), max(1, repeats - 1))
-    t_peer, _ = _timed(lambda: tomtom([q.T for q in qs], [m.pwm.T for m in db]),
-                       max(1, repeats - 1))
-    rows.append(Row(f"Tomtom {len(qs)} queries (s)", t_ours, t_peer, "memelite tomtom",
-                    f"seqlet PPMs against the built-in database ({len(db)} motifs); ours adds "
-                    f"q-values and sorting", lower_is_better=True))
+    # the first full-size call of either pays memelite's numba thread pool and work buffers
+    # (measured 3-4x a later call): one warm-up each, then the best of 3 alternating calls
+    runs = {"ours": lambda: tomtom_matches(qs, db, n_matches=3),
+            "peer": lambda: tomtom([q.T for q in qs], [m.pwm.T for m in db])}
+    best = {k: float("inf") for k in runs}
+    for i in range(4):
+        for k, fn in runs.items():
+            t = time.perf_counter()
+            fn()
+            if i:
+                best[k] = min(best[k], time.perf_counter() - t)
+    rows.append(Row(f"Tomtom {len(qs)} queries (s)", best["ours"], best["peer"],
+                    "memelite tomtom", f"seqlet PPMs against the built-in database ({len(db)} "
+                    f"motifs), best of 3 alternating calls after a warm-up; ours adds q-values "
+                    f"and sorting", lower_is_better=True))
     return rows
 
 
