@@ -94,8 +94,8 @@ def _size(quick: bool) -> dict[str, int]:
 
 
 def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
-                 assay: str = "chip", quick: bool = False, n_peaks: int | None = None
-                 ) -> dict[str, Any]:
+                 assay: str = "chip", quick: bool = False, n_peaks: int | None = None,
+                 background_per_kb: float = 10.0) -> dict[str, Any]:
     """Simulate one benchmark data set into ``out_dir`` (reused when already there).
 
     ``n_peaks`` overrides the size's number of peaks (fewer peaks leave more of the 1.6-Mb
@@ -118,6 +118,8 @@ def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
     key = dict(seed=seed, motif_set=motif_set, assay=assay, quick=quick)
     if n_peaks is not None:
         key["n_peaks"] = int(n_peaks)
+    if background_per_kb != 10.0:
+        key["background_per_kb"] = float(background_per_kb)
     if done.exists():
         info = json.loads(done.read_text())
         if info.get("key") == key:
@@ -126,7 +128,8 @@ def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
     tfs = [TFSpec(name, round(STRENGTH_PER_EFFECT * float(np.exp(effect)), 1), 9, 4.0)
            for name, effect in MOTIF_SETS[motif_set]]
     spec = DemoSpec(n_chroms=5, chrom_length=size["chrom_length"], n_peaks=size["n_peaks"],
-                    tfs=tfs, pair=None, secondary_fraction=0.5, background_per_kb=10.0,
+                    tfs=tfs, pair=None, secondary_fraction=0.5,
+                    background_per_kb=background_per_kb,
                     control_per_kb=30.0, peak_sd=0.3, sharpen=1.0,
                     assay="atac" if assay == "atac" else "chip-nexus",
                     background_sites_per_kb=0.2, background_effect=0.1, in_window=1000,
@@ -487,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
                     "'{\"seed_filters\": 0}')")
     ap.add_argument("--peaks", type=int, default=None,
                     help="number of simulated peaks (default: the size's, 1000; quick 400)")
+    ap.add_argument("--background", type=float, default=10.0,
+                    help="background reads (ATAC: insertions before the Tn5 thinning) per kb")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workdir", default="bench_recovery_work")
     ap.add_argument("--resume", action="store_true",
@@ -497,10 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     tools = (args.tools or ("bpnetkit,bpnetlite" if args.assay == "chip" else "bpnetkit")
              ).split(",")
     work = Path(args.workdir) / f"{args.assay}_{args.motif_set}_s{args.seed}" \
-        f"{'_quick' if args.quick else ''}{f'_p{args.peaks}' if args.peaks else ''}"
+        f"{'_quick' if args.quick else ''}{f'_p{args.peaks}' if args.peaks else ''}" \
+        f"{f'_bg{args.background:g}' if args.background != 10.0 else ''}"
     t0 = time.perf_counter()
     data = simulate_set(work / "data", args.seed, args.motif_set, args.assay, args.quick,
-                        args.peaks)
+                        args.peaks, args.background)
     print(f"simulated in {time.perf_counter() - t0:.0f} s: {work / 'data'}", flush=True)
     results = []
     if args.wall_budget == "auto":  # bpnet-lite first: its wall time is the budget

@@ -243,3 +243,24 @@ def test_monitor_centered_count_loss_picks_the_epoch(tmp_path):
                                                          rel=1e-6)
     with pytest.raises(InputError, match="monitor"):
         Trainer(_tiny_model(), device="cpu", monitor="valid_pearson")
+
+
+def test_chrombpnet_small_is_the_official_recipe_with_batches_by_data_size():
+    """``chrombpnet_small`` changes only how batch size and learning rate are chosen: the
+    official values from 2,560 training peaks on, batches of 16 at 2e-3 below; not a
+    default."""
+    from bpnetkit.train.recipes import auto_batch
+
+    off, small = RECIPES["chrombpnet_official"], RECIPES["chrombpnet_small"]
+    same = ("eps", "patience", "grad_clip", "count_weight", "max_jitter", "negative_ratio",
+            "negative_jitter", "rc", "split", "joint_strands", "valid_negatives",
+            "lr_schedule", "warmup_steps", "init_heads", "count_head_lr_factor",
+            "seed_filters", "monitor")
+    assert all(getattr(off, k) == getattr(small, k) for k in same)
+    assert small.auto_batch and not off.auto_batch
+    table = small.auto_batch_table
+    assert [auto_batch(n, table) for n in (0, 600, 2559, 2560, 10**6)] == \
+        [(16, 2e-3)] * 3 + [(off.batch_size, off.lr)] * 2
+    assert DEFAULT_RECIPES["chrombpnet"] == "chrombpnet_official"
+    r = _fit(model_type="chrombpnet", recipe="chrombpnet_small", negatives="n.bed").resolved()
+    assert r.recipe == "chrombpnet_small" and r.max_jitter == off.max_jitter

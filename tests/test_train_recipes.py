@@ -283,6 +283,11 @@ def test_auto_batch_follows_the_number_of_training_peaks(small_data, tmp_path):
     assert _auto_batch(_params(tmp, d, peaks=str(peaks), batch_size=8)).batch_size == 8
     lite = _auto_batch(_params(tmp, d, peaks=str(peaks), recipe="bpnet_lite")).resolved()
     assert (lite.batch_size, lite.lr) == (64, 1e-3)
+    # chrombpnet_small: its own table (official batch and lr only from 2,560 peaks on)
+    small = _auto_batch(_params(tmp, d, peaks=str(peaks), model_type="chrombpnet",
+                                negatives=str(peaks), recipe="chrombpnet_small",
+                                signals=d["signals"][:1]))
+    assert (small.batch_size, small.lr) == (16, 2e-3)
     # through the command line: fit_params.json records what was chosen
     out = _params(tmp, d, output_dir=str(tmp_path / "fit"))
     n_train = sum(line.split("\t")[0] in split["train"]

@@ -99,7 +99,8 @@ class FitParams:
     model_type : {"bpnet", "chrombpnet", "procapnet"}
         The model family (architecture preset) and training procedure (ChromBPNet: two
         stages).
-    recipe : {"bpnet_lite", "chrombpnet_official", "procapnet", "bpnetkit"} or None
+    recipe : {"bpnet_lite", "chrombpnet_official", "procapnet", "bpnetkit", \
+"chrombpnet_small"} or None
         Whose training defaults (optimiser, loss weights, jitter, reverse complement,
         negatives, split, schedule, head initialisation) fill the None values; None = the
         default recipe of ``model_type`` (:data:`bpnetkit.train.recipes.DEFAULT_RECIPES`).
@@ -944,7 +945,7 @@ def _auto_batch(params: FitParams) -> FitParams:
     split = get_split(params.split or recipe.split, Genome(params.genome).chroms)
     train = set(split["train"])
     n = int(np.isin(read_regions(params.peaks).chrom, sorted(train)).sum())
-    batch, lr = auto_batch(n)
+    batch, lr = auto_batch(n, recipe.auto_batch_table)
     world = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))  # torchrun: the global batch
     batch = -(-batch // world) * world  # splits evenly over the processes
     log.info("fit: %d training peaks: batch size %d%s (recipe %s, auto_batch)", n, batch,

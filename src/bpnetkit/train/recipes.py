@@ -44,6 +44,12 @@ optimizer steps to a higher constant peak, and the count head learns
 the default of ``model_type="bpnet"`` (:data:`DEFAULT_RECIPES`); ``docs/training.md`` holds
 the measurements that chose it. ``recipe="bpnet_lite"`` trains exactly as bpnet-lite.
 
+The ``chrombpnet_small`` recipe (an option, not a default) is ``chrombpnet_official`` with the
+batch size and learning rate chosen by the number of training peaks
+(:data:`AUTO_BATCH_CHROMBPNET`): official from 2,560 training peaks on, batches of 16 at
+2e-3 below, where batches of 64 leave the bias model and the accessibility model a few
+dozen optimizer steps in all (``docs/training.md``, ChromBPNet on the ATAC variant).
+
 Sources: [L] bpnet-lite 1.x defaults (BPNet class and ``bpnet fit`` command); [C] the official
 ChromBPNet training code (TensorFlow); [P] the ProCapNet paper's training setup (Cochran et
 al.); [T] PyTorch's default; [E] bpnetkit ENGINEERING.md recipe table; [K] a bpnetkit choice;
@@ -117,6 +123,9 @@ class Recipe:
         When ``batch_size`` is not given, choose it (and ``lr``, when that is not given
         either) from the number of training peaks (:func:`auto_batch`) instead of taking
         ``batch_size`` and ``lr``.
+    auto_batch_table : tuple or None
+        ``(fewest training peaks, batch size, learning rate)`` rows, largest first, of
+        :func:`auto_batch`; None: :data:`AUTO_BATCH`.
     sources : dict
         Key -> source tag of the module docstring.
     """
@@ -143,6 +152,7 @@ class Recipe:
     seed_filters: int = 0
     monitor: str = "valid_loss"
     auto_batch: bool = False
+    auto_batch_table: tuple[tuple[int, int, float], ...] | None = None
 
     def defaults(self) -> dict[str, Any]:
         """The keys of :class:`~bpnetkit.steps.fit.FitParams` this recipe fills in."""
@@ -194,10 +204,21 @@ RECIPES["bpnetkit"] = dataclasses.replace(
 AUTO_BATCH: tuple[tuple[int, int, float], ...] = (
     (2560, 64, 3e-3), (1280, 32, 2.5e-3), (0, 16, 2e-3))
 
+#: the ``chrombpnet_small`` recipe's table: the official batch of 64 and learning rate from
+#: 2,560 training peaks on, batches of 16 below (a few hundred peaks, or a small genome
+#: whose non-peak regions are few: the bias model trains on those)
+AUTO_BATCH_CHROMBPNET: tuple[tuple[int, int, float], ...] = ((2560, 64, 1e-3), (0, 16, 2e-3))
 
-def auto_batch(n_train_peaks: int) -> tuple[int, float]:
+RECIPES["chrombpnet_small"] = dataclasses.replace(
+    RECIPES["chrombpnet_official"], name="chrombpnet_small", auto_batch=True,
+    auto_batch_table=AUTO_BATCH_CHROMBPNET,
+    sources={**RECIPES["chrombpnet_official"].sources, "batch_size": "M", "lr": "M"})
+
+
+def auto_batch(n_train_peaks: int, table: tuple[tuple[int, int, float], ...] | None = None
+               ) -> tuple[int, float]:
     """Batch size and learning rate of a recipe with ``auto_batch`` for a training set of
-    ``n_train_peaks`` peaks (:data:`AUTO_BATCH`).
+    ``n_train_peaks`` peaks (``table``, by default :data:`AUTO_BATCH`).
 
     At least about 40 optimizer steps per epoch: a small data set (a few hundred to a few
     thousand peaks, the size of a pilot experiment or of bpnet-lite's tutorial) trains with
@@ -208,7 +229,7 @@ def auto_batch(n_train_peaks: int) -> tuple[int, float]:
     predict after 20.
     """
     n = int(n_train_peaks)
-    for least, batch, lr in AUTO_BATCH:
+    for least, batch, lr in (table or AUTO_BATCH):
         if n >= least:
             return batch, lr
     raise AssertionError("unreachable")  # the last row takes every n >= 0
