@@ -61,6 +61,13 @@ def as_generator(random_state: Any = None):
     return np.random.default_rng(random_state)
 
 
+def current_umask() -> int:
+    """The process's file-mode creation mask (read without changing it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -78,8 +85,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                                dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = current_umask()
     try:
         yield tmp_path
         # mkstemp makes 0600, and writers that replace the file (safetensors) do too: give

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bpnetkit.utils import current_umask
+
 log = logging.getLogger(__name__)
 
 #: bump when the arrays an extraction returns change meaning (old entries are then ignored)
@@ -139,7 +141,7 @@ def store(cache_dir: str | os.PathLike, key: str, arrays: dict[str, np.ndarray |
         shapes = {k: None if a is None else list(a.shape) for k, a in arrays.items()}
         (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "key": key,
                                                    "shapes": shapes}, indent=1) + "\n")
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())
         if entry.exists():
             # an unusable entry (load() said why) or one another process has just written
             shutil.rmtree(entry, ignore_errors=True)
@@ -156,9 +158,3 @@ def store(cache_dir: str | os.PathLike, key: str, arrays: dict[str, np.ndarray |
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m

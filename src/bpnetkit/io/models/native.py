@@ -16,6 +16,7 @@ from typing import Any
 
 from bpnetkit.errors import ConfigError, InputError, MissingFileError
 from bpnetkit.io.models.raw import MODEL_CLASSES, RawModel
+from bpnetkit.utils import current_umask
 
 FORMAT_NAME = "bpnetkit-model"
 FORMAT_VERSION = 1
@@ -85,9 +86,7 @@ def _usual_mode(path: Path) -> None:
     safetensors writes its own temporary file (mode 0600) and renames it over ours, so on a
     shared system other users could not read the weights.
     """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, 0o666 & ~current_umask())
 
 
 def read_model_config(path: str | os.PathLike) -> dict:
