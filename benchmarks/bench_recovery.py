@@ -426,6 +426,163 @@ def score(data: dict[str, Any], run: dict[str, Any], out_dir: str | Path | None 
     return res
 
 
+# -- what the data allows ---------------------------------------------------------------------
+#: central window of the centre-aware counts ceiling (sites are planted within 110 bp)
+CENTRE_HALF = 110
+
+
+def _one_hot_codes(seq: str) -> np.ndarray:
+    codes = np.frombuffer(seq.upper().encode(), dtype=np.uint8)
+    x = np.zeros((codes.size, 4))
+    for j, base in enumerate(b"ACGT"):
+        x[codes == base, j] = 1.0
+    return x
+
+
+def _scan(x: np.ndarray, log_odds: np.ndarray) -> np.ndarray:
+    """Best strand's log-odds score at each start position."""
+    win = np.lib.stride_tricks.sliding_window_view(x, log_odds.shape)[:, 0]
+    return np.maximum(np.einsum("nlk,lk->n", win, log_odds),
+                      np.einsum("nlk,lk->n", win, log_odds[::-1, ::-1]))
+
+
+def _motif_features(x: np.ndarray, log_odds: np.ndarray, rel: np.ndarray) -> list[float]:
+    """Summaries of one motif's scores in the output window and in its centre: log of the
+    summed relative affinities, best score, and the numbers of sites within 2, 4 and 6 bits
+    of the consensus."""
+    best = log_odds.max(1).sum()
+    sc = _scan(x, log_odds) - best
+    pos = rel[:sc.size] + log_odds.shape[0] // 2
+    feats = []
+    for keep in (np.abs(pos) < OUT_WINDOW // 2, np.abs(pos) < CENTRE_HALF):
+        v = sc[keep]
+        feats += [float(np.log(np.exp2(v).sum() + 1e-9)), float(v.max()),
+                  *(float((v > -t).sum()) for t in (2, 4, 6))]
+    return feats
+
+
+def _ridge_r(X: np.ndarray, y: np.ndarray, fit: np.ndarray, pick: np.ndarray,
+             test: np.ndarray) -> float:
+    """Test Pearson of a ridge regression fitted on ``fit``, its penalty chosen on ``pick``."""
+    mu, sd = X[fit].mean(0), X[fit].std(0) + 1e-9
+    Z = np.c_[np.ones(len(X)), (X - mu) / sd]
+    best_r, best_w = -np.inf, None
+    for alpha in np.logspace(-3, 3, 13):
+        pen = alpha * np.eye(Z.shape[1])
+        pen[0, 0] = 0.0
+        w = np.linalg.solve(Z[fit].T @ Z[fit] + pen, Z[fit].T @ y[fit])
+        r = float(np.corrcoef(Z[pick] @ w, y[pick])[0, 1])
+        if r > best_r:
+            best_r, best_w = r, w
+    return float(np.corrcoef(Z[test] @ best_w, y[test])[0, 1])
+
+
+def data_limits(data: dict[str, Any], n_sites: int = 100, n_draws: int = 40
+                ) -> dict[str, Any]:
+    """What any model could reach on ``data``, computed from the truth (no model involved).
+
+    - ``counts_oracle``: test-chromosome Pearson of the observed log(1 + reads) in the
+      output window with the log of the summed strengths of the sites planted at each peak
+      (it knows where the sites are);
+    - ``counts_ceiling_window`` / ``counts_ceiling_centre``: the same for a ridge regression
+      (fitted on the training chromosomes, its penalty chosen on the validation chromosome)
+      of the log counts on the *true* PWMs' scores summarised over the output window (what a
+      count head that pools the window, such as BPNet's, can see) or over the central
+      ``2 * CENTRE_HALF`` bp. A model that must learn the PWMs from the data should not
+      exceed these much: sites are drawn from the PWMs, and equally good chance matches that
+      recruit nothing lie in every window;
+    - ``identifiable``: per planted motif, the share of ``n_draws`` PFMs built from
+      ``n_sites`` of its planted sites (the best case for a MoDISco pattern of that many
+      seqlets) whose top Tomtom match in the benchmark's database is the planted motif.
+    """
+    import pysam
+
+    from bpnetkit.io.meme import read_meme
+    from bpnetkit.motifs.tomtom import tomtom_matches
+
+    truth = json.loads(Path(data["truth"]).read_text())
+    split = json.loads(Path(data["split"]).read_text())
+    planted = {m.name: m for m in read_meme(data["motifs"])}
+    ids = [p["motif_id"] for p in truth["planted"]]
+    tf_names = [p["tf"]["name"] for p in truth["planted"]]
+    labels = [p["motif_alt_name"] or p["motif_id"] for p in truth["planted"]]
+    strength = {p["tf"]["name"]: p["tf"]["strength"] for p in truth["planted"]}
+    at_peak: dict[int, list[str]] = {}
+    for site in truth["sites"]:
+        if site["peak"] >= 0:
+            at_peak.setdefault(site["peak"], []).append(site["tf"])
+    fasta = pysam.FastaFile(data["genome"])
+    seqs = {c: fasta.fetch(c).upper() for c in fasta.references}
+    whole = "".join(seqs.values())
+    bg = np.array([whole.count(b) for b in "ACGT"], float)
+    bg /= bg.sum()
+    log_odds = {}
+    for mid in ids:
+        ppm = planted[mid].pwm + 1e-3
+        log_odds[mid] = np.log2(ppm / ppm.sum(1, keepdims=True) / bg)
+    half_in = IN_WINDOW // 2
+    chrom, y, oracle, feats = [], [], [], []
+    with pysam.AlignmentFile(data["reads"]) as bam:
+        for peak in truth["peaks"]:
+            c, summit = peak["chrom"], int(peak["summit"])
+            lo, hi = summit - OUT_WINDOW // 2, summit + OUT_WINDOW // 2
+            n = 0
+            for read in bam.fetch(c, max(0, lo - 1), hi + 1):
+                five = read.reference_end - 1 if read.is_reverse else read.reference_start
+                n += lo <= five < hi
+            x = _one_hot_codes(seqs[c][summit - half_in:summit + half_in])
+            rel = np.arange(x.shape[0]) - half_in
+            chrom.append(c)
+            y.append(np.log1p(n))
+            oracle.append(np.log(sum(strength[t] for t in at_peak.get(peak["peak"], []))
+                                 + 1.0))
+            feats.append([f for mid in ids for f in _motif_features(x, log_odds[mid], rel)])
+    chrom_a, y_a, X = np.array(chrom), np.array(y), np.array(feats)
+    fit, pick, test = (np.isin(chrom_a, split[k]) for k in ("train", "valid", "test"))
+    per_motif = X.shape[1] // len(ids)
+    window = np.concatenate([np.arange(k * per_motif, k * per_motif + per_motif // 2)
+                             for k in range(len(ids))])
+    centre = np.setdiff1d(np.arange(X.shape[1]), window)
+    out: dict[str, Any] = dict(
+        counts_oracle=float(np.corrcoef(np.array(oracle)[test], y_a[test])[0, 1]),
+        counts_ceiling_window=_ridge_r(X[:, window], y_a, fit, pick, test),
+        counts_ceiling_centre=_ridge_r(X[:, centre], y_a, fit, pick, test),
+        n_test_peaks=int(test.sum()))
+    # identifiability of each planted motif from PFMs of its own sites
+    db, _fam = _database(data["assay"])
+    index = {m.name: i for i, m in enumerate(db)}
+    rng = np.random.default_rng(int(data.get("seed", 0)))
+    queries, owner = [], []
+    for k, name in enumerate(tf_names):
+        sites = []
+        for site in truth["sites"]:
+            if site["tf"] == name and site["peak"] >= 0:
+                x = _one_hot_codes(seqs[site["chrom"]][site["start"]:site["end"]])
+                sites.append(x[::-1, ::-1] if site["strand"] == "-" else x)
+        sites_a = np.array(sites)
+        for _ in range(n_draws):
+            pick_sites = sites_a[rng.choice(len(sites_a), min(n_sites, len(sites_a)),
+                                            replace=False)]
+            queries.append((pick_sites.sum(0) + 0.25) / (len(pick_sites) + 1.0))
+            owner.append(k)
+    top = [ms[0].target if ms else -1 for ms in tomtom_matches(queries, db, n_matches=1)]
+    owner_a, top_a = np.array(owner), np.array(top)
+    out["identifiable"] = {labels[k]: float(np.mean(top_a[owner_a == k] == index[mid]))
+                           for k, mid in enumerate(ids)}
+    out["identifiable_n_sites"] = n_sites
+    return out
+
+
+def limits_line(limits: dict[str, Any]) -> str:
+    """One line of what the data allows (:func:`data_limits`)."""
+    ident = ", ".join(f"{k} {v:.2f}" for k, v in limits["identifiable"].items())
+    return (f"what the data allows: counts r of an oracle that knows the planted sites "
+            f"{limits['counts_oracle']:.3f}; of the true PWMs' scores over the output window "
+            f"{limits['counts_ceiling_window']:.3f}, over the central {2 * CENTRE_HALF} bp "
+            f"{limits['counts_ceiling_centre']:.3f}; planted motif named by Tomtom from "
+            f"{limits['identifiable_n_sites']} of its own sites: {ident}")
+
+
 # -- the table -------------------------------------------------------------------------------
 def table(results: list[dict[str, Any]]) -> str:
     """A plain-text table: one row per tool, one column per planted motif."""
@@ -561,11 +718,13 @@ def main(argv: list[str] | None = None) -> int:
                   chrom_length=size["chrom_length"], n_attributed=size["n_attr"],
                   n_shuffles=size["n_shuffles"], threads=args.threads,
                   wall_budget_s=wall_budget)
+    limits = data_limits(data)
     print("\nconfiguration: " + json.dumps(config))
     print(table(results))
+    print(limits_line(limits))
     if args.out:
-        Path(args.out).write_text(json.dumps(dict(config=config, results=results), indent=1,
-                                             default=str))
+        Path(args.out).write_text(json.dumps(dict(config=config, results=results,
+                                                  data_limits=limits), indent=1, default=str))
     return 0
 
 

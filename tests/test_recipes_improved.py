@@ -57,11 +57,9 @@ def test_official_recipes_resolve_to_the_previous_parameters(name, alias, model_
     assert rec is RECIPES[name] and RECIPE_ALIASES[alias] == name
     for key, value in OLD_RECIPE_ONLY[name].items():
         assert getattr(rec, key) == value, key
-    # the model type's default recipe is the official one except where measured better
-    if model_type == "chrombpnet":
-        assert _fit(model_type=model_type, **extra).resolved() == by_name
-    else:  # BPNet's default is the measured improvement, the official recipe by name
-        assert _fit(model_type=model_type, **extra).resolved().recipe == "bpnetkit"
+    # each model type's default is the recipe measured better; the official one by name
+    default = _fit(model_type=model_type, **extra).resolved().recipe
+    assert default == {"bpnet": "bpnetkit", "chrombpnet": "chrombpnet_small"}[model_type]
     assert DEFAULT_RECIPES["procapnet"] == "procapnet"
 
 
@@ -247,8 +245,8 @@ def test_monitor_centered_count_loss_picks_the_epoch(tmp_path):
 
 def test_chrombpnet_small_is_the_official_recipe_with_batches_by_data_size():
     """``chrombpnet_small`` changes only how batch size and learning rate are chosen: the
-    official values from 2,560 training peaks on, batches of 16 at 2e-3 below; not a
-    default."""
+    official values from 2,560 training peaks on, batches of 16 at 2e-3 below; the default
+    of ``model_type="chrombpnet"``."""
     from bpnetkit.train.recipes import auto_batch
 
     off, small = RECIPES["chrombpnet_official"], RECIPES["chrombpnet_small"]
@@ -261,6 +259,6 @@ def test_chrombpnet_small_is_the_official_recipe_with_batches_by_data_size():
     table = small.auto_batch_table
     assert [auto_batch(n, table) for n in (0, 600, 2559, 2560, 10**6)] == \
         [(16, 2e-3)] * 3 + [(off.batch_size, off.lr)] * 2
-    assert DEFAULT_RECIPES["chrombpnet"] == "chrombpnet_official"
+    assert DEFAULT_RECIPES["chrombpnet"] == "chrombpnet_small"
     r = _fit(model_type="chrombpnet", recipe="chrombpnet_small", negatives="n.bed").resolved()
     assert r.recipe == "chrombpnet_small" and r.max_jitter == off.max_jitter

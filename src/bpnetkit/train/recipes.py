@@ -44,11 +44,12 @@ optimizer steps to a higher constant peak, and the count head learns
 the default of ``model_type="bpnet"`` (:data:`DEFAULT_RECIPES`); ``docs/training.md`` holds
 the measurements that chose it. ``recipe="bpnet_lite"`` trains exactly as bpnet-lite.
 
-The ``chrombpnet_small`` recipe (an option, not a default) is ``chrombpnet_official`` with the
-batch size and learning rate chosen by the number of training peaks
-(:data:`AUTO_BATCH_CHROMBPNET`): official from 2,560 training peaks on, batches of 16 at
-2e-3 below, where batches of 64 leave the bias model and the accessibility model a few
-dozen optimizer steps in all (``docs/training.md``, ChromBPNet on the ATAC variant).
+The ``chrombpnet_small`` recipe, the default of ``model_type="chrombpnet"``, is
+``chrombpnet_official`` with the batch size and learning rate chosen by the number of
+training peaks (:data:`AUTO_BATCH_CHROMBPNET`): official from 2,560 training peaks on,
+batches of 16 at 2e-3 below, where batches of 64 leave the bias model and the accessibility
+model a few dozen optimizer steps in all (``docs/training.md``, ChromBPNet on the ATAC
+variant). ``recipe="chrombpnet_official"`` trains exactly as the official code.
 
 Sources: [L] bpnet-lite 1.x defaults (BPNet class and ``bpnet fit`` command); [C] the official
 ChromBPNet training code (TensorFlow); [P] the ProCapNet paper's training setup (Cochran et
@@ -239,7 +240,7 @@ RECIPE_ALIASES: dict[str, str] = {"bpnet": "bpnet_lite", "chrombpnet": "chrombpn
 
 #: model type -> the recipe used when ``recipe`` is not given
 DEFAULT_RECIPES: dict[str, str] = {"bpnet": "bpnetkit", "procapnet": "procapnet",
-                                   "chrombpnet": "chrombpnet_official"}
+                                   "chrombpnet": "chrombpnet_small"}
 
 #: model type -> the preset families of :data:`bpnetkit.models.presets.ARCHITECTURES` it
 #: builds (ChromBPNet: accessibility model, bias model)
