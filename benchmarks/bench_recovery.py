@@ -22,9 +22,13 @@ gets the same number of seconds (``auto``: bpnet-lite's measured wall time in th
 invocation), its fit training until ``max_time`` (:func:`wall_budget_fit`).
 
 - ``bpnetkit``: ``bpnetkit.pipeline.run_pipeline`` (bigwigs, negatives, fit, evaluate,
-  attribute, seqlets, modisco); ATAC: ChromBPNet with the official recipe's settings at a CPU
-  budget (accessibility 64 filters, bias 32 filters and 4 layers, 5 + 5 epochs per budget);
-  the bias-free model is interpreted;
+  attribute, seqlets, modisco) with its default recipe; ATAC: ChromBPNet at a CPU budget
+  (accessibility 64 filters, bias 32 filters and 4 layers, 5 + 5 epochs per budget); the
+  bias-free model is interpreted. With ``--wall-budget`` it attributes every peak (its
+  default; ``--attribute subset`` for the subset), else the subset bpnet-lite attributes;
+- ``official``: the same pipeline with the official recipe of the model type
+  (``chrombpnet_official``, ``bpnet_lite``): the peer of the ATAC variant, where bpnet-lite
+  has no ChromBPNet;
 - ``bpnetlite``: bpnet-lite 1.1's own ``bpnet pipeline -p pipeline.json`` in a subprocess
   (bam2bw, negatives, fit, attribute, seqlets, ``modisco motifs``, ``modisco report``).
   ChIP only.
@@ -165,15 +169,19 @@ def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
 
 # -- bpnetkit --------------------------------------------------------------------------------
 def bpnetkit_config(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
-                    fit_overrides: dict[str, Any] | None = None, threads: int = 2):
-    """The :class:`~bpnetkit.pipeline.PipelineParams` of a bpnetkit run on ``data``."""
+                    fit_overrides: dict[str, Any] | None = None, threads: int = 2,
+                    attribute_all: bool = False):
+    """The :class:`~bpnetkit.pipeline.PipelineParams` of a bpnetkit run on ``data``.
+
+    ``attribute_all``: attribute every peak (bpnetkit's default) instead of the subset
+    both tools attribute at an epoch budget (``data["attr_peaks"]``)."""
     from bpnetkit.pipeline.config import PipelineParams
 
     size = _size(data["quick"])
     atac = data["assay"] == "atac"
     epochs = size["epochs"] * budget
-    if atac:  # ChromBPNet, the official recipe at a CPU budget
-        fit = {"recipe": "chrombpnet_official", "n_filters": 64, "bias_n_filters": 32,
+    if atac:  # ChromBPNet at a CPU budget, its default recipe unless fit_overrides say
+        fit = {"n_filters": 64, "bias_n_filters": 32,
                "bias_n_layers": 4, "max_epochs": epochs, "bias_max_epochs": epochs,
                "assay": "atac"}
     else:  # bpnet-lite's tutorial budget
@@ -189,13 +197,15 @@ def bpnetkit_config(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
         device="cpu", random_state=int(data["seed"]), verbose=False,
         skip_steps=["predict", "annotate", "hits", "marginalize", "report"],
         fit_parameters=fit,
-        attribute_parameters={"peaks": data["attr_peaks"], "n_shuffles": size["n_shuffles"]},
+        attribute_parameters={"n_shuffles": size["n_shuffles"]} |
+        ({} if attribute_all else {"peaks": data["attr_peaks"]}),
         evaluate_parameters={"n_examples_plot": 0})
 
 
 def run_bpnetkit(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
                  fit_overrides: dict[str, Any] | None = None, threads: int = 2,
-                 resume: bool = False) -> dict[str, Any]:
+                 resume: bool = False, attribute_all: bool = False,
+                 tool: str = "bpnetkit") -> dict[str, Any]:
     """Run bpnetkit's pipeline on ``data``; returns the run dict (see the module docstring).
 
     ``fit_overrides`` are merged into the pipeline's ``fit_parameters`` (e.g. a ``recipe``).
@@ -213,7 +223,7 @@ def run_bpnetkit(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
     if out.exists() and not resume:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = bpnetkit_config(data, out / "run", budget, fit_overrides, threads)
+    cfg = bpnetkit_config(data, out / "run", budget, fit_overrides, threads, attribute_all)
     dump_config(cfg, out / "pipeline.json")
     summary = run_pipeline(cfg, log=lambda m: None)
     times_file = out / "step_seconds.json"
@@ -226,7 +236,7 @@ def run_bpnetkit(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
     if "fit" not in o:
         raise RuntimeError(f"bpnetkit pipeline failed:\n{summary.table()}")
     fit = o["fit"]
-    return dict(tool="bpnetkit", wall_s=float(sum(times.values())), model=fit.model,
+    return dict(tool=tool, wall_s=float(sum(times.values())), model=fit.model,
                 failed=failed,
                 model_nobias=getattr(fit, "model_nobias", None),
                 bias_model=getattr(fit, "bias_model", None),
@@ -238,15 +248,18 @@ def run_bpnetkit(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
 
 
 #: share of a wall-clock budget left to bpnetkit's steps other than fit (attribute, modisco,
-#: ...: 25-30 % of its pipeline at the default size), so that the whole pipeline fits
+#: ...: 25-30 % of its pipeline at the default size when it attributes the subset of peaks,
+#: about half when it attributes every peak), so that the whole pipeline fits
 REST_SHARE = 0.25
+REST_SHARE_ALL = 0.5
 
 
-def wall_budget_fit(wall_s: float, budget: int = 1) -> dict[str, Any]:
+def wall_budget_fit(wall_s: float, budget: int = 1, rest_share: float = REST_SHARE
+                    ) -> dict[str, Any]:
     """``fit_parameters`` that give bpnetkit's pipeline a wall-clock budget of ``wall_s``
     seconds: up to ``50 x budget`` epochs, stopped by ``max_time`` (the budget less
-    :data:`REST_SHARE` of it for the other steps)."""
-    return {"max_epochs": 50 * budget, "max_time": round((1 - REST_SHARE) * wall_s, 1)}
+    ``rest_share`` of it for the other steps)."""
+    return {"max_epochs": 50 * budget, "max_time": round((1 - rest_share) * wall_s, 1)}
 
 
 # -- bpnet-lite ------------------------------------------------------------------------------
@@ -642,8 +655,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="a small smoke run (400 peaks, 2 epochs; 1-4 CPU-minutes per tool)")
     ap.add_argument("--tools", default=None,
-                    help="comma-separated: bpnetkit,bpnetlite (default: both for chip, "
-                         "bpnetkit for atac)")
+                    help="comma-separated: bpnetkit,bpnetlite,official (default: "
+                    "bpnetkit,bpnetlite for chip, bpnetkit,official for atac; 'official' is "
+                    "bpnetkit's pipeline with the official recipe of the model type)")
+    ap.add_argument("--attribute", default=None, choices=["subset", "all"],
+                    help="peaks bpnetkit attributes: the subset bpnet-lite attributes, or "
+                    "all (bpnetkit's default). Default: all with --wall-budget (the budget "
+                    "is then time, spent as each tool chooses), else the subset")
     ap.add_argument("--recipe", default=None, help="bpnetkit fit recipe (default: the "
                     "model type's)")
     ap.add_argument("--wall-budget", default=None, metavar="auto|SECONDS",
@@ -668,8 +686,9 @@ def main(argv: list[str] | None = None) -> int:
                     "bpnet-lite: score a finished earlier run")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
-    tools = (args.tools or ("bpnetkit,bpnetlite" if args.assay == "chip" else "bpnetkit")
-             ).split(",")
+    tools = (args.tools or ("bpnetkit,bpnetlite" if args.assay == "chip" else
+                            "bpnetkit,official")).split(",")
+    attribute_all = (args.attribute or ("all" if args.wall_budget else "subset")) == "all"
     work = Path(args.workdir) / f"{args.assay}_{args.motif_set}_s{args.seed}" \
         f"{'_quick' if args.quick else ''}{f'_p{args.peaks}' if args.peaks else ''}" \
         f"{f'_bg{args.background:g}' if args.background is not None else ''}"
@@ -685,17 +704,25 @@ def main(argv: list[str] | None = None) -> int:
         tools = ["bpnetlite"] + [t for t in tools if t != "bpnetlite"]
     wall_budget = None if args.wall_budget in (None, "auto") else float(args.wall_budget)
     for tool in tools:
-        out = work / f"{tool}_b{args.budget}{'_wall' if args.wall_budget else ''}"
-        if tool == "bpnetkit":
-            over = {"recipe": args.recipe} if args.recipe else {}
-            if args.fit:
-                over |= json.loads(args.fit)
+        out = work / (f"{tool}_b{args.budget}{'_wall' if args.wall_budget else ''}"
+                      f"{'_all' if attribute_all and tool != 'bpnetlite' else ''}")
+        if tool in ("bpnetkit", "official"):
+            if tool == "official":
+                over = {"recipe": "chrombpnet_official" if args.assay == "atac" else
+                        "bpnet_lite"}
+            else:
+                over = {"recipe": args.recipe} if args.recipe else {}
+                if args.fit:
+                    over |= json.loads(args.fit)
             if args.wall_budget:
                 if wall_budget is None:
                     raise SystemExit("--wall-budget auto: no bpnet-lite wall time to match")
-                over |= wall_budget_fit(wall_budget, args.budget)
+                over |= wall_budget_fit(wall_budget, args.budget,
+                                        REST_SHARE_ALL if attribute_all else REST_SHARE)
             run = run_bpnetkit(data, out, args.budget, over or None, args.threads,
-                               args.resume)
+                               args.resume, attribute_all,
+                               "bpnetkit" if tool == "bpnetkit" else
+                               f"bpnetkit ({over['recipe']})")
         elif tool == "bpnetlite":
             run = run_bpnetlite(data, out, args.budget, args.threads, args.resume)
         else:
@@ -717,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
                   epochs=size["epochs"] * args.budget, n_peaks=data["n_peaks"],
                   chrom_length=size["chrom_length"], n_attributed=size["n_attr"],
                   n_shuffles=size["n_shuffles"], threads=args.threads,
+                  bpnetkit_attributes="all peaks" if attribute_all else "the subset",
                   wall_budget_s=wall_budget)
     limits = data_limits(data)
     print("\nconfiguration: " + json.dumps(config))

@@ -212,6 +212,15 @@ def test_families_collapse_paralogs_and_label_the_matched_members():
     assert fam.family[idx["ZNF263"]] != fam.family[idx["ZNF454"]]
     assert fam.family[idx["REST"]] != fam.family[idx["CTCF"]]
     assert name_stem("Pou5f1::Sox2") == "POU::SOX" and name_stem("NKX2-8") == "NKX"
+    # subfamily letters of one gene family (FOXP1, FOXA3, FOXK2; NFYA, NFYC) join it when
+    # the matrices agree (JASPAR's forkhead matrices differ by <= 0.05 per entry); a shared
+    # prefix with other motifs (HNF1A vs HNF4A) or a dimer with its monomer does not
+    fox = {int(fam.family[idx[n]]) for n in ("FOXP1", "FOXA3", "FOXK2", "FOXP4")}
+    assert len(fox) == 1 and fam.stems[fox.pop()] == "FOX"
+    assert fam.family[idx["NFYA"]] == fam.family[idx["NFYC"]]
+    assert fam.family[idx["HNF1A"]] != fam.family[idx["HNF4A"]]
+    assert fam.family[idx["GATA1::TAL1"]] != fam.family[idx["GATA1"]]
+    assert fam.stems[fam.family[idx["GATA1::TAL1"]]] == "GATA::TAL"
 
     def match(t):
         return Match(0, 0, t, db[t].name, db[t].alt_name, 1e-8, 1e-6, 0, 8, "+")

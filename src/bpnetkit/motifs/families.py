@@ -9,10 +9,15 @@ several rows. :func:`motif_families` groups the database into families:
    follow (``SOX2`` -> ``SOX``, ``Gata4`` -> ``GATA``, ``NKX2-8`` -> ``NKX``), else the whole
    upper-cased name (``REST``, ``CTCF``); each part of a dimer is stemmed
    (``Pou5f1::Sox2`` -> ``POU::SOX``); JASPAR's ``(var.2)`` suffixes are ignored;
-2. two motifs are in the same family when they share a stem **and** their matrices are
-   Tomtom-similar (p <= ``max_p_value`` in either direction), or are linked by a chain of
-   such pairs (connected components). The stem alone is not enough: ``ZNF263`` and
-   ``ZNF454`` share a stem but not a motif.
+2. two motifs are in the same family when their stems share the first
+   :data:`PREFIX_LETTERS` letters of each part (the whole part when it is shorter; a dimer
+   is never joined with a monomer) **and** their matrices
+   are Tomtom-similar (p <= ``max_p_value`` in either direction), or are linked by a chain
+   of such pairs (connected components). Gene symbols name a family by a root and a
+   subfamily letter (``FOXA2``, ``FOXP1``, ``FOXK2``; ``HOXA13``, ``HOXB13``; the NF-Y
+   subunits ``NFYA``, ``NFYB``, ``NFYC``), whose matrices JASPAR holds near-identical: the
+   shared prefix joins them. The name alone is not enough: ``ZNF263`` and ``ZNF454`` share a
+   stem but not a motif, ``HNF1A`` and ``HNF4A`` a prefix but not a motif.
 
 The JASPAR CORE MEME file carries no TF class or family metadata (only identifiers, names
 and URLs), hence names plus similarity. A family of one motif keeps the motif's own label
@@ -32,6 +37,10 @@ from bpnetkit.io.meme import Motif
 
 _VARIANT = re.compile(r"\(var\.\d+\)$", re.IGNORECASE)
 _LEADING = re.compile(r"[A-Z]+")
+
+#: letters of the stem that motifs must share to be compared for a family (the root of a
+#: gene family symbol: FOX, HOX, NFY, SOX, GATA's GAT)
+PREFIX_LETTERS = 3
 
 
 def name_stem(name: str) -> str:
@@ -83,6 +92,23 @@ class Families:
         return f"{self.stems[int(family)]} family ({', '.join(names[:max_names])}{more})"
 
 
+def _prefix(stem: str) -> str:
+    """The first :data:`PREFIX_LETTERS` letters of each part of a stem (a dimer's parts
+    each: ``POU::SOX`` stays apart from ``POU``)."""
+    return "::".join(part[:PREFIX_LETTERS] for part in stem.split("::"))
+
+
+def _common_stem(stems: Sequence[str]) -> str:
+    """The stems' longest common prefix (``FOXA``, ``FOXP`` -> ``FOX``); one stem as is."""
+    first = stems[0]
+    n = len(first)
+    for s in stems[1:]:
+        n = min(n, len(s))
+        while s[:n] != first[:n]:
+            n -= 1
+    return first[:n].rstrip(":") or first
+
+
 def _unique(xs: Sequence[str]) -> list[str]:
     seen: set[str] = set()
     return [x for x in xs if not (x in seen or seen.add(x))]
@@ -129,11 +155,11 @@ def motif_families(motifs: Sequence[Motif], max_p_value: float = 1e-3) -> Famili
             i = parent[i]
         return i
 
-    by_stem: dict[str, list[int]] = {}
+    by_prefix: dict[str, list[int]] = {}
     stems = [name_stem(m.alt_name or m.name) for m in motifs]
     for i, s in enumerate(stems):
-        by_stem.setdefault(s, []).append(i)
-    for idx in by_stem.values():
+        by_prefix.setdefault(_prefix(s), []).append(i)
+    for idx in by_prefix.values():
         if len(idx) < 2:
             continue
         group = [motifs[i] for i in idx]
@@ -154,6 +180,7 @@ def motif_families(motifs: Sequence[Motif], max_p_value: float = 1e-3) -> Famili
             members.append([])
         family[i] = roots[r]
         members[roots[r]].append(i)
-    out = Families(family, [stems[ms[0]] for ms in members], members)
+    out = Families(family, [_common_stem([stems[i] for i in ms]) for ms in members],
+                   members)
     _CACHE[key] = out
     return out
