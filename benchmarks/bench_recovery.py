@@ -24,8 +24,8 @@ invocation), its fit training until ``max_time`` (:func:`wall_budget_fit`).
 - ``bpnetkit``: ``bpnetkit.pipeline.run_pipeline`` (bigwigs, negatives, fit, evaluate,
   attribute, seqlets, modisco) with its default recipe; ATAC: ChromBPNet at a CPU budget
   (accessibility 64 filters, bias 32 filters and 4 layers, 5 + 5 epochs per budget); the
-  bias-free model is interpreted. With ``--wall-budget`` it attributes every peak (its
-  default; ``--attribute subset`` for the subset), else the subset bpnet-lite attributes;
+  bias-free model is interpreted. It attributes the subset bpnet-lite attributes
+  (``--attribute all``: every peak, its pipeline's default);
 - ``official``: the same pipeline with the official recipe of the model type
   (``chrombpnet_official``, ``bpnet_lite``): the peer of the ATAC variant, where bpnet-lite
   has no ChromBPNet;
@@ -37,7 +37,8 @@ Scores (:func:`score`), computed by the same code for both tools:
 
 - recovered: a planted motif is recovered when it is the top Tomtom match (over the whole
   built-in JASPAR database, plus the Tn5 bias motif for ATAC) of a MoDISco pattern
-  (positive or negative); ``family``: the top match is the planted motif or a paralog of it
+  (positive or negative), or that match is another matrix of the same factor (JASPAR holds
+  three CTCF matrices); ``family``: the top match is the planted motif or a paralog of it
   (:func:`bpnetkit.motifs.families.motif_families`);
 - counts Pearson (log(1 + total) across peaks) and profile JSD of the test chromosome,
   by bpnetkit's ``evaluate`` step on each model file (bpnet-lite's model through its state
@@ -170,11 +171,13 @@ def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
 # -- bpnetkit --------------------------------------------------------------------------------
 def bpnetkit_config(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
                     fit_overrides: dict[str, Any] | None = None, threads: int = 2,
-                    attribute_all: bool = False):
+                    attribute_all: bool = False,
+                    modisco_overrides: dict[str, Any] | None = None):
     """The :class:`~bpnetkit.pipeline.PipelineParams` of a bpnetkit run on ``data``.
 
     ``attribute_all``: attribute every peak (bpnetkit's default) instead of the subset
-    both tools attribute at an epoch budget (``data["attr_peaks"]``)."""
+    both tools attribute at an epoch budget (``data["attr_peaks"]``); ``modisco_overrides``:
+    more ``modisco_parameters``."""
     from bpnetkit.pipeline.config import PipelineParams
 
     size = _size(data["quick"])
@@ -199,13 +202,15 @@ def bpnetkit_config(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
         fit_parameters=fit,
         attribute_parameters={"n_shuffles": size["n_shuffles"]} |
         ({} if attribute_all else {"peaks": data["attr_peaks"]}),
-        evaluate_parameters={"n_examples_plot": 0})
+        evaluate_parameters={"n_examples_plot": 0},
+        modisco_parameters=dict(modisco_overrides or {}))
 
 
 def run_bpnetkit(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
                  fit_overrides: dict[str, Any] | None = None, threads: int = 2,
                  resume: bool = False, attribute_all: bool = False,
-                 tool: str = "bpnetkit") -> dict[str, Any]:
+                 tool: str = "bpnetkit", modisco_overrides: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
     """Run bpnetkit's pipeline on ``data``; returns the run dict (see the module docstring).
 
     ``fit_overrides`` are merged into the pipeline's ``fit_parameters`` (e.g. a ``recipe``).
@@ -223,7 +228,8 @@ def run_bpnetkit(data: dict[str, Any], out_dir: str | Path, budget: int = 1,
     if out.exists() and not resume:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = bpnetkit_config(data, out / "run", budget, fit_overrides, threads, attribute_all)
+    cfg = bpnetkit_config(data, out / "run", budget, fit_overrides, threads, attribute_all,
+                          modisco_overrides)
     dump_config(cfg, out / "pipeline.json")
     summary = run_pipeline(cfg, log=lambda m: None)
     times_file = out / "step_seconds.json"
@@ -385,7 +391,8 @@ def recovery(data: dict[str, Any], modisco_h5: str | None) -> dict[str, Any]:
     planted = []
     for p in truth["planted"]:
         i = index[p["motif_id"]]
-        exact = [r for r in rows if r["target"] == i]
+        exact = [r for r in rows if r["target"] == i or
+                 (r["match_name"] or "").upper() == (db[i].alt_name or "").upper() != ""]
         family = [r for r in rows if r["target"] >= 0 and fam.family[r["target"]] ==
                   fam.family[i]]
         planted.append(dict(motif=p["motif_id"], name=p["motif_alt_name"],
@@ -658,10 +665,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated: bpnetkit,bpnetlite,official (default: "
                     "bpnetkit,bpnetlite for chip, bpnetkit,official for atac; 'official' is "
                     "bpnetkit's pipeline with the official recipe of the model type)")
-    ap.add_argument("--attribute", default=None, choices=["subset", "all"],
-                    help="peaks bpnetkit attributes: the subset bpnet-lite attributes, or "
-                    "all (bpnetkit's default). Default: all with --wall-budget (the budget "
-                    "is then time, spent as each tool chooses), else the subset")
+    ap.add_argument("--attribute", default="subset", choices=["subset", "all"],
+                    help="peaks bpnetkit attributes: the subset bpnet-lite attributes "
+                    "(default), or all (bpnetkit's pipeline default; measured no better "
+                    "here, docs/benchmarks.md)")
     ap.add_argument("--recipe", default=None, help="bpnetkit fit recipe (default: the "
                     "model type's)")
     ap.add_argument("--wall-budget", default=None, metavar="auto|SECONDS",
@@ -674,6 +681,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit", default=None, metavar="JSON",
                     help="more bpnetkit fit parameters, as a JSON object (e.g. "
                     "'{\"seed_filters\": 0}')")
+    ap.add_argument("--modisco", default=None, metavar="JSON",
+                    help="more bpnetkit modisco parameters, as a JSON object (e.g. "
+                    "'{\"sliding_window_size\": 20}')")
     ap.add_argument("--peaks", type=int, default=None,
                     help="number of simulated peaks (default: the size's, 1000; quick 400)")
     ap.add_argument("--background", type=float, default=None,
@@ -688,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tools = (args.tools or ("bpnetkit,bpnetlite" if args.assay == "chip" else
                             "bpnetkit,official")).split(",")
-    attribute_all = (args.attribute or ("all" if args.wall_budget else "subset")) == "all"
+    attribute_all = args.attribute == "all"
     work = Path(args.workdir) / f"{args.assay}_{args.motif_set}_s{args.seed}" \
         f"{'_quick' if args.quick else ''}{f'_p{args.peaks}' if args.peaks else ''}" \
         f"{f'_bg{args.background:g}' if args.background is not None else ''}"
@@ -722,7 +732,8 @@ def main(argv: list[str] | None = None) -> int:
             run = run_bpnetkit(data, out, args.budget, over or None, args.threads,
                                args.resume, attribute_all,
                                "bpnetkit" if tool == "bpnetkit" else
-                               f"bpnetkit ({over['recipe']})")
+                               f"bpnetkit ({over['recipe']})",
+                               json.loads(args.modisco) if args.modisco else None)
         elif tool == "bpnetlite":
             run = run_bpnetlite(data, out, args.budget, args.threads, args.resume)
         else:
