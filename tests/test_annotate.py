@@ -101,7 +101,8 @@ def test_annotate_seqlets_counts_and_cooccurrence(tmp_path):
     fam = _read_tsv(ann.motif_counts)
     assert fam[0]["motif"] != "(unannotated)" and fam[-1]["motif"] == "(unannotated)"
     top3 = [r["motif"] for r in fam[:3]]
-    assert any(x.startswith("CTCF (MA0139.2") for x in top3)
+    # CTCF's three matrices and its paralog CTCFL form one family
+    assert any(x.startswith(("CTCF (MA0139.2", "CTCF family (CTCF")) for x in top3)
     assert any(x.startswith("GATA family (GATA1") for x in top3)
     assert any("SPI1" in x.upper() for x in top3) and len(fam) == 4
     fm = _read_tsv(ann.seqlet_matches)
