@@ -452,11 +452,10 @@ CENTRE_HALF = 110
 
 
 def _one_hot_codes(seq: str) -> np.ndarray:
-    codes = np.frombuffer(seq.upper().encode(), dtype=np.uint8)
-    x = np.zeros((codes.size, 4))
-    for j, base in enumerate(b"ACGT"):
-        x[codes == base, j] = 1.0
-    return x
+    """``(L, 4)`` float one-hot of ``seq`` (bpnetkit's encoder, transposed)."""
+    from bpnetkit.io.fasta import one_hot_encode
+
+    return one_hot_encode(seq).T.astype(np.float64)
 
 
 def _scan(x: np.ndarray, log_odds: np.ndarray) -> np.ndarray:
@@ -536,10 +535,7 @@ def data_limits(data: dict[str, Any], n_sites: int = 100, n_draws: int = 40
     whole = "".join(seqs.values())
     bg = np.array([whole.count(b) for b in "ACGT"], float)
     bg /= bg.sum()
-    log_odds = {}
-    for mid in ids:
-        ppm = planted[mid].pwm + 1e-3
-        log_odds[mid] = np.log2(ppm / ppm.sum(1, keepdims=True) / bg)
+    log_odds = {mid: planted[mid].log_odds(bg, pseudocount=1e-3) for mid in ids}
     half_in = IN_WINDOW // 2
     chrom, y, oracle, feats = [], [], [], []
     with pysam.AlignmentFile(data["reads"]) as bam:
