@@ -27,6 +27,7 @@ is labelled ``"<STEM> family (<names>)"``, naming first the members that were ma
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,13 +101,7 @@ def _prefix(stem: str) -> str:
 
 def _common_stem(stems: Sequence[str]) -> str:
     """The stems' longest common prefix (``FOXA``, ``FOXP`` -> ``FOX``); one stem as is."""
-    first = stems[0]
-    n = len(first)
-    for s in stems[1:]:
-        n = min(n, len(s))
-        while s[:n] != first[:n]:
-            n -= 1
-    return first[:n].rstrip(":") or first
+    return os.path.commonprefix(list(stems)).rstrip(":") or stems[0]
 
 
 def _unique(xs: Sequence[str]) -> list[str]:
