@@ -1,16 +1,22 @@
 """Do the models find what the data holds? Planted-motif recovery on a real genome backbone.
 
 Run ``python benchmarks/bench_recovery.py [--quick] [--seed 0] [--motif-set default]
-[--budget 1] [--assay chip|atac] [--tools bpnetkit,bpnetlite] [--wall-budget auto|SECONDS]
-[--out results.json]``.
+[--budget 1] [--assay chip|atac] [--binding affinity|planted] [--tools bpnetkit,bpnetlite]
+[--wall-budget auto|SECONDS] [--out results.json]``.
 
 The data: :func:`bpnetkit.demo.simulate.simulate` on the real C. elegans backbone shipped
 with bpnetkit (5 chromosomes cut from 1.6 Mb of chrX; train chr1-3, validate chr4, test
 chr5), JASPAR motifs of graded effects planted at the peaks (sites drawn from the JASPAR
 matrices as they are, ``sharpen=1``), weak background instances away from the peaks, a control
 track (ChIP-nexus) or Tn5-biased fragments (ATAC, with 10x the ChIP background:
-:data:`BACKGROUND`). The same files go to every tool. ``--peaks`` and ``--background`` change
-the number of peaks and the background per kb.
+:data:`BACKGROUND`). Binding follows the sequence, as in real genomes (``--binding affinity``,
+the default): inside a peak every match of a planted matrix, planted or chance, recruits its
+factor's strength times its relative affinity (``DemoSpec.binding``), so the peaks' counts
+are predictable from the sequence. ``--binding planted`` is the earlier data, where only the
+planted sites recruit and equally good chance matches recruit nothing, so that no sequence
+model can predict the counts well (docs/training.md, "What the recovery benchmark's data
+allows"). The same files go to every tool. ``--peaks`` and ``--background`` change the number
+of peaks and the background per kb.
 
 The tools, at the same budget (bpnet-lite's tutorial size: 32 filters, 8 layers, 5 epochs
 times ``--budget``; 10 shuffles; the same subset of peaks attributed). Each tool runs with
@@ -107,13 +113,15 @@ def _size(quick: bool) -> dict[str, int]:
 
 def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
                  assay: str = "chip", quick: bool = False, n_peaks: int | None = None,
-                 background_per_kb: float | None = None) -> dict[str, Any]:
+                 background_per_kb: float | None = None, binding: str = "affinity"
+                 ) -> dict[str, Any]:
     """Simulate one benchmark data set into ``out_dir`` (reused when already there).
 
     ``n_peaks`` overrides the size's number of peaks (fewer peaks leave more of the 1.6-Mb
     backbone to non-peak regions, which ChromBPNet's bias model trains on).
     ``background_per_kb``: reads (ATAC: insertions, before the Tn5 preference thins them)
-    per kb everywhere; None: :data:`BACKGROUND` of the assay.
+    per kb everywhere; None: :data:`BACKGROUND` of the assay. ``binding``: what recruits the
+    reads in a peak (``DemoSpec.binding``: ``"affinity"`` or ``"planted"``).
 
     Returns the dict of paths and settings described in the module docstring.
     """
@@ -136,6 +144,8 @@ def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
         background_per_kb = BACKGROUND[assay]
     if background_per_kb != 10.0:  # the key of the sets simulated before this option
         key["background_per_kb"] = float(background_per_kb)
+    if binding != "planted":  # the same
+        key["binding"] = binding
     if done.exists():
         info = json.loads(done.read_text())
         if info.get("key") == key:
@@ -149,7 +159,7 @@ def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
                     control_per_kb=30.0, peak_sd=0.3, sharpen=1.0,
                     assay="atac" if assay == "atac" else "chip-nexus",
                     background_sites_per_kb=0.2, background_effect=0.1, in_window=1000,
-                    random_state=seed)
+                    random_state=seed, binding=binding)
     data = simulate(out / "sim", spec)
     # the same peaks attributed by every tool: a seeded subset over all chromosomes
     peaks = read_regions(data.peaks)
@@ -160,7 +170,7 @@ def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
     (out / "attr_peaks.narrowPeak").write_text("".join(lines[i] + "\n" for i in pick))
     (out / "split.json").write_text(json.dumps(SPLIT))
     info = data.to_dict() | dict(key=key, seed=seed, motif_set=motif_set, assay=assay,
-                                 quick=quick, n_peaks=size["n_peaks"],
+                                 quick=quick, n_peaks=size["n_peaks"], binding=binding,
                                  split=str(out / "split.json"),
                                  attr_peaks=str(out / "attr_peaks.narrowPeak"),
                                  effects=dict(MOTIF_SETS[motif_set]))
@@ -501,15 +511,16 @@ def data_limits(data: dict[str, Any], n_sites: int = 100, n_draws: int = 40
     """What any model could reach on ``data``, computed from the truth (no model involved).
 
     - ``counts_oracle``: test-chromosome Pearson of the observed log(1 + reads) in the
-      output window with the log of the summed strengths of the sites planted at each peak
-      (it knows where the sites are);
+      output window with the log of the summed strengths of the sites bound at each peak
+      (it knows which sites recruit: the planted ones, or with ``binding="affinity"`` every
+      match by its affinity; it misses only the per-peak noise and the read sampling);
     - ``counts_ceiling_window`` / ``counts_ceiling_centre``: the same for a ridge regression
       (fitted on the training chromosomes, its penalty chosen on the validation chromosome)
       of the log counts on the *true* PWMs' scores summarised over the output window (what a
       count head that pools the window, such as BPNet's, can see) or over the central
       ``2 * CENTRE_HALF`` bp. A model that must learn the PWMs from the data should not
-      exceed these much: sites are drawn from the PWMs, and equally good chance matches that
-      recruit nothing lie in every window;
+      exceed these much. With ``binding="planted"`` they are low: sites are drawn from the
+      PWMs, and equally good chance matches that recruit nothing lie in every window;
     - ``identifiable``: per planted motif, the share of ``n_draws`` PFMs built from
       ``n_sites`` of its planted sites (the best case for a MoDISco pattern of that many
       seqlets) whose top Tomtom match in the benchmark's database is the planted motif.
@@ -550,8 +561,11 @@ def data_limits(data: dict[str, Any], n_sites: int = 100, n_draws: int = 40
             rel = np.arange(x.shape[0]) - half_in
             chrom.append(c)
             y.append(np.log1p(n))
-            oracle.append(np.log(sum(strength[t] for t in at_peak.get(peak["peak"], []))
-                                 + 1.0))
+            if "binding" in peak:  # binding="affinity": every match by its affinity
+                oracle.append(np.log(peak["binding"] + 1.0))
+            else:
+                oracle.append(np.log(sum(strength[t] for t in at_peak.get(peak["peak"], []))
+                                     + 1.0))
             feats.append([f for mid in ids for f in _motif_features(x, log_odds[mid], rel)])
     chrom_a, y_a, X = np.array(chrom), np.array(y), np.array(feats)
     fit, pick, test = (np.isin(chrom_a, split[k]) for k in ("train", "valid", "test"))
@@ -592,7 +606,7 @@ def data_limits(data: dict[str, Any], n_sites: int = 100, n_draws: int = 40
 def limits_line(limits: dict[str, Any]) -> str:
     """One line of what the data allows (:func:`data_limits`)."""
     ident = ", ".join(f"{k} {v:.2f}" for k, v in limits["identifiable"].items())
-    return (f"what the data allows: counts r of an oracle that knows the planted sites "
+    return (f"what the data allows: counts r of an oracle that knows the bound sites "
             f"{limits['counts_oracle']:.3f}; of the true PWMs' scores over the output window "
             f"{limits['counts_ceiling_window']:.3f}, over the central {2 * CENTRE_HALF} bp "
             f"{limits['counts_ceiling_centre']:.3f}; planted motif named by Tomtom from "
@@ -655,6 +669,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=1, choices=[1, 2, 4],
                     help="epochs = 5 x budget (quick: 2 x budget)")
     ap.add_argument("--assay", default="chip", choices=["chip", "atac"])
+    ap.add_argument("--binding", default="affinity", choices=["affinity", "planted"],
+                    help="what recruits the reads in a peak: every match of a planted "
+                    "matrix by its affinity (default, as in real genomes), or the planted "
+                    "sites only (the earlier data: counts barely predictable from sequence)")
     ap.add_argument("--quick", action="store_true",
                     help="a small smoke run (400 peaks, 2 epochs; 1-4 CPU-minutes per tool)")
     ap.add_argument("--tools", default=None,
@@ -695,12 +713,12 @@ def main(argv: list[str] | None = None) -> int:
     tools = (args.tools or ("bpnetkit,bpnetlite" if args.assay == "chip" else
                             "bpnetkit,official")).split(",")
     attribute_all = args.attribute == "all"
-    work = Path(args.workdir) / f"{args.assay}_{args.motif_set}_s{args.seed}" \
+    work = Path(args.workdir) / f"{args.assay}_{args.motif_set}_{args.binding}_s{args.seed}" \
         f"{'_quick' if args.quick else ''}{f'_p{args.peaks}' if args.peaks else ''}" \
         f"{f'_bg{args.background:g}' if args.background is not None else ''}"
     t0 = time.perf_counter()
     data = simulate_set(work / "data", args.seed, args.motif_set, args.assay, args.quick,
-                        args.peaks, args.background)
+                        args.peaks, args.background, args.binding)
     print(f"simulated in {time.perf_counter() - t0:.0f} s: {work / 'data'}", flush=True)
     results = []
     if args.wall_budget == "auto":  # bpnet-lite first: its wall time is the budget
@@ -745,7 +763,7 @@ def main(argv: list[str] | None = None) -> int:
               + (f"; FAILED steps: {res['failed_steps']}" if res["failed_steps"] else ""),
               flush=True)
     size = _size(args.quick)
-    config = dict(seed=args.seed, motif_set=args.motif_set,
+    config = dict(seed=args.seed, motif_set=args.motif_set, binding=args.binding,
                   motifs=MOTIF_SETS[args.motif_set], assay=args.assay, budget=args.budget,
                   quick=args.quick, split=SPLIT, in_window=IN_WINDOW, out_window=OUT_WINDOW,
                   epochs=size["epochs"] * args.budget, n_peaks=data["n_peaks"],

@@ -256,3 +256,82 @@ def test_atac_fragments_follow_tn5_bias(tmp_path):
     base = np.bincount(lut[codes], minlength=4) / codes.size  # the backbone is AT-rich
     enrichment = (freq[2] / freq[3]) / (base[2] / base[3])
     assert m.pwm[0, 2] / m.pwm[0, 3] > 1.5 and enrichment > 1.3
+
+
+def _affinities(seq: str, motif, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best-strand relative affinity 2 ** log2-odds of every window of ``seq``, computed here
+    from the JASPAR matrix (not by the simulator), and the window starts."""
+    lo = np.log2((motif.pwm + 1e-3) / (1 + 4e-3) / bg)
+    idx = np.frombuffer(seq.encode(), np.uint8)
+    codes = np.searchsorted(np.frombuffer(b"ACGT", np.uint8), idx)
+    L = motif.length
+    fwd = np.array([lo[np.arange(L), codes[j:j + L]].sum() for j in range(codes.size - L + 1)])
+    rev_lo = lo[::-1, ::-1]
+    rev = np.array([rev_lo[np.arange(L), codes[j:j + L]].sum()
+                    for j in range(codes.size - L + 1)])
+    return np.maximum(fwd, rev), np.arange(codes.size - L + 1)
+
+
+def test_affinity_binding_every_match_recruits_by_its_score(tmp_path):
+    """binding='affinity': the reads in a peak follow the summed affinity of every match of
+    the planted matrices there, planted or chance, as recomputed here from the sequence."""
+    from bpnetkit.io.fasta import Genome
+    from bpnetkit.motifs.database import load_builtin_motifs, select_motifs
+
+    tfs = [TFSpec("CTCF", 300.0, 10, 4.0), TFSpec("MA0481.4", 150.0, 7, 4.0)]
+    spec = _spec(n_chroms=3, n_peaks=120, tfs=tfs, sharpen=1.0, secondary_fraction=0.0,
+                 peak_sd=0.0, background_sites_per_kb=0.0, binding="affinity")
+    data = simulate(tmp_path, spec)
+    truth = json.loads(open(data.truth).read())
+    assert truth["binding"] == "affinity" and "affinity" in truth["grammar"]
+    g = Genome(data.genome)
+    # base composition of the genome before planting: the backbone's pieces
+    whole = _shipped_backbone()[:3 * LENGTH]
+    bg = np.array([whole.count(b) for b in "ACGT"], float) / len(whole)
+    motifs = dict(zip(["CTCF", "MA0481.4"],
+                      select_motifs(load_builtin_motifs(), ["CTCF", "MA0481.4"])))
+    # s0: the mean score of sites drawn from the matrix itself
+    s0 = {k: float((m.pwm * np.log2((m.pwm + 1e-3) / (1 + 4e-3) / bg)).sum())
+          for k, m in motifs.items()}
+    strength = {t.name: t.strength for t in tfs}
+    bam = pysam.AlignmentFile(data.reads)
+    reads, mine, planted_only = [], [], []
+    n_chance = 0.0
+    for peak in truth["peaks"]:
+        c, summit = peak["chrom"], peak["summit"]
+        total = 0.0
+        for name, m in motifs.items():
+            lo_edge = summit - 270 - m.length // 2
+            score, starts = _affinities(g.fetch(c, lo_edge, summit + 270 + m.length).upper(),
+                                        m, bg)
+            centre = lo_edge + starts + m.length // 2
+            keep = (centre >= summit - 270) & (centre < summit + 270)
+            aff = np.minimum(np.exp2(score[keep] - s0[name]), 8.0)
+            aff = aff[aff >= 0.05]
+            listed = sorted(b["affinity"] for b in truth["bound"]
+                            if b["peak"] == peak["peak"] and b["tf"] == name)
+            assert np.allclose(sorted(aff), listed, atol=1e-3), (peak, name)
+            total += strength[name] * aff.sum()
+        assert abs(total - peak["binding"]) < 1e-2 * max(total, 1)
+        planted = [s for s in truth["sites"] if s["peak"] == peak["peak"]]
+        centres = {((s["start"] + s["end"]) // 2, s["tf"]) for s in planted}
+        n_chance += sum(b["affinity"] * strength[b["tf"]] for b in truth["bound"]
+                        if b["peak"] == peak["peak"] and (b["centre"], b["tf"]) not in centres)
+        reads.append(bam.count(c, summit - 300, summit + 300))
+        mine.append(total)
+        planted_only.append(sum(strength[s["tf"]] for s in planted))
+    reads_a, mine_a = np.array(reads, float), np.array(mine)
+    # both strands: each match recruits strength x affinity reads per strand
+    assert 0.95 < reads_a.sum() / (2 * mine_a.sum()) < 1.05
+    assert np.corrcoef(np.log1p(reads_a), np.log1p(mine_a))[0, 1] > 0.95
+    # chance matches carry a real share of the signal: the planted sites alone explain less
+    assert n_chance > 0.2 * mine_a.sum()
+    assert np.corrcoef(np.log1p(reads_a), np.log1p(planted_only))[0, 1] < 0.8
+
+
+def test_planted_binding_ignores_chance_matches_and_bad_binding_is_an_error(tmp_path):
+    data = simulate(tmp_path / "p", _spec(n_peaks=10, chrom_length=30_000))
+    truth = json.loads(open(data.truth).read())
+    assert truth["binding"] == "planted" and "bound" not in truth
+    with pytest.raises(InputError, match="binding must be one of"):
+        simulate(tmp_path / "x", _spec(binding="sequence"))

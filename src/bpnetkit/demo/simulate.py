@@ -18,6 +18,20 @@ Real JASPAR motifs are planted at peak sites following a known grammar:
 - background instances of every motif are planted away from the peaks, each recruiting only
   ``background_effect`` of its factor's strength (weakly bound sites, as in real genomes).
 
+What recruits the reads inside a peak is ``binding``:
+
+- ``"planted"``: the planted sites only, each its factor's full strength; the backbone's own
+  matches of the same matrices recruit nothing, however good. A model that reads the
+  sequence cannot tell a planted site from an equally good chance match, so the peaks'
+  counts are only partly predictable from sequence;
+- ``"affinity"`` (as in real genomes, where binding follows the sequence's affinity):
+  every match of a planted factor's matrix within 270 bp of the summit, planted or not,
+  recruits ``strength x 2 ** (score - s0)`` reads, ``score`` being its log2-odds score and
+  ``s0`` the mean score of the sites the factor's sites are drawn from (so a typical planted
+  site keeps its strength); the factor is capped at ``affinity_cap`` and matches below
+  ``affinity_min`` recruit nothing. The truth file lists every bound match
+  (``bound``) and each peak's summed binding.
+
 Everywhere else the genome is the backbone's own sequence. Reads are drawn from the
 expected profiles (Poisson per base) plus a uniform background and written as a
 coordinate-sorted, indexed BAM (36 bp single-end reads; the 5' end is the read start on the
@@ -122,6 +136,12 @@ class DemoSpec:
         Seed.
     motif_db : str or None
         MEME file the motifs come from (None: the built-in JASPAR database).
+    binding : {"planted", "affinity"}
+        What recruits the reads in a peak: the planted sites only, or every match of a
+        planted matrix by its affinity (module docstring).
+    affinity_cap, affinity_min : float
+        ``binding="affinity"``: the largest relative affinity (times the factor's strength)
+        and the smallest one that still recruits reads.
     """
 
     n_chroms: int = 4
@@ -152,6 +172,15 @@ class DemoSpec:
     in_window: int = 1000
     random_state: int = 0
     motif_db: str | None = None
+    binding: str = "planted"
+    affinity_cap: float = 8.0
+    affinity_min: float = 0.05
+
+
+BINDINGS = ("planted", "affinity")
+#: ``binding="affinity"``: matches this far from the window's edges recruit (their piles
+#: stay inside the simulated 600-bp window)
+AFFINITY_EDGE = 30
 
 
 @dataclass
@@ -404,6 +433,9 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
         raise InputError(f"demo assay must be 'chip-nexus' or 'atac', got {spec.assay!r}.")
     if len(spec.tfs) < 1:
         raise InputError("demo needs at least one planted motif.")
+    if spec.binding not in BINDINGS:
+        raise InputError(f"demo binding must be one of {list(BINDINGS)}, got "
+                         f"{spec.binding!r}.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.random_state)
@@ -417,6 +449,9 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
         chroms = backbone_genome(spec.n_chroms, spec.chrom_length, spec.backbone,
                                  spec.backbone_offset)
     names = list(chroms)
+    binders = _binders(motifs, pwms, chroms) if spec.binding == "affinity" else None
+    bound: list[tuple] = []  # binding="affinity": (chrom, centre, tf, strand, affinity, peak)
+    peak_binding: list[float] = []
 
     # peak positions: spaced at least in_window apart, away from the ends
     margin = spec.in_window
@@ -474,13 +509,16 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
             start = c - L // 2
             codes[start:start + L] = site
             sites.append((name, int(start), int(start + L), int(tf_i), "+-"[strand], i))
-            tf = spec.tfs[tf_i]
-            rel = c - summit
-            s = tf.strength * scale
-            lam_p += s * (0.7 * _laplace(x, rel - tf.footprint_offset, tf.footprint_scale)
-                          + 0.3 * _gauss(x, rel, 60))
-            lam_m += s * (0.7 * _laplace(x, rel + tf.footprint_offset, tf.footprint_scale)
-                          + 0.3 * _gauss(x, rel, 60))
+            if binders is None:
+                _add_footprint(lam_p, lam_m, x, spec.tfs[tf_i], c - summit,
+                               spec.tfs[tf_i].strength * scale)
+        if binders is not None:  # every match in the window, by its affinity
+            here = _bound_matches(codes, summit, half, binders, spec)
+            for tf_i, rel, strand, aff in here:
+                _add_footprint(lam_p, lam_m, x, spec.tfs[tf_i], rel,
+                               spec.tfs[tf_i].strength * aff * scale)
+                bound.append((name, summit + rel, tf_i, strand, aff, i))
+            peak_binding.append(sum(spec.tfs[t].strength * a for t, _r, _s, a in here))
         if unit >= len(spec.tfs):
             b = spec.pair_boost * scale
             lam_p += b * _laplace(x, jitter - spec.pair[2] // 2 - 6, 6.0)
@@ -530,16 +568,71 @@ def simulate(out_dir: str | Path, spec: DemoSpec | None = None) -> DemoData:
                          "hold an extra single site 45-110 bp off the centre; background "
                          "instances (peak -1) recruit "
                          f"{spec.background_effect:g} of their factor's strength",
+             "binding": spec.binding,
              "peaks": [dict(chrom=c, summit=sm, peak=i) for i, (c, sm, _u) in
                        enumerate(peaks)],
              "sites": [dict(chrom=c, start=s, end=e, tf=spec.tfs[t].name, strand=st, peak=p)
                        for c, s, e, t, st, p in sites]}
+    if binders is not None:
+        truth["grammar"] += ("; inside the peaks every match of a planted matrix recruits by "
+                             "its affinity (binding='affinity'), planted or not")
+        for peak, b in zip(truth["peaks"], peak_binding):
+            peak["binding"] = round(float(b), 3)
+        truth["bound"] = [dict(chrom=c, centre=int(ce), tf=spec.tfs[t].name, strand=st,
+                               affinity=round(float(a), 4), peak=p)
+                          for c, ce, t, st, a, p in bound]
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     write_meme(motifs, out / "planted_motifs.meme")
     return DemoData(genome=str(out / "genome.fa"), chrom_sizes=str(out / "genome.chrom.sizes"),
                     reads=str(out / "reads.bam"), control=control,
                     peaks=str(out / "peaks.narrowPeak"), truth=str(out / "truth.json"),
                     motifs=str(out / "planted_motifs.meme"), chroms=names)
+
+
+def _add_footprint(lam_p: np.ndarray, lam_m: np.ndarray, x: np.ndarray, tf: TFSpec,
+                   rel: int, s: float) -> None:
+    """Add one bound site's expected 5' ends (``s`` reads per strand) at ``rel`` from the
+    window's centre: strand-specific piles plus a broad peak-shaped part."""
+    lam_p += s * (0.7 * _laplace(x, rel - tf.footprint_offset, tf.footprint_scale)
+                  + 0.3 * _gauss(x, rel, 60))
+    lam_m += s * (0.7 * _laplace(x, rel + tf.footprint_offset, tf.footprint_scale)
+                  + 0.3 * _gauss(x, rel, 60))
+
+
+def _binders(motifs: list, pwms: list[np.ndarray], chroms: dict[str, np.ndarray]
+             ) -> list[tuple[np.ndarray, float]]:
+    """Per planted factor: its matrix's log2-odds against the genome's base composition and
+    the mean score of the sites it is planted as (drawn from ``pwms``)."""
+    counts = sum(np.bincount(c, minlength=4) for c in chroms.values())
+    bg = counts / counts.sum()
+    out = []
+    for m, pwm in zip(motifs, pwms):
+        lo = m.log_odds(bg, pseudocount=1e-3)
+        out.append((lo, float((pwm * lo).sum())))
+    return out
+
+
+def _bound_matches(codes: np.ndarray, summit: int, half: int,
+                   binders: list[tuple[np.ndarray, float]], spec: DemoSpec
+                   ) -> list[tuple[int, int, str, float]]:
+    """Every match of a planted factor's matrix (either strand) whose centre lies within
+    ``half - AFFINITY_EDGE`` of ``summit``, with relative affinity
+    ``min(2 ** (score - s0), affinity_cap)`` of at least ``affinity_min``:
+    ``(tf index, centre - summit, strand, affinity)``."""
+    eye = np.eye(4)
+    out = []
+    for tf_i, (lo, ref) in enumerate(binders):
+        L = lo.shape[0]
+        first = summit - half + AFFINITY_EDGE - L // 2  # start of the first match
+        seg = eye[codes[first:summit + half - AFFINITY_EDGE - L // 2 + L - 1]]
+        win = np.lib.stride_tricks.sliding_window_view(seg, (L, 4))[:, 0]
+        fwd = np.einsum("nlk,lk->n", win, lo)
+        rev = np.einsum("nlk,lk->n", win, lo[::-1, ::-1])
+        aff = np.minimum(np.exp2(np.maximum(fwd, rev) - ref), spec.affinity_cap)
+        for j in np.nonzero(aff >= spec.affinity_min)[0].tolist():
+            out.append((tf_i, first + j + L // 2 - summit, "+" if fwd[j] >= rev[j] else "-",
+                        float(aff[j])))
+    return out
 
 
 def _plant_background(chroms, peaks, pwms, spec, rng, sites, exp_plus, exp_minus, x):
