@@ -262,3 +262,45 @@ def test_chrombpnet_small_is_the_official_recipe_with_batches_by_data_size():
     assert DEFAULT_RECIPES["chrombpnet"] == "chrombpnet_small"
     r = _fit(model_type="chrombpnet", recipe="chrombpnet_small", negatives="n.bed").resolved()
     assert r.recipe == "chrombpnet_small" and r.max_jitter == off.max_jitter
+
+
+def test_chrombpnet_accessibility_heads_follow_init_heads_and_the_head_factor(tmp_path):
+    """ChromBPNet applies ``init_heads`` and ``count_head_lr_factor`` to its accessibility
+    model (they were silently ignored before): with a vanishing learning rate the count head
+    still holds its starting point after training, zero weights and the training data's mean
+    log count; without ``init_heads`` it holds random weights."""
+    import warnings
+
+    from _train_sim import make_genome_dataset
+    from bpnetkit.models.files import load_model
+    from bpnetkit.steps.fit import run_fit
+
+    d = make_genome_dataset(tmp_path, stranded=False, bias_motif="GCGCTA", chrom_len=30000,
+                            min_copies=1, bias_gain=30.0, base_rate=0.1)
+    heads = {}
+    for init in (True, False):
+        p = FitParams(model_type="chrombpnet", genome=d["genome"], peaks=d["peaks"],
+                      negatives=d["negatives"], signals=d["signals"], split=d["split"],
+                      output_dir=str(tmp_path / f"cb_{init}"), in_window=120, out_window=84,
+                      n_filters=8, n_layers=2, stem_kernel_size=11, profile_kernel_size=15,
+                      bias_n_filters=4, bias_n_layers=1, max_jitter=8, max_epochs=1,
+                      bias_max_epochs=1, lr=1e-9, batch_size=16, init_heads=init,
+                      count_head_lr_factor=10.0, progress=False, device="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = run_fit(p)
+        acc = load_model(out.model_nobias, device="cpu")
+        heads[init] = (acc.linear.weight.detach().abs().max().item(),
+                       acc.linear.bias.detach().item())
+    import json
+
+    from bpnetkit.data.datasets import extract_examples
+
+    train = json.loads(Path(d["split"]).read_text())["train"]
+    peaks = extract_examples(d["genome"], d["peaks"], d["signals"], in_window=120,
+                             out_window=84).select_chroms(train)
+    target = float(np.log1p(peaks.counts()).mean())
+    w_init, b_init = heads[True]
+    assert w_init < 1e-6 and heads[False][0] > 1e-2
+    # the start is the training peaks' mean log count (negatives are a tenth of the mix)
+    assert target > 2.0 and abs(b_init - target) < 0.5 and abs(heads[False][1]) < 1.0

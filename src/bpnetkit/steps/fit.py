@@ -142,10 +142,11 @@ class FitParams:
         Optimizer steps warming the learning rate up linearly to ``lr``; None = recipe.
     init_heads : bool or None
         Start the count head at the mean training log count and the profile head at the
-        tracks' shares (BPNet, ProCapNet; ChromBPNet ignores it); None = recipe default.
+        tracks' shares (BPNet, ProCapNet; ChromBPNet: its accessibility model's heads);
+        None = recipe default.
     count_head_lr_factor : float or None
-        Learning-rate multiplier of the count head (BPNet, ProCapNet; ChromBPNet ignores
-        it); None = recipe default.
+        Learning-rate multiplier of the count head (BPNet, ProCapNet; ChromBPNet: the
+        accessibility model's count head); None = recipe default.
     monitor : {"valid_loss", "valid_loss_centered"} or None
         What picks the kept epoch and drives ``patience``: the validation loss, or the
         validation profile loss plus the count weight times the variance of the count
@@ -869,8 +870,12 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
                                        "bias_model": str(final_path(outputs["bias_model"]))})
     left = None if p.max_time is None else \
         max(p.max_time - (time.monotonic() - started if started is not None else 0.0), 1.0)
+    if p.init_heads:  # the accessibility model's heads; the frozen bias adds little at peaks
+        _init_heads(acc, p, tr_p, tr_n if len(tr_n) else None)
+    factors = {"accessibility.linear": p.count_head_lr_factor} \
+        if p.count_head_lr_factor != 1 else None
     trainer = _make_trainer(model, p, cw, out, prov, joint_strands=recipe.joint_strands,
-                            steps_per_epoch=len(sampler), max_time=left)
+                            steps_per_epoch=len(sampler), lr_factors=factors, max_time=left)
     resume = dist.broadcast_object(p.resume and final_path(out / "checkpoint.pt").exists(),
                                    name="resume")
     res = trainer.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=resume)
