@@ -268,7 +268,9 @@ def test_chrombpnet_accessibility_heads_follow_init_heads_and_the_head_factor(tm
     """ChromBPNet applies ``init_heads`` and ``count_head_lr_factor`` to its accessibility
     model (they were silently ignored before): with a vanishing learning rate the count head
     still holds its starting point after training, zero weights and the training data's mean
-    log count; without ``init_heads`` it holds random weights."""
+    log count; without ``init_heads`` it holds random weights. The warm-up is the
+    accessibility model's: the bias model, a few steps per epoch, trains at ``lr`` from its
+    first step."""
     import warnings
 
     from _train_sim import make_genome_dataset
@@ -285,11 +287,18 @@ def test_chrombpnet_accessibility_heads_follow_init_heads_and_the_head_factor(tm
                       n_filters=8, n_layers=2, stem_kernel_size=11, profile_kernel_size=15,
                       bias_n_filters=4, bias_n_layers=1, max_jitter=8, max_epochs=1,
                       bias_max_epochs=1, lr=1e-9, batch_size=16, init_heads=init,
+                      warmup_steps=1000,
                       count_head_lr_factor=10.0, progress=False, device="cpu")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = run_fit(p)
         acc = load_model(out.model_nobias, device="cpu")
+        lrs = {}
+        for key in ("log", "bias_log"):
+            rows = [r.split("\t") for r in Path(getattr(out, key)).read_text().split("\n")
+                    if r]
+            lrs[key] = float(rows[1][rows[0].index("lr")])
+        assert lrs["bias_log"] == pytest.approx(1e-9) and lrs["log"] < 0.5e-9, lrs
         heads[init] = (acc.linear.weight.detach().abs().max().item(),
                        acc.linear.bias.detach().item())
     import json

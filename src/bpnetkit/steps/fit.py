@@ -646,9 +646,12 @@ def _staged_trainer_class() -> type:
 def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenance: dict,
                   max_epochs: int | None = None, joint_strands: bool = True,
                   steps_per_epoch: int | None = None, lr_factors: dict | None = None,
-                  max_time: float | None = None):
+                  max_time: float | None = None, warmup: bool = True):
+    """The trainer of one stage; ``warmup=False``: without ``warmup_steps`` (ChromBPNet's
+    bias model, whose few steps per epoch a warm-up sized for the main model would eat)."""
     from bpnetkit import dist
     Trainer = _staged_trainer_class()
+    sched_p = p if warmup else dataclasses.replace(p, warmup_steps=0)
 
     return Trainer(model, optimizer=p.optimizer, lr=p.lr, weight_decay=p.weight_decay,
                    eps=p.eps, count_weight=count_weight, joint_strands=joint_strands,
@@ -658,7 +661,8 @@ def _make_trainer(model, p: FitParams, count_weight: float, out: Path, provenanc
                    output_dir=out, random_state=p.random_state, provenance=provenance,
                    progress=p.progress and p.verbose, dist_context=dist.context(),
                    checkpoint_meta=_resume_meta(p),
-                   lr_schedule=_lr_schedule(p, steps_per_epoch, max_epochs or p.max_epochs),
+                   lr_schedule=_lr_schedule(sched_p, steps_per_epoch,
+                                            max_epochs or p.max_epochs),
                    lr_factors=lr_factors, max_time=max_time,
                    monitor=p.monitor or "valid_loss")
 
@@ -831,7 +835,8 @@ def _fit_chrombpnet(p: FitParams, out: Path) -> tuple[dict[str, Any], dict]:
         started = time.monotonic()
         tb = _make_trainer(bias, p, cw_bias, out / "bias", prov_b,
                            max_epochs=p.bias_max_epochs, steps_per_epoch=len(sampler),
-                           max_time=None if p.max_time is None else p.max_time / 2)
+                           max_time=None if p.max_time is None else p.max_time / 2,
+                           warmup=False)
         res_b = tb.fit(EpochBatches(ds, sampler, p.num_workers), valid, resume=resume_bias)
         delta = None
         if dist.is_main():  # computed once, shared (every rank needs the same bias model)
