@@ -470,9 +470,9 @@ def _one_hot_codes(seq: str) -> np.ndarray:
 
 def _scan(x: np.ndarray, log_odds: np.ndarray) -> np.ndarray:
     """Best strand's log-odds score at each start position."""
-    win = np.lib.stride_tricks.sliding_window_view(x, log_odds.shape)[:, 0]
-    return np.maximum(np.einsum("nlk,lk->n", win, log_odds),
-                      np.einsum("nlk,lk->n", win, log_odds[::-1, ::-1]))
+    from bpnetkit.demo.simulate import strand_scores
+
+    return np.maximum(*strand_scores(x, log_odds))
 
 
 def _motif_features(x: np.ndarray, log_odds: np.ndarray, rel: np.ndarray) -> list[float]:

@@ -612,6 +612,14 @@ def _binders(motifs: list, pwms: list[np.ndarray], chroms: dict[str, np.ndarray]
     return out
 
 
+def strand_scores(x: np.ndarray, log_odds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log-odds scores of a ``(length, 4)`` matrix at every start of a ``(L, 4)`` one-hot
+    sequence, on the forward and on the reverse strand: two arrays of ``L - length + 1``."""
+    win = np.lib.stride_tricks.sliding_window_view(x, log_odds.shape)[:, 0]
+    return (np.einsum("nlk,lk->n", win, log_odds),
+            np.einsum("nlk,lk->n", win, log_odds[::-1, ::-1]))
+
+
 def _bound_matches(codes: np.ndarray, summit: int, half: int,
                    binders: list[tuple[np.ndarray, float]], spec: DemoSpec
                    ) -> list[tuple[int, int, str, float]]:
@@ -624,10 +632,8 @@ def _bound_matches(codes: np.ndarray, summit: int, half: int,
     for tf_i, (lo, ref) in enumerate(binders):
         L = lo.shape[0]
         first = summit - half + AFFINITY_EDGE - L // 2  # start of the first match
-        seg = eye[codes[first:summit + half - AFFINITY_EDGE - L // 2 + L - 1]]
-        win = np.lib.stride_tricks.sliding_window_view(seg, (L, 4))[:, 0]
-        fwd = np.einsum("nlk,lk->n", win, lo)
-        rev = np.einsum("nlk,lk->n", win, lo[::-1, ::-1])
+        fwd, rev = strand_scores(eye[codes[first:summit + half - AFFINITY_EDGE - L // 2 + L - 1]],
+                                 lo)
         aff = np.minimum(np.exp2(np.maximum(fwd, rev) - ref), spec.affinity_cap)
         for j in np.nonzero(aff >= spec.affinity_min)[0].tolist():
             out.append((tf_i, first + j + L // 2 - summit, "+" if fwd[j] >= rev[j] else "-",
