@@ -270,12 +270,20 @@ REST_SHARE = 0.25
 REST_SHARE_ALL = 0.5
 
 
-def wall_budget_fit(wall_s: float, budget: int = 1, rest_share: float = REST_SHARE
-                    ) -> dict[str, Any]:
+def wall_budget_fit(wall_s: float, budget: int = 1, rest_share: float = REST_SHARE,
+                    assay: str = "chip") -> dict[str, Any]:
     """``fit_parameters`` that give bpnetkit's pipeline a wall-clock budget of ``wall_s``
     seconds: up to ``50 x budget`` epochs, stopped by ``max_time`` (the budget less
-    ``rest_share`` of it for the other steps)."""
-    return {"max_epochs": 50 * budget, "max_time": round((1 - rest_share) * wall_s, 1)}
+    ``rest_share`` of it for the other steps) or by the recipe's patience.
+
+    ATAC: the bias model too trains up to ``50 x budget`` epochs (it stops at its patience
+    or at half of ``max_time``); an epoch budget's 5 bias epochs take about a second at the
+    default size and would leave the enzyme unlearned while the budget is spent elsewhere."""
+    fit: dict[str, Any] = {"max_epochs": 50 * budget,
+                           "max_time": round((1 - rest_share) * wall_s, 1)}
+    if assay == "atac":
+        fit["bias_max_epochs"] = 50 * budget
+    return fit
 
 
 # -- bpnet-lite ------------------------------------------------------------------------------
@@ -742,7 +750,8 @@ def main(argv: list[str] | None = None) -> int:
                 if wall_budget is None:
                     raise SystemExit("--wall-budget auto: no bpnet-lite wall time to match")
                 over |= wall_budget_fit(wall_budget, args.budget,
-                                        REST_SHARE_ALL if attribute_all else REST_SHARE)
+                                        REST_SHARE_ALL if attribute_all else REST_SHARE,
+                                        args.assay)
             run = run_bpnetkit(data, out, args.budget, over or None, args.threads,
                                args.resume, attribute_all,
                                "bpnetkit" if tool == "bpnetkit" else
