@@ -146,6 +146,8 @@ def simulate_set(out_dir: str | Path, seed: int = 0, motif_set: str = "default",
         key["background_per_kb"] = float(background_per_kb)
     if binding != "planted":  # the same
         key["binding"] = binding
+    if assay == "atac":  # the simulator puts the Tn5 preference on both fragment ends
+        key["tn5_ends"] = 2
     if done.exists():
         info = json.loads(done.read_text())
         if info.get("key") == key:

@@ -244,18 +244,26 @@ def test_atac_fragments_follow_tn5_bias(tmp_path):
     for i, ch in enumerate(b"ACGT"):
         lut[ch] = i
     w = tn5_weights(lut[codes])
-    starts = np.array([r.reference_start for r in reads if not r.is_reverse])
-    starts = starts[(starts > 10) & (starts < 40_000 - 10)]
-    # insertion sites prefer high Tn5 weight more than random positions do
-    assert w[starts].mean() > 1.1 * w.mean()
-    # the Tn5 motif: base composition around insertions follows it (position -1: G > T)
+    # insertion (cut) positions as ATAC pipelines count them: +4 / -4 shifted 5' ends
+    cuts = {"plus": np.array([r.reference_start + 4 for r in reads if not r.is_reverse]),
+            "minus": np.array([r.reference_end - 1 - 4 for r in reads if r.is_reverse])}
     m = tn5_motif()
     assert m.length == 9
-    before = lut[codes[starts - 4]]  # first row of the 9-bp window
-    freq = np.bincount(before, minlength=4) / before.size
     base = np.bincount(lut[codes], minlength=4) / codes.size  # the backbone is AT-rich
-    enrichment = (freq[2] / freq[3]) / (base[2] / base[3])
-    assert m.pwm[0, 2] / m.pwm[0, 3] > 1.5 and enrichment > 1.3
+    for strand, c in cuts.items():
+        c = c[(c > 10) & (c < 40_000 - 10)]
+        assert c.size > 1000
+        # both ends of the fragments prefer high Tn5 weight more than random positions do
+        assert w[c].mean() > 1.1 * w.mean(), strand
+        # the Tn5 motif is centred on the cut: its first row (G > T) lies 4 bp before it
+        before = lut[codes[c - 4]]
+        freq = np.bincount(before, minlength=4) / before.size
+        enrichment = (freq[2] / freq[3]) / (base[2] / base[3])
+        assert m.pwm[0, 2] / m.pwm[0, 3] > 1.5 and enrichment > 1.3, (strand, enrichment)
+        # and not shifted: 4 bp further out the preference is gone
+        off = lut[codes[c - 8]]
+        freq = np.bincount(off, minlength=4) / off.size
+        assert (freq[2] / freq[3]) / (base[2] / base[3]) < 1.15, strand
 
 
 def _affinities(seq: str, motif, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -313,3 +313,24 @@ def test_chrombpnet_accessibility_heads_follow_init_heads_and_the_head_factor(tm
     assert w_init < 1e-6 and heads[False][0] > 1e-2
     # the start is the training peaks' mean log count (negatives are a tenth of the mix)
     assert target > 2.0 and abs(b_init - target) < 0.5 and abs(heads[False][1]) < 1.0
+
+
+def test_count_weight_takes_a_number_or_a_rule_name():
+    from bpnetkit.pipeline.checks import check_value_types
+    from bpnetkit.train.recipes import resolve_count_weight
+
+    totals = np.array([100.0, 200.0, 600.0])
+    # a rule name applies that rule to the training totals, whatever the recipe's rule
+    assert resolve_count_weight("mean", "chrombpnet", totals) == pytest.approx(300.0)
+    assert resolve_count_weight("chrombpnet", "mean", totals) == pytest.approx(20.0)
+    assert resolve_count_weight(7.0, "mean", totals) == 7.0
+    assert resolve_count_weight(None, "mean", totals) == pytest.approx(300.0)
+    assert resolve_count_weight(None, 100.0, totals) == 100.0
+    assert _fit(count_weight="mean").resolved().count_weight == "mean"
+    with pytest.raises(InputError, match="count_weight"):
+        _fit(count_weight=-1.0).resolved()
+    # a pipeline JSON names the valid rules when given another string
+    from bpnetkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"count_weight.*mean.*chrombpnet"):
+        check_value_types(FitParams, {"count_weight": "median"}, "fit_parameters")

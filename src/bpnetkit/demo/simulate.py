@@ -727,8 +727,16 @@ def _control_reads(chroms, peaks, spec, rng, read_length: int = 36):
     return reads
 
 
-def _atac_fragments(chroms, exp_plus, exp_minus, spec, rng, read_length: int = 36):
-    """Paired-end fragments whose two ends are Tn5 insertions re-weighted by sequence."""
+def _atac_fragments(chroms, exp_plus, exp_minus, spec, rng, read_length: int = 36,
+                    candidates: int = 16):
+    """Paired-end fragments whose two ends are Tn5 insertions re-weighted by sequence.
+
+    The Tn5 preference is centred on each end's insertion position as ATAC pipelines count it
+    (the read's 5' end shifted +4 on the plus strand, -4 on the minus strand). The left end
+    follows the expected profile, thinned by the preference; the right end is chosen among
+    ``candidates`` fragment lengths drawn from the length distribution with probability
+    proportional to the preference at each candidate's end (sampling-importance-resampling),
+    so every fragment is kept and both ends carry the enzyme's preference."""
     # Tn5 preference keeps a fraction of the insertions: draw more to start with
     scale = spec.atac_oversampling
     cp = _profile_counts(chroms, {k: [(s, lam * scale) for s, lam in v]
@@ -745,8 +753,16 @@ def _atac_fragments(chroms, exp_plus, exp_minus, spec, rng, read_length: int = 3
         # keep insertions with probability proportional to the Tn5 preference
         keep = rng.random(left.size) < bias[np.clip(left, 0, L - 1)] / bias.max()
         left = left[keep]
-        length = np.clip(rng.gamma(2.0, 60.0, left.size).astype(np.int64) + 40, 40, 600)
-        right = left + length
+        # the other end: one of `candidates` lengths, weighted by the preference at its end
+        cand = np.clip(rng.gamma(2.0, 60.0, (left.size, candidates)).astype(np.int64) + 40,
+                       40, 600)
+        w = bias[np.clip(left[:, None] + cand, 0, L - 1)]
+        cum = np.cumsum(w, axis=1)
+        pick = (cum < rng.random(left.size)[:, None] * cum[:, -1:]).sum(axis=1)
+        cut_right = left + cand[np.arange(left.size), pick]
+        # reads: plus-strand 5' end 4 bp before the left cut, minus-strand 5' end 4 bp after
+        # the right cut (so +4/-4 shifts put both back on the cuts)
+        left, right = left - 4, cut_right + 5
         ok = (left >= 0) & (right < L - read_length)
         left, right = left[ok], right[ok]
         r1 = left

@@ -133,8 +133,10 @@ class FitParams:
     optimizer, lr, eps, weight_decay, batch_size, max_epochs, patience, grad_clip
         Optimisation; ``grad_clip`` 0 disables clipping; ``patience`` >= ``max_epochs``
         disables early stopping.
-    count_weight : float or None
-        Explicit count-loss weight; None = recipe rule.
+    count_weight : float, {"mean", "chrombpnet"} or None
+        Count-loss weight: a number, or a rule applied to the training peaks' total counts
+        per track (``"mean"``: their mean, bpnet-lite's rule; ``"chrombpnet"``:
+        ``max(median / 10, 1)``, the official ChromBPNet rule); None = the recipe's.
     lr_schedule : {"constant", "cosine", "linear"} or None
         Learning rate after the warm-up: constant, or decaying to 0 at the last planned step
         (``max_epochs`` x batches per epoch); None = recipe default.
@@ -221,7 +223,7 @@ class FitParams:
     max_time: float | None = None
     patience: int | None = None
     grad_clip: float | None = None
-    count_weight: float | None = None
+    count_weight: float | Literal["mean", "chrombpnet"] | None = None
     lr_schedule: Literal["constant", "cosine", "linear"] | None = None
     warmup_steps: int | None = None
     init_heads: bool | None = None
@@ -325,9 +327,10 @@ class FitParams:
                 self.max_time, int | float) or not self.max_time > 0):
             raise InputError(f"fit: 'max_time' must be a positive number of seconds (or null "
                              f"for no limit), got {self.max_time!r}.")
-        if self.count_weight is not None and not self.count_weight > 0:
-            raise InputError(f"fit: 'count_weight' must be positive (or null for the recipe "
-                             f"rule), got {self.count_weight!r}.")
+        if self.count_weight is not None and not isinstance(self.count_weight, str) \
+                and not self.count_weight > 0:
+            raise InputError(f"fit: 'count_weight' must be positive, 'mean' or 'chrombpnet' "
+                             f"(or null for the recipe's), got {self.count_weight!r}.")
         try:
             get_split(r.split)
         except InputError as e:

@@ -276,14 +276,15 @@ def default_recipe(model_type: str) -> Recipe:
     return RECIPES[DEFAULT_RECIPES[model_type]]
 
 
-def resolve_count_weight(explicit: float | None, rule: float | str, totals: np.ndarray
+def resolve_count_weight(explicit: float | str | None, rule: float | str, totals: np.ndarray
                          ) -> float:
-    """The count-loss weight: ``explicit`` when given, else the recipe's fixed value or rule
-    applied to the training ``totals``."""
+    """The count-loss weight: ``explicit`` when given (a number, or a rule of
+    :func:`~bpnetkit.train.losses.count_weight_from_counts`), else the recipe's fixed value or
+    rule, a rule applied to the training ``totals``."""
     from bpnetkit.train.losses import count_weight_from_counts
 
     if explicit is not None:
-        return float(explicit)
+        rule = explicit
     if isinstance(rule, int | float):
         return float(rule)
     return count_weight_from_counts(totals, rule=rule)
