@@ -465,3 +465,21 @@ def test_default_split_is_derived_for_a_non_human_genome(data):
     derived, why = run_split(cfg)
     assert why and sorted(sum(derived.values(), [])) == ["chr1", "chr2", "chr3"]
     assert all(len(derived[k]) == 1 for k in ("train", "valid", "test"))
+
+
+def test_attribute_target_defaults_by_model_type(tmp_path):
+    """ChromBPNet attributes counts unless told otherwise (its profile attributions keep a
+    trace of the enzyme's bias, docs/training.md); BPNet and ProCapNet attribute the
+    profile; an explicit value, in Python or in a pipeline JSON, is kept."""
+    assert PipelineParams(model_type="chrombpnet").attribute_target == "counts"
+    assert PipelineParams(model_type="bpnet").attribute_target == "profile"
+    assert PipelineParams(model_type="procapnet").attribute_target == "profile"
+    assert PipelineParams(model_type="chrombpnet",
+                          attribute_target="profile").attribute_target == "profile"
+    p = tmp_path / "p.json"
+    p.write_text(json.dumps({"genome": "g.fa", "inputs": ["r.bam"], "model_type": "chrombpnet",
+                             "output_dir": str(tmp_path / "run")}))
+    assert load_config(PipelineParams, p).attribute_target == "counts"
+    p.write_text(json.dumps({"genome": "g.fa", "inputs": ["r.bam"], "model_type": "chrombpnet",
+                             "attribute_target": "profile", "output_dir": str(tmp_path / "r")}))
+    assert load_config(PipelineParams, p).attribute_target == "profile"

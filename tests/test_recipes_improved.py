@@ -59,7 +59,7 @@ def test_official_recipes_resolve_to_the_previous_parameters(name, alias, model_
         assert getattr(rec, key) == value, key
     # each model type's default is the recipe measured better; the official one by name
     default = _fit(model_type=model_type, **extra).resolved().recipe
-    assert default == {"bpnet": "bpnetkit", "chrombpnet": "chrombpnet_small"}[model_type]
+    assert default == {"bpnet": "bpnetkit", "chrombpnet": "chrombpnetkit"}[model_type]
     assert DEFAULT_RECIPES["procapnet"] == "procapnet"
 
 
@@ -246,7 +246,7 @@ def test_monitor_centered_count_loss_picks_the_epoch(tmp_path):
 def test_chrombpnet_small_is_the_official_recipe_with_batches_by_data_size():
     """``chrombpnet_small`` changes only how batch size and learning rate are chosen: the
     official values from 2,560 training peaks on, batches of 16 at 2e-3 below; the default
-    of ``model_type="chrombpnet"``."""
+    of ``chrombpnetkit``."""
     from bpnetkit.train.recipes import auto_batch
 
     off, small = RECIPES["chrombpnet_official"], RECIPES["chrombpnet_small"]
@@ -259,7 +259,6 @@ def test_chrombpnet_small_is_the_official_recipe_with_batches_by_data_size():
     table = small.auto_batch_table
     assert [auto_batch(n, table) for n in (0, 600, 2559, 2560, 10**6)] == \
         [(16, 2e-3)] * 3 + [(off.batch_size, off.lr)] * 2
-    assert DEFAULT_RECIPES["chrombpnet"] == "chrombpnet_small"
     r = _fit(model_type="chrombpnet", recipe="chrombpnet_small", negatives="n.bed").resolved()
     assert r.recipe == "chrombpnet_small" and r.max_jitter == off.max_jitter
 
@@ -334,3 +333,28 @@ def test_count_weight_takes_a_number_or_a_rule_name():
 
     with pytest.raises(ConfigError, match=r"count_weight.*mean.*chrombpnet"):
         check_value_types(FitParams, {"count_weight": "median"}, "fit_parameters")
+
+
+def test_chrombpnetkit_is_chrombpnet_small_with_the_count_settings():
+    """The default of ``model_type="chrombpnet"``: ``chrombpnet_small`` (official jitter,
+    negatives, reverse complement, split, auto batch) with the ``bpnetkit`` recipe's count
+    weight rule and count-head settings; resolved with a number of peaks, the weight is the
+    mean of the training totals."""
+    from bpnetkit.train.recipes import resolve_count_weight
+
+    small, kit, bk = RECIPES["chrombpnet_small"], RECIPES["chrombpnetkit"], RECIPES["bpnetkit"]
+    changed = {"count_weight", "warmup_steps", "init_heads", "count_head_lr_factor"}
+    for f in ("lr", "eps", "batch_size", "patience", "grad_clip", "max_jitter",
+              "negative_ratio", "negative_jitter", "rc", "split", "joint_strands",
+              "valid_negatives", "lr_schedule", "seed_filters", "monitor", "auto_batch",
+              "auto_batch_table"):
+        assert getattr(kit, f) == getattr(small, f), f
+    for f in changed:
+        assert getattr(kit, f) == getattr(bk, f) != getattr(small, f), f
+    assert DEFAULT_RECIPES["chrombpnet"] == "chrombpnetkit"
+    r = _fit(model_type="chrombpnet", negatives="n.bed").resolved()
+    assert (r.recipe, r.init_heads, r.count_head_lr_factor, r.warmup_steps) == \
+        ("chrombpnetkit", True, 10.0, 24)
+    totals = np.array([1000.0, 3000.0, 8000.0])
+    assert resolve_count_weight(None, kit.count_weight, totals) == pytest.approx(4000.0)
+    assert resolve_count_weight(None, small.count_weight, totals) == pytest.approx(300.0)

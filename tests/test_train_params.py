@@ -82,7 +82,7 @@ def test_recipes_hold_no_architecture_and_build_through_presets():
     names = {f.name for f in dataclasses.fields(Recipe)}
     assert not names & {"n_filters", "n_layers", "stem_kernel_size", "profile_kernel_size"}
     assert set(RECIPES) == {"bpnet_lite", "chrombpnet_official", "procapnet", "bpnetkit",
-                            "chrombpnet_small"}
+                            "chrombpnet_small", "chrombpnetkit"}
     for family, sizes in (("bpnet", (64, 8, 2, 2)), ("procapnet", (512, 8, 2, 0)),
                           ("chrombpnet", (512, 8, 1, 0)), ("chrombpnet_bias", (128, 4, 1, 0))):
         m = build_model(family, n_filters=8 if family != "bpnet" else None, n_layers=None)

@@ -100,7 +100,7 @@ class FitParams:
         The model family (architecture preset) and training procedure (ChromBPNet: two
         stages).
     recipe : {"bpnet_lite", "chrombpnet_official", "procapnet", "bpnetkit", \
-"chrombpnet_small"} or None
+"chrombpnet_small", "chrombpnetkit"} or None
         Whose training defaults (optimiser, loss weights, jitter, reverse complement,
         negatives, split, schedule, head initialisation) fill the None values; None = the
         default recipe of ``model_type`` (:data:`bpnetkit.train.recipes.DEFAULT_RECIPES`).

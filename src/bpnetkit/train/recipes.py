@@ -44,12 +44,18 @@ optimizer steps to a higher constant peak, and the count head learns
 the default of ``model_type="bpnet"`` (:data:`DEFAULT_RECIPES`); ``docs/training.md`` holds
 the measurements that chose it. ``recipe="bpnet_lite"`` trains exactly as bpnet-lite.
 
-The ``chrombpnet_small`` recipe, the default of ``model_type="chrombpnet"``, is
-``chrombpnet_official`` with the batch size and learning rate chosen by the number of
-training peaks (:data:`AUTO_BATCH_CHROMBPNET`): official from 2,560 training peaks on,
-batches of 16 at 2e-3 below, where batches of 64 leave the bias model and the accessibility
-model a few dozen optimizer steps in all (``docs/training.md``, ChromBPNet on the ATAC
-variant). ``recipe="chrombpnet_official"`` trains exactly as the official code.
+The ``chrombpnet_small`` recipe is ``chrombpnet_official`` with the batch size and learning
+rate chosen by the number of training peaks (:data:`AUTO_BATCH_CHROMBPNET`): official from
+2,560 training peaks on, batches of 16 at 2e-3 below, where batches of 64 leave the bias
+model and the accessibility model a few dozen optimizer steps in all (``docs/training.md``,
+ChromBPNet on the ATAC variant). The ``chrombpnetkit`` recipe, the default of
+``model_type="chrombpnet"``, is ``chrombpnet_small`` plus the ``bpnetkit`` recipe's count
+settings for the accessibility model: the count weight is the mean of the training peaks'
+totals (bpnet-lite's rule; the official ``max(median / 10, 1)`` leaves the count loss a
+tenth of the profile loss, and the count head flat), the heads start at the data
+(``init_heads``), the count head learns 10 times faster and the learning rate warms up
+over 24 steps. The bias model trains as in ``chrombpnet_small``.
+``recipe="chrombpnet_official"`` trains exactly as the official code.
 
 Sources: [L] bpnet-lite 1.x defaults (BPNet class and ``bpnet fit`` command); [C] the official
 ChromBPNet training code (TensorFlow); [P] the ProCapNet paper's training setup (Cochran et
@@ -215,6 +221,12 @@ RECIPES["chrombpnet_small"] = dataclasses.replace(
     auto_batch_table=AUTO_BATCH_CHROMBPNET,
     sources={**RECIPES["chrombpnet_official"].sources, "batch_size": "M", "lr": "M"})
 
+RECIPES["chrombpnetkit"] = dataclasses.replace(
+    RECIPES["chrombpnet_small"], name="chrombpnetkit", count_weight="mean", warmup_steps=24,
+    init_heads=True, count_head_lr_factor=10.0,
+    sources={**RECIPES["chrombpnet_small"].sources, "count_weight": "M", "warmup_steps": "M",
+             "init_heads": "M", "count_head_lr_factor": "M"})
+
 
 def auto_batch(n_train_peaks: int, table: tuple[tuple[int, int, float], ...] | None = None
                ) -> tuple[int, float]:
@@ -240,7 +252,7 @@ RECIPE_ALIASES: dict[str, str] = {"bpnet": "bpnet_lite", "chrombpnet": "chrombpn
 
 #: model type -> the recipe used when ``recipe`` is not given
 DEFAULT_RECIPES: dict[str, str] = {"bpnet": "bpnetkit", "procapnet": "procapnet",
-                                   "chrombpnet": "chrombpnet_small"}
+                                   "chrombpnet": "chrombpnetkit"}
 
 #: model type -> the preset families of :data:`bpnetkit.models.presets.ARCHITECTURES` it
 #: builds (ChromBPNet: accessibility model, bias model)
