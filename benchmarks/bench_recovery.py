@@ -9,7 +9,8 @@ with bpnetkit (5 chromosomes cut from 1.6 Mb of chrX; train chr1-3, validate chr
 chr5), JASPAR motifs of graded effects planted at the peaks (sites drawn from the JASPAR
 matrices as they are, ``sharpen=1``), weak background instances away from the peaks, a control
 track (ChIP-nexus) or Tn5-biased fragments (ATAC, with 10x the ChIP background:
-:data:`BACKGROUND`). Binding follows the sequence, as in real genomes (``--binding affinity``,
+:data:`BACKGROUND`; both ends of each fragment carry the Tn5 preference, centred on the +4/-4
+shifted cuts, since 2026-12-03). Binding follows the sequence, as in real genomes (``--binding affinity``,
 the default): inside a peak every match of a planted matrix, planted or chance, recruits its
 factor's strength times its relative affinity (``DemoSpec.binding``), so the peaks' counts
 are predictable from the sequence. ``--binding planted`` is the earlier data, where only the
@@ -21,7 +22,8 @@ of peaks and the background per kb.
 The tools, at the same budget (bpnet-lite's tutorial size: 32 filters, 8 layers, 5 epochs
 times ``--budget``; 10 shuffles; the same subset of peaks attributed). Each tool runs with
 its own defaults otherwise (bpnetkit: its default recipe, batch size by the number of
-training peaks, profile attributions; bpnet-lite: batch 64, count attributions). With
+training peaks, attributions of its pipeline's default target: profile for BPNet, counts
+for ChromBPNet; bpnet-lite: batch 64, count attributions). With
 ``--wall-budget`` the budget is wall-clock time instead of epochs, as the issue defines "the
 same budget": bpnet-lite trains its 5 x ``--budget`` epochs and bpnetkit's whole pipeline
 gets the same number of seconds (``auto``: bpnet-lite's measured wall time in the same

@@ -29,8 +29,8 @@ STEP_PARAMETER_KEYS = PARAMETER_KEYS
 
 #: ``attribute_target`` by ``model_type`` when not given. ChromBPNet: the bias-free model's
 #: count attributions; on the recovery benchmark's ATAC variant its profile attributions gave
-#: MoDISco a Tn5-bias pattern on 2 of 4 data sets and named 2 planted motifs exactly, the
-#: count attributions no bias pattern and 3-4 exactly (``docs/training.md``).
+#: MoDISco a Tn5-bias pattern (q < 1e-7) on 2 of 4 data sets and named 2 of 4 planted motifs
+#: exactly, its count attributions no significant bias pattern and 3-4 (``docs/training.md``).
 DEFAULT_ATTRIBUTE_TARGET: dict[str, str] = {"bpnet": "profile", "procapnet": "profile",
                                             "chrombpnet": "counts"}
 
