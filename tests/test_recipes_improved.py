@@ -326,8 +326,9 @@ def test_count_weight_takes_a_number_or_a_rule_name():
     assert resolve_count_weight(None, "mean", totals) == pytest.approx(300.0)
     assert resolve_count_weight(None, 100.0, totals) == 100.0
     assert _fit(count_weight="mean").resolved().count_weight == "mean"
-    with pytest.raises(InputError, match="count_weight"):
-        _fit(count_weight=-1.0).resolved()
+    for bad in (-1.0, "median"):
+        with pytest.raises(InputError, match="count_weight.*'mean' or 'chrombpnet'"):
+            _fit(count_weight=bad).resolved()
     # a pipeline JSON names the valid rules when given another string
     from bpnetkit.errors import ConfigError
 

@@ -327,8 +327,9 @@ class FitParams:
                 self.max_time, int | float) or not self.max_time > 0):
             raise InputError(f"fit: 'max_time' must be a positive number of seconds (or null "
                              f"for no limit), got {self.max_time!r}.")
-        if self.count_weight is not None and not isinstance(self.count_weight, str) \
-                and not self.count_weight > 0:
+        cw = self.count_weight
+        if cw is not None and (cw not in ("mean", "chrombpnet") if isinstance(cw, str)
+                               else isinstance(cw, bool) or not cw > 0):
             raise InputError(f"fit: 'count_weight' must be positive, 'mean' or 'chrombpnet' "
                              f"(or null for the recipe's), got {self.count_weight!r}.")
         try:
