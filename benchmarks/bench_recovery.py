@@ -11,8 +11,9 @@ matrices as they are, ``sharpen=1``), weak background instances away from the pe
 track (ChIP-nexus) or Tn5-biased fragments (ATAC, with 10x the ChIP background:
 :data:`BACKGROUND`; both ends of each fragment carry the Tn5 preference, centred on the +4/-4
 shifted cuts, since 2026-12-03). Binding follows the sequence, as in real genomes
-(``--binding affinity``, the default): inside a peak every match of a planted matrix, planted or chance, recruits its
-factor's strength times its relative affinity (``DemoSpec.binding``), so the peaks' counts
+(``--binding affinity``, the default): inside a peak every match of a planted matrix,
+planted or chance, recruits its factor's strength times its relative affinity
+(``DemoSpec.binding``), so the peaks' counts
 are predictable from the sequence. ``--binding planted`` is the earlier data, where only the
 planted sites recruit and equally good chance matches recruit nothing, so that no sequence
 model can predict the counts well (docs/training.md, "What the recovery benchmark's data
