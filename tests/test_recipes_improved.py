@@ -245,8 +245,8 @@ def test_monitor_centered_count_loss_picks_the_epoch(tmp_path):
 
 def test_chrombpnet_small_is_the_official_recipe_with_batches_by_data_size():
     """``chrombpnet_small`` changes only how batch size and learning rate are chosen: the
-    official values from 2,560 training peaks on, batches of 16 at 2e-3 below; the default
-    base of ``chrombpnetkit``."""
+    official values from 2,560 training peaks on, batches of 16 at 2e-3 below; the base of
+    ``chrombpnetkit``."""
     from bpnetkit.train.recipes import auto_batch
 
     off, small = RECIPES["chrombpnet_official"], RECIPES["chrombpnet_small"]
